@@ -1,0 +1,5 @@
+import sys
+
+from vitrina.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""Image files in a folder on local disk.
+
+Writes go to a temporary name in the same folder, are flushed, then renamed:
+readers see the whole file or none. Keys are resolved and checked against the
+root, so no key can name a file outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vitrina.errors import NotFound, StorageUnavailable
+from vitrina.interfaces import BlobEntry
+
+_CHUNK = 256 * 1024
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"Cannot create the files folder {self.root}: {exc.strerror}") from None
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise NotFound("No such file")
+        return path
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"The files folder {self.root} is not writable")
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def read(self, key: str) -> Iterator[bytes]:
+        path = self.local_path(key)
+        if path is None:
+            raise NotFound("No such file")
+        with path.open("rb") as source:
+            while chunk := source.read(_CHUNK):
+                yield chunk
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageUnavailable(f"Cannot delete an image file: {exc.strerror}") from None
+
+    def list(self) -> Iterator[BlobEntry]:
+        for dirpath, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = Path(dirpath) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                yield BlobEntry(
+                    key=path.relative_to(self.root).as_posix(),
+                    size=stat.st_size,
+                    modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                )

@@ -1,0 +1,64 @@
+"""Compose once: build every service from settings. Tests pass their own
+``Services`` to ``create_app``; nothing below reads the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from vitrina.blobs.local import LocalBlobStore
+from vitrina.errors import StorageUnavailable
+from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
+from vitrina.imaging.vips import VipsProcessor
+from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher
+from vitrina.metadata import migrate
+from vitrina.metadata.engine import create_engine
+from vitrina.metadata.sql_images import SqlMetadataStore
+from vitrina.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metadata: MetadataStore
+    blobs: BlobStore
+    processor: ImageProcessor
+    fetcher: UrlFetcher
+    engine: sa.Engine | None = None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    url = settings.effective_storage_url
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return LocalBlobStore(Path(parts.path))
+    if parts.scheme == "s3":
+        from vitrina.blobs.s3 import S3BlobStore  # noqa: PLC0415 -- optional dependency
+
+        return S3BlobStore.from_settings(settings)
+    raise StorageUnavailable(f"Unsupported storage URL {url!r}")
+
+
+def build_fetcher(settings: Settings) -> UrlFetcher:
+    return GuardedFetcher(FetchPolicy.from_settings(settings))
+
+
+def build_services(settings: Settings, migrate_schema: bool = True) -> Services:
+    engine = create_engine(settings.effective_database_url)
+    if migrate_schema:
+        migrate.upgrade(engine)
+    return Services(
+        settings=settings,
+        metadata=SqlMetadataStore(engine),
+        blobs=build_blob_store(settings),
+        processor=VipsProcessor(max_pixels=settings.max_image_pixels),
+        fetcher=build_fetcher(settings),
+        engine=engine,
+    )

@@ -1,0 +1,77 @@
+"""Category queries over one store's tree: search, descendants, product counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vitrina.interfaces import Category
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class CategoryQuery:
+    parents: frozenset[int | None] = frozenset()  # None stands for the root
+    with_subcategories: bool = False
+    hidden: bool = False
+    keyword: str = ""
+    category_ids: frozenset[int] | None = None
+    offset: int = 0
+    limit: int = MAX_PAGE
+    enabled_only: bool = False  # public tokens never see disabled categories
+
+
+class CategoryTree:
+    """A store's categories, indexed for walking up and down."""
+
+    def __init__(self, categories: Sequence[Category]) -> None:
+        self.categories = list(categories)
+        self.by_id = {c.id: c for c in self.categories}
+        self.children: dict[int | None, list[int]] = {}
+        for c in self.categories:
+            self.children.setdefault(c.parent_id, []).append(c.id)
+        self._product_counts: dict[int, int] = {}
+
+    def descendants(self, category_id: int | None) -> list[int]:
+        found: list[int] = []
+        queue = list(self.children.get(category_id, ()))
+        while queue:
+            cid = queue.pop()
+            found.append(cid)
+            queue.extend(self.children.get(cid, ()))
+        return found
+
+    def product_count(self, category_id: int) -> int:
+        """Distinct products in the category and all its subcategories."""
+        if category_id not in self._product_counts:
+            products = set(self.by_id[category_id].product_ids)
+            for cid in self.descendants(category_id):
+                products.update(self.by_id[cid].product_ids)
+            self._product_counts[category_id] = len(products)
+        return self._product_counts[category_id]
+
+    def search(self, query: CategoryQuery) -> tuple[int, list[Category]]:
+        """(total matches, the page asked for), ordered by orderBy, then id."""
+        found = self.categories
+        if query.parents:
+            ids: set[int] = set()
+            for parent in query.parents:
+                if query.with_subcategories:
+                    ids.update(self.descendants(parent))
+                else:
+                    ids.update(self.children.get(parent, ()))
+            found = [c for c in found if c.id in ids]
+        if query.category_ids is not None:
+            found = [c for c in found if c.id in query.category_ids]
+        if query.enabled_only or not query.hidden:
+            found = [c for c in found if c.enabled]
+        if query.keyword:
+            needle = query.keyword.casefold()
+            found = [
+                c
+                for c in found
+                if needle in c.name.casefold() or needle in c.description.casefold()
+            ]
+        found = sorted(found, key=lambda c: (c.order_by, c.id))
+        return len(found), found[query.offset : query.offset + query.limit]

@@ -1,0 +1,241 @@
+"""The ``vitrina`` command. Every subcommand works on the same data directory
+or database URL as ``serve``, from the same settings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from vitrina import __version__, images
+from vitrina.bootstrap import Services, build_services
+from vitrina.errors import VitrinaError
+from vitrina.interfaces import SCOPES
+from vitrina.settings import Settings, SettingsError
+from vitrina.tokens import create_token, parse_scopes, token_hash
+
+log = logging.getLogger("vitrina")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "data_dir": getattr(args, "data_dir", None),
+        "database_url": getattr(args, "database_url", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "workers": getattr(args, "workers", None),
+    }
+    return Settings.from_env(**overrides)
+
+
+def _services(args: argparse.Namespace) -> Services:
+    return build_services(_settings(args))
+
+
+def _demo(services: Services) -> None:
+    settings = services.settings
+    base = settings.effective_public_url
+    if services.metadata.list_stores():
+        print("API page:   " + base + "/docs")
+        print("New token:  vitrina token create --store STORE_ID")
+        return
+    store = services.metadata.create_store("Demo store", base + "/store/1")
+    token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
+    print(f'Created the demo store #{store.id} and a secret token with scopes {",".join(SCOPES)}.')
+    print("The token is shown only this once:")
+    print(f"  {token}")
+    print("Try:")
+    print(
+        f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+        f"-d '{{\"name\": \"Toys\"}}' {base}/api/v3/{store.id}/categories"
+    )
+    print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v3/{store.id}/categories")
+    print("API page:   " + base + "/docs")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 -- only serve needs it
+
+    from vitrina.jobs import JobWorker  # noqa: PLC0415
+    from vitrina.web.app import create_app  # noqa: PLC0415
+
+    settings = _settings(args)
+    services = build_services(settings)
+    print(f"vitrina {__version__} on {settings.effective_public_url} "
+          f"(data: {settings.data_dir}, {settings.workers} process(es))")
+    _demo(services)
+    sys.stdout.flush()
+    images.sweep(services, settings.gc_grace_seconds)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
+                    log_level=settings.log_level, access_log=False)
+        return 0
+    # Several processes: this one supervises them and runs the job worker once;
+    # the server processes read the same settings from the environment.
+    for name, value in (("VITRINA_DATA_DIR", str(settings.data_dir)),
+                        ("VITRINA_HOST", settings.host), ("VITRINA_PORT", str(settings.port)),
+                        ("VITRINA_WORKERS", str(settings.workers)),
+                        ("VITRINA_DATABASE_URL", settings.database_url)):
+        os.environ[name] = value
+    worker = JobWorker(services) if settings.run_jobs else None
+    os.environ["VITRINA_RUN_JOBS"] = "false"
+    if worker:
+        worker.start()
+    try:
+        uvicorn.run("vitrina.web.app:factory", factory=True, host=settings.host,
+                    port=settings.port, workers=settings.workers, log_level=settings.log_level,
+                    access_log=False)
+    finally:
+        if worker:
+            worker.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from vitrina.jobs import JobWorker  # noqa: PLC0415
+
+    worker = JobWorker(_services(args))
+    worker.start()
+    print("vitrina worker running async uploads; Ctrl-C stops it")
+    try:
+        while True:
+            worker._thread.join(3600)
+    except KeyboardInterrupt:
+        worker.stop()
+    return 0
+
+
+def cmd_store_create(args: argparse.Namespace) -> int:
+    services = _services(args)
+    url = args.url or services.settings.effective_public_url + "/store"
+    store = services.metadata.create_store(args.name, url)
+    print(store.id)
+    return 0
+
+
+def cmd_store_list(args: argparse.Namespace) -> int:
+    for store in _services(args).metadata.list_stores():
+        print(f"{store.id}\t{store.name}\t{store.storefront_url}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    services = _services(args)
+    scopes = parse_scopes(args.scopes or ("read_catalog" if args.public else ",".join(SCOPES)))
+    token, _ = create_token(services.metadata, args.store, scopes, public=args.public)
+    print(token)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    if not _services(args).metadata.revoke_token(token_hash(args.token)):
+        print("vitrina: no such active token", file=sys.stderr)
+        return 1
+    print("revoked")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    for t in _services(args).metadata.list_tokens(args.store):
+        state = "revoked" if t.revoked else "active"
+        print(f"{t.id}\t{t.hint}…\t{t.kind}\t{','.join(sorted(t.scopes))}\t{state}\t"
+              f"{t.created_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    for name, value in _settings(args).describe():
+        print(f"{name}={value}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from vitrina.metadata import migrate  # noqa: PLC0415
+
+    services = _services(args)
+    assert services.engine is not None
+    print(f"schema at revision {migrate.current(services.engine)}")
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    services = _services(args)
+    grace = services.settings.gc_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    print(f"removed {images.sweep(services, grace)} unreferenced files")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    for job in _services(args).metadata.list_jobs(args.state, args.limit):
+        when = f"{job.updated_at:%Y-%m-%d %H:%M:%S}" if job.updated_at else ""
+        print(f"{job.id}\t{job.state}\tstore {job.store_id}\tcategory {job.category_id}\t"
+              f"attempts {job.attempts}\t{when}\t{job.url}\t{job.last_error}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="data folder (VITRINA_DATA_DIR)")
+    common.add_argument("--database-url", help="database URL (VITRINA_DATABASE_URL)")
+    parser = argparse.ArgumentParser(prog="vitrina", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vitrina {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], text: str,
+            into: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+            ) -> argparse.ArgumentParser:
+        p = into.add_parser(name, parents=[common], help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    serve = add("serve", cmd_serve, "Run the HTTP server (and the async-upload worker).")
+    serve.add_argument("--host", help="listen address (VITRINA_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
+    serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
+    add("worker", cmd_worker, "Run only the async-upload worker.")
+
+    store = sub.add_parser("store", help="Create and list stores.").add_subparsers(
+        dest="store_command", required=True)
+    p = add("create", cmd_store_create, "Create a store; prints its id.", store)
+    p.add_argument("--name", default="My store", help="store name")
+    p.add_argument("--url", help="storefront URL used in category links")
+    add("list", cmd_store_list, "List stores.", store)
+
+    token = sub.add_parser("token", help="Create, revoke and list API tokens.").add_subparsers(
+        dest="token_command", required=True)
+    p = add("create", cmd_token_create, "Create a token; prints it, once.", token)
+    p.add_argument("--store", type=int, required=True, help="store id")
+    p.add_argument("--scopes", help=f"comma list of {', '.join(SCOPES)} (default: all)")
+    p.add_argument("--public", action="store_true", help="a public_ token: reads enabled categories only")
+    p = add("revoke", cmd_token_revoke, "Revoke a token.", token)
+    p.add_argument("token")
+    p = add("list", cmd_token_list, "List a store's tokens (never the secrets).", token)
+    p.add_argument("--store", type=int, required=True, help="store id")
+
+    add("settings", cmd_settings, "Print the effective configuration, secrets masked.")
+    add("migrate", cmd_migrate, "Bring the database schema up to date.")
+    p = add("gc", cmd_gc, "Delete image files that nothing points at.")
+    p.add_argument("--grace-seconds", type=int, help="leave files younger than this "
+                   "(VITRINA_GC_GRACE_SECONDS)")
+    p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
+    p.add_argument("--state", choices=["queued", "running", "done", "failed"])
+    p.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        result: int = args.func(args)
+        return result
+    except (SettingsError, VitrinaError) as exc:
+        print(f"vitrina: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

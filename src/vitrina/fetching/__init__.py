@@ -1,0 +1,2 @@
+"""Downloading externalUrl images without letting a caller aim the server at
+places it must not reach."""

@@ -1,0 +1,162 @@
+"""Image use cases: upload, replace, delete, async upload, and the sweep.
+
+The upload, as data: probe (sniff, header, pixel budget) -> one decode into
+all files -> new ids -> files written under them (nothing points at them yet)
+-> one transaction points the category at them -> the replaced files go.
+A crash anywhere leaves at most unreferenced files, which ``sweep`` removes.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from vitrina.bootstrap import Services
+from vitrina.errors import CategoryNotFound, VitrinaError
+from vitrina.imaging.vips import etag
+from vitrina.interfaces import ROLES, ProcessedImage, Store, StoredFile
+from vitrina.metadata.sql import file_key
+
+log = logging.getLogger("vitrina.images")
+
+
+def _stored(ids: Sequence[int], processed: ProcessedImage) -> list[StoredFile]:
+    return [
+        StoredFile(
+            id=file_id,
+            role=f.role,
+            ext=f.ext,
+            content_type=f.content_type,
+            width=f.width,
+            height=f.height,
+            size=len(f.data),
+            etag=etag(f.data),
+        )
+        for file_id, f in zip(ids, processed.files, strict=True)
+    ]
+
+
+def delete_quietly(services: Services, keys: Sequence[str]) -> None:
+    """Remove files nothing points at; if that fails the sweep will."""
+    if not keys:
+        return
+    try:
+        services.blobs.delete(keys)
+    except VitrinaError as exc:
+        log.warning("could not delete %d unreferenced files now (%s); the sweep will", len(keys), exc)
+
+
+def process(services: Services, store: Store, source: Path) -> ProcessedImage:
+    header = services.processor.probe(source)
+    return services.processor.process(
+        source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
+    )
+
+
+def write_files(
+    services: Services, store_id: int, ids: Sequence[int], processed: ProcessedImage
+) -> list[StoredFile]:
+    stored = _stored(ids, processed)
+    written: list[str] = []
+    try:
+        for meta, encoded in zip(stored, processed.files, strict=True):
+            key = file_key(store_id, meta.id, meta.ext)
+            services.blobs.put(key, encoded.data, encoded.content_type)
+            written.append(key)
+    except BaseException:
+        delete_quietly(services, written)
+        raise
+    return stored
+
+
+def upload(services: Services, store: Store, category_id: int, source: Path) -> int:
+    """Make the image in ``source`` the category's image; return the image id."""
+    processed = process(services, store, source)
+    ids = services.metadata.allocate_file_ids(len(ROLES))
+    stored = write_files(services, store.id, ids, processed)
+    keys = [file_key(store.id, f.id, f.ext) for f in stored]
+    try:
+        replaced = services.metadata.attach_image(
+            store.id, category_id, ids[1], stored, processed.border
+        )
+    except BaseException:
+        delete_quietly(services, keys)
+        raise
+    if replaced is None:
+        delete_quietly(services, keys)
+        raise CategoryNotFound(category_id)
+    delete_quietly(services, replaced)
+    return ids[1]
+
+
+def delete(services: Services, store_id: int, category_id: int) -> int:
+    result = services.metadata.detach_image(store_id, category_id)
+    if result is None:
+        raise CategoryNotFound(category_id)
+    had_image, keys = result
+    delete_quietly(services, keys)
+    return 1 if had_image else 0
+
+
+def start_async(
+    services: Services,
+    store: Store,
+    category_id: int,
+    url: str,
+    width: int,
+    height: int,
+    external_id: str | None,
+    alt: Mapping[str, Any] | None,
+) -> int:
+    services.fetcher.check_url(url)
+    ids = services.metadata.allocate_file_ids(len(ROLES))
+    keys = services.metadata.start_async_image(
+        store.id, category_id, ids[1], url, width, height, external_id, alt
+    )
+    if keys is None:
+        raise CategoryNotFound(category_id)
+    delete_quietly(services, keys)
+    return ids[1]
+
+
+def download(services: Services, url: str, folder: str | None = None) -> Path:
+    """Fetch ``url`` into a new temporary file; the caller removes it."""
+    handle = tempfile.NamedTemporaryFile(prefix="vitrina-", suffix=".download", dir=folder, delete=False)  # noqa: SIM115 -- handed to the caller
+    handle.close()
+    path = Path(handle.name)
+    try:
+        services.fetcher.fetch(url, path, services.settings.max_image_bytes)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sweep(services: Services, grace_seconds: int) -> int:
+    """Delete files that no image points at and that are older than the grace
+    period (younger ones may belong to an upload still in flight)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    removed = 0
+    batch: list[str] = []
+
+    def flush() -> int:
+        referenced = services.metadata.referenced_keys(batch)
+        doomed = [k for k in batch if k not in referenced]
+        services.blobs.delete(doomed)
+        batch.clear()
+        return len(doomed)
+
+    for entry in services.blobs.list():
+        if entry.modified <= cutoff:
+            batch.append(entry.key)
+            if len(batch) >= 500:
+                removed += flush()
+    if batch:
+        removed += flush()
+    if removed:
+        log.info("sweep removed %d unreferenced files", removed)
+    return removed

@@ -1,0 +1,1 @@
+"""Image processing: sniffing, checks, variants, border colour."""

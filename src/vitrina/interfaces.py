@@ -1,0 +1,224 @@
+"""The four seams, named once, and the values they exchange.
+
+    MetadataStore   stores, tokens, categories, images, async jobs  (metadata/)
+    BlobStore       image files by key                             (blobs/)
+    ImageProcessor  sniff, check and turn bytes into variants       (imaging/)
+    UrlFetcher      download an externalUrl under the safety rules  (fetching/)
+
+All are synchronous; the web layer calls them in worker threads. Back ends
+raise only errors from ``vitrina.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+SCOPES = ("read_catalog", "create_catalog", "update_catalog")
+
+# The four files of one upload, in the order their ids are allocated.
+ROLES = ("original", "thumbnail", "hd", "image")
+
+
+@dataclass(frozen=True)
+class Store:
+    id: int
+    name: str
+    storefront_url: str
+    thumbnail_size: int = 400
+    image_size: int = 1200
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    store_id: int
+    kind: str  # "secret" or "public"
+    scopes: frozenset[str]
+    hint: str  # the first characters, for telling tokens apart in listings
+    created_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    id: int
+    role: str
+    ext: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class Image:
+    """A category's image: four stored files, or, while an async upload waits,
+    the caller's URL and dimensions."""
+
+    id: int
+    store_id: int
+    files: tuple[StoredFile, ...] = ()
+    border: Mapping[str, Any] | None = None
+    pending_url: str | None = None
+    pending_width: int = 0
+    pending_height: int = 0
+
+    def file(self, role: str) -> StoredFile:
+        return next(f for f in self.files if f.role == role)
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    store_id: int
+    parent_id: int | None
+    order_by: int
+    name: str
+    name_translated: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    description_translated: Mapping[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    product_ids: tuple[int, ...] = ()
+    custom_slug: str = ""
+    seo_title: str = ""
+    seo_title_translated: Mapping[str, str] = field(default_factory=dict)
+    seo_description: str = ""
+    seo_description_translated: Mapping[str, str] = field(default_factory=dict)
+    alt_main: str = ""
+    alt_translated: Mapping[str, str] = field(default_factory=dict)
+    image_external_id: str | None = None
+    image: Image | None = None
+
+
+# Fields a client may write; the use cases validate values before they get here.
+WRITABLE_FIELDS = (
+    "parent_id", "order_by", "name", "name_translated", "description",
+    "description_translated", "enabled", "product_ids", "custom_slug", "seo_title",
+    "seo_title_translated", "seo_description", "seo_description_translated",
+    "alt_main", "alt_translated",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    store_id: int
+    category_id: int
+    image_id: int
+    url: str
+    attempts: int
+    state: str  # queued, running, done, failed
+    last_error: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str  # jpeg, png, gif, webp, avif, heif
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class EncodedFile:
+    role: str
+    data: bytes
+    ext: str
+    content_type: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    files: tuple[EncodedFile, ...]  # in ROLES order
+    border: Mapping[str, Any]
+
+
+class MetadataStore(Protocol):
+    def ping(self) -> None: ...
+
+    # stores and tokens
+    def create_store(self, name: str, storefront_url: str) -> Store: ...
+    def get_store(self, store_id: int) -> Store | None: ...
+    def list_stores(self) -> list[Store]: ...
+    def add_token(self, store_id: int, token_hash: str, kind: str,
+                  scopes: frozenset[str], hint: str) -> TokenInfo: ...
+    def find_token(self, token_hash: str) -> TokenInfo | None: ...
+    def revoke_token(self, token_hash: str) -> bool: ...
+    def list_tokens(self, store_id: int) -> list[TokenInfo]: ...
+
+    # categories
+    def list_categories(self, store_id: int) -> list[Category]: ...
+    def get_category(self, store_id: int, category_id: int) -> Category | None: ...
+    def create_category(self, store_id: int, values: Mapping[str, Any]) -> int: ...
+    def update_category(self, store_id: int, category_id: int,
+                        values: Mapping[str, Any]) -> bool: ...
+    def delete_category(self, store_id: int, category_id: int) -> list[str] | None:
+        """Delete a category and its subtree; the blob keys to remove, or None."""
+        ...
+
+    # images: ids first, files next, then one transaction swaps the pointer
+    def allocate_file_ids(self, count: int) -> list[int]: ...
+    def attach_image(self, store_id: int, category_id: int, image_id: int,
+                     files: Sequence[StoredFile], border: Mapping[str, Any]) -> list[str] | None:
+        """Point the category at a new ready image; the replaced image's blob keys
+        (to delete after the commit), or None when the category is gone."""
+        ...
+    def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
+        """Remove the category's image: (whether it had one, blob keys to delete)."""
+        ...
+    def find_file(self, store_id: int, file_id: int) -> StoredFile | None: ...
+    def referenced_keys(self, keys: Sequence[str]) -> set[str]: ...
+
+    # async uploads
+    def start_async_image(self, store_id: int, category_id: int, image_id: int, url: str,
+                          width: int, height: int, external_id: str | None,
+                          alt: Mapping[str, Any] | None) -> list[str] | None: ...
+    def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
+    def finish_job(self, job: Job, files: Sequence[StoredFile],
+                   border: Mapping[str, Any]) -> list[str]: ...
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]: ...
+    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]: ...
+
+
+class BlobStore(Protocol):
+    def ping(self) -> None: ...
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write atomically: readers see the whole file or nothing."""
+        ...
+    def local_path(self, key: str) -> Path | None:
+        """A file on this machine's disk holding the blob, if there is one."""
+        ...
+    def read(self, key: str) -> Iterator[bytes]: ...
+    def delete(self, keys: Sequence[str]) -> None: ...
+    def list(self) -> Iterator[BlobEntry]: ...
+
+
+class ImageProcessor(Protocol):
+    def probe(self, source: Path) -> ImageHeader: ...
+    def process(self, source: Path, header: ImageHeader, thumbnail_size: int,
+                image_size: int, keep_original: bool) -> ProcessedImage: ...
+
+
+class UrlFetcher(Protocol):
+    def check_url(self, url: str) -> object:
+        """Refuse, without any network traffic, a URL whose form is not allowed."""
+        ...
+
+    def fetch(self, url: str, destination: Path, max_bytes: int) -> None:
+        """Download ``url`` into ``destination``, refusing unsafe targets."""
+        ...

@@ -1,0 +1,122 @@
+"""The async-upload worker: claims jobs from the database with a lease, runs
+them, and records the outcome. Transient failures (the source timed out, the
+storage was briefly away) are retried with exponential back-off; the rest, and
+jobs out of attempts, are recorded as failed with their reason, and the
+category goes back to its previous image.
+
+Why not a queue library: huey and its peers remove a task from the queue when a
+worker takes it, so a worker killed mid-job loses it. A lease on a row in the
+metadata database survives that, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+
+from vitrina import images
+from vitrina.bootstrap import Services
+from vitrina.errors import DownloadFailed, Unavailable, VitrinaError
+from vitrina.interfaces import ROLES, Job
+
+log = logging.getLogger("vitrina.jobs")
+
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+
+
+class JobRunner:
+    def __init__(self, services: Services, retry_base: float = RETRY_BASE_SECONDS) -> None:
+        self.services = services
+        self.retry_base = retry_base
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.lease_seconds = int(services.settings.fetch_total_timeout) + 120
+
+    def run_once(self) -> Job | None:
+        """Claim and run one job; the job as claimed, or None when none is due."""
+        job = self.services.metadata.claim_job(self.name, self.lease_seconds)
+        if job is not None:
+            self._run(job)
+        return job
+
+    def run_until_idle(self, limit: int = 1000) -> int:
+        done = 0
+        while done < limit and self.run_once() is not None:
+            done += 1
+        return done
+
+    def _run(self, job: Job) -> None:
+        services = self.services
+        store = services.metadata.get_store(job.store_id)
+        source: Path | None = None
+        try:
+            if store is None:
+                raise VitrinaError("the store no longer exists")
+            source = images.download(services, job.url)
+            processed = images.process(services, store, source)
+            ids = [job.image_id - 1 + i for i in range(len(ROLES))]
+            stored = images.write_files(services, store.id, ids, processed)
+            images.delete_quietly(services, services.metadata.finish_job(job, stored, processed.border))
+            log.info("async upload job %d for category %d finished", job.id, job.category_id)
+        except (DownloadFailed, Unavailable) as exc:
+            self._fail(job, exc.message, transient=True)
+        except VitrinaError as exc:
+            self._fail(job, exc.message, transient=False)
+        except Exception:
+            log.exception("async upload job %d failed unexpectedly", job.id)
+            self._fail(job, "internal error while processing the image", transient=False)
+        finally:
+            if source is not None:
+                source.unlink(missing_ok=True)
+
+    def _fail(self, job: Job, reason: str, transient: bool) -> None:
+        retry_in = None
+        if transient and job.attempts < self.services.settings.job_max_attempts:
+            retry_in = min(RETRY_MAX_SECONDS, self.retry_base * 2 ** (job.attempts - 1))
+        log.warning(
+            "async upload job %d (store %d, category %d) attempt %d failed: %s%s",
+            job.id, job.store_id, job.category_id, job.attempts, reason,
+            f"; retrying in {retry_in:g}s" if retry_in is not None else "",
+        )  # fmt: skip
+        try:
+            keys = self.services.metadata.fail_job(job, reason, retry_in)
+        except Unavailable:
+            return  # the lease runs out and the job is claimed again
+        images.delete_quietly(self.services, keys)
+
+
+class JobWorker:
+    """Runs jobs in a background thread until stopped."""
+
+    def __init__(self, services: Services) -> None:
+        self.runner = JobRunner(services)
+        self.poll = services.settings.job_poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="vitrina-jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.runner.run_once() is not None:
+                    continue
+            except Unavailable as exc:
+                log.warning("job worker: %s", exc.message)
+            except Exception:
+                log.exception("job worker: unexpected error")
+            self._wake.wait(self.poll)
+            self._wake.clear()

@@ -1,0 +1,1 @@
+"""Metadata stores: SQLite and PostgreSQL through one SQLAlchemy Core class."""

@@ -1,0 +1,66 @@
+"""Engines for the two databases, with the settings each needs to be safe
+under concurrent writers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from vitrina.errors import MetadataUnavailable
+
+POSTGRES_INSTALL = "pip install 'vitrina[postgres]'  (or: pip install 'psycopg[binary]')"
+
+
+def create_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend in ("postgresql", "postgres"):
+        return _postgres_engine(parsed)
+    raise MetadataUnavailable(f"Unsupported database URL scheme {parsed.drivername!r}")
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below open transactions, so that
+        # writers can ask for BEGIN IMMEDIATE and never deadlock on upgrade.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get("vitrina_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: sa.URL) -> sa.Engine:
+    try:
+        import psycopg  # noqa: F401 -- only checking that it is installed
+    except ImportError:
+        raise MetadataUnavailable(
+            f"PostgreSQL needs the psycopg driver, which is not installed: {POSTGRES_INSTALL}"
+        ) from None
+    url = url.set(drivername="postgresql+psycopg")
+    return sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)

@@ -1,0 +1,53 @@
+"""Schema migrations with Alembic, run from code (``vitrina migrate`` and
+start-up), the same for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+_SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
+
+# Any constant will do: it names the lock every vitrina process takes while migrating.
+_PG_LOCK_KEY = 0x76697472
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    return config
+
+
+def head() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current(engine: sa.Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema to the newest revision. On PostgreSQL an advisory lock
+    makes concurrent runs from several machines wait for each other; the late
+    ones then find nothing left to do."""
+    config = _config()
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_LOCK_KEY})")
+            conn.commit()
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
+                conn.commit()

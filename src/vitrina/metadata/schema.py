@@ -1,0 +1,121 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations create them;
+this module is what the queries are written against."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("storefront_url", sa.Text, nullable=False),
+    sa.Column("thumbnail_size", sa.Integer, nullable=False, server_default="400"),
+    sa.Column("image_size", sa.Integer, nullable=False, server_default="1200"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("hint", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sqlite_autoincrement=True,
+)
+
+categories = sa.Table(
+    "categories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("parent_id", sa.Integer),
+    sa.Column("order_by", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("name_translated", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("description_translated", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("product_ids", sa.JSON, nullable=False),
+    sa.Column("custom_slug", sa.String(255), nullable=False),
+    sa.Column("seo_title", sa.Text, nullable=False),
+    sa.Column("seo_title_translated", sa.JSON, nullable=False),
+    sa.Column("seo_description", sa.Text, nullable=False),
+    sa.Column("seo_description_translated", sa.JSON, nullable=False),
+    sa.Column("alt_main", sa.Text, nullable=False),
+    sa.Column("alt_translated", sa.JSON, nullable=False),
+    sa.Column("image_external_id", sa.String(255)),
+    sa.Column("image_id", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_categories_store_parent", "store_id", "parent_id"),
+    sqlite_autoincrement=True,
+)
+
+# One row: the next free file id. Ids are handed out in blocks, never reused.
+file_ids = sa.Table(
+    "file_ids",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("next_id", sa.BigInteger, nullable=False),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("category_id", sa.Integer, nullable=False, index=True),
+    sa.Column("border", sa.JSON),
+    sa.Column("pending_url", sa.Text),
+    sa.Column("pending_width", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pending_height", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("previous_image_id", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("image_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("ext", sa.String(8), nullable=False),
+    sa.Column("content_type", sa.String(40), nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(80), nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("category_id", sa.Integer, nullable=False),
+    sa.Column("image_id", sa.BigInteger, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_jobs_state_run_at", "state", "run_at"),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,359 @@
+"""Images and async-upload jobs in the SQL metadata store.
+
+An image is a row in ``images`` plus four rows in ``files``. A category points
+at its current image; pointer swaps happen in one transaction that also
+returns the blob keys that have just become unreferenced, for the caller to
+delete after the commit. An async upload first points the category at a
+*pending* image (the caller's URL) that remembers the image it replaced, so
+that a failure can put that one back.
+
+Jobs are claimed with a lease; a worker that dies loses its lease and the job
+is claimed again. Only the holder of the newest claim may finish or fail it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.interfaces import Job, StoredFile
+from vitrina.metadata.schema import categories, file_ids, files, images, jobs
+from vitrina.metadata.sql import (
+    CatalogQueries,
+    aware,
+    file_key,
+    now,
+    stored_file,
+    translate_errors,
+)
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        store_id=row.store_id,
+        category_id=row.category_id,
+        image_id=row.image_id,
+        url=row.url,
+        attempts=row.attempts,
+        state=row.state,
+        last_error=row.last_error,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+class SqlMetadataStore(CatalogQueries):
+    # -- images -----------------------------------------------------------
+
+    @translate_errors
+    def allocate_file_ids(self, count: int) -> list[int]:
+        with self._write() as conn:
+            end = conn.execute(
+                file_ids.update()
+                .where(file_ids.c.id == 1)
+                .values(next_id=file_ids.c.next_id + count)
+                .returning(file_ids.c.next_id)
+            ).scalar_one()
+        return list(range(end - count, end))
+
+    def _category_image(self, conn: sa.Connection, store_id: int, category_id: int) -> Any:
+        return conn.execute(
+            self._lock(
+                sa.select(categories.c.image_id).where(
+                    categories.c.store_id == store_id, categories.c.id == category_id
+                )
+            )
+        ).first()
+
+    def _release(self, conn: sa.Connection, image_id: int | None) -> list[str]:
+        """Delete an image that nothing points at any more, with the images it
+        was keeping for a fallback; return their blob keys."""
+        chain = []
+        while image_id is not None:
+            chain.append(image_id)
+            image_id = conn.execute(
+                sa.select(images.c.previous_image_id).where(images.c.id == image_id)
+            ).scalar()
+        return self._delete_images(conn, chain)
+
+    def _insert_files(
+        self, conn: sa.Connection, store_id: int, image_id: int, stored: Sequence[StoredFile]
+    ) -> None:
+        conn.execute(
+            files.insert(),
+            [
+                {
+                    "id": f.id,
+                    "image_id": image_id,
+                    "store_id": store_id,
+                    "role": f.role,
+                    "ext": f.ext,
+                    "content_type": f.content_type,
+                    "width": f.width,
+                    "height": f.height,
+                    "size": f.size,
+                    "etag": f.etag,
+                }
+                for f in stored
+            ],
+        )
+
+    @translate_errors
+    def attach_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        stored: Sequence[StoredFile],
+        border: Mapping[str, Any],
+    ) -> list[str] | None:
+        with self._write() as conn:
+            current = self._category_image(conn, store_id, category_id)
+            if current is None:
+                return None
+            conn.execute(
+                images.insert().values(
+                    id=image_id,
+                    store_id=store_id,
+                    category_id=category_id,
+                    border=dict(border),
+                    created_at=now(),
+                )
+            )
+            self._insert_files(conn, store_id, image_id, stored)
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == category_id)
+                .values(image_id=image_id, updated_at=now())
+            )
+            return self._release(conn, current.image_id)
+
+    @translate_errors
+    def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
+        with self._write() as conn:
+            current = self._category_image(conn, store_id, category_id)
+            if current is None:
+                return None
+            if current.image_id is None:
+                return False, []
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == category_id)
+                .values(image_id=None, image_external_id=None, updated_at=now())
+            )
+            return True, self._release(conn, current.image_id)
+
+    @translate_errors
+    def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(files).where(files.c.id == file_id, files.c.store_id == store_id)
+            ).first()
+        return stored_file(row) if row else None
+
+    @translate_errors
+    def referenced_keys(self, keys: Sequence[str]) -> set[str]:
+        wanted: dict[int, str] = {}
+        for key in keys:
+            stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
+            if stem.isdigit():
+                wanted[int(stem)] = key
+        found = set()
+        with self._read() as conn:
+            ids = list(wanted)
+            for start in range(0, len(ids), 500):
+                for row in conn.execute(
+                    sa.select(files.c.id, files.c.store_id, files.c.ext).where(
+                        files.c.id.in_(ids[start : start + 500])
+                    )
+                ):
+                    found.add(file_key(row.store_id, row.id, row.ext))
+        return found & set(keys)
+
+    # -- async uploads ----------------------------------------------------
+
+    @translate_errors
+    def start_async_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        url: str,
+        width: int,
+        height: int,
+        external_id: str | None,
+        alt: Mapping[str, Any] | None,
+    ) -> list[str] | None:
+        with self._write() as conn:
+            current = self._category_image(conn, store_id, category_id)
+            if current is None:
+                return None
+            previous, doomed = current.image_id, []
+            if previous is not None:
+                row = conn.execute(
+                    sa.select(images.c.pending_url, images.c.previous_image_id).where(
+                        images.c.id == previous
+                    )
+                ).one()
+                if row.pending_url is not None:  # replacing a pending image: keep its fallback
+                    doomed, previous = [current.image_id], row.previous_image_id
+            stamp = now()
+            conn.execute(
+                images.insert().values(
+                    id=image_id,
+                    store_id=store_id,
+                    category_id=category_id,
+                    pending_url=url,
+                    pending_width=width,
+                    pending_height=height,
+                    previous_image_id=previous,
+                    created_at=stamp,
+                )
+            )
+            changes: dict[str, Any] = {"image_id": image_id, "updated_at": stamp}
+            if external_id is not None:
+                changes["image_external_id"] = external_id
+            if alt is not None:
+                changes.update(alt)
+            conn.execute(
+                categories.update().where(categories.c.id == category_id).values(**changes)
+            )
+            conn.execute(
+                jobs.insert().values(
+                    store_id=store_id,
+                    category_id=category_id,
+                    image_id=image_id,
+                    url=url,
+                    state="queued",
+                    attempts=0,
+                    run_at=stamp,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+            return self._delete_images(conn, doomed)
+
+    @translate_errors
+    def claim_job(self, worker: str, lease_seconds: int) -> Job | None:
+        stamp = now()
+        with self._write() as conn:
+            query = (
+                sa.select(jobs.c.id)
+                .where(
+                    jobs.c.state.in_(("queued", "running")),
+                    jobs.c.run_at <= stamp,
+                    sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < stamp),
+                )
+                .order_by(jobs.c.run_at, jobs.c.id)
+                .limit(1)
+            )
+            if not self._sqlite:
+                query = query.with_for_update(skip_locked=True)
+            job_id = conn.execute(query).scalar()
+            if job_id is None:
+                return None
+            row = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id)
+                .values(
+                    state="running",
+                    attempts=jobs.c.attempts + 1,
+                    lease_until=stamp + timedelta(seconds=lease_seconds),
+                    worker=worker[:100],
+                    updated_at=stamp,
+                )
+                .returning(*jobs.c)
+            ).one()
+        return _job(row)
+
+    def _holds_claim(self, conn: sa.Connection, job: Job) -> bool:
+        row = conn.execute(
+            self._lock(sa.select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == job.id))
+        ).first()
+        return row is not None and row.state == "running" and row.attempts == job.attempts
+
+    @translate_errors
+    def finish_job(
+        self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
+    ) -> list[str]:
+        own_keys = [file_key(job.store_id, f.id, f.ext) for f in stored]
+        with self._write() as conn:
+            if not self._holds_claim(conn, job):
+                return []  # a newer claim runs it; its files have the same keys
+            done = {"state": "done", "lease_until": None, "updated_at": now()}
+            image = conn.execute(
+                sa.select(images.c.previous_image_id, images.c.pending_url).where(
+                    images.c.id == job.image_id
+                )
+            ).first()
+            if image is None or image.pending_url is None:
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id)
+                    .values(last_error="superseded by a later upload", **done)
+                )
+                return own_keys
+            self._insert_files(conn, job.store_id, job.image_id, stored)
+            conn.execute(
+                images.update()
+                .where(images.c.id == job.image_id)
+                .values(
+                    pending_url=None,
+                    pending_width=0,
+                    pending_height=0,
+                    previous_image_id=None,
+                    border=dict(border),
+                )
+            )
+            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **done))
+            return self._release(conn, image.previous_image_id)
+
+    @translate_errors
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]:
+        stamp = now()
+        with self._write() as conn:
+            if not self._holds_claim(conn, job):
+                return []
+            if retry_in is not None:
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id)
+                    .values(
+                        state="queued",
+                        run_at=stamp + timedelta(seconds=retry_in),
+                        lease_until=None,
+                        last_error=reason,
+                        updated_at=stamp,
+                    )
+                )
+                return []
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job.id)
+                .values(state="failed", lease_until=None, last_error=reason, updated_at=stamp)
+            )
+            image = conn.execute(
+                sa.select(images.c.previous_image_id, images.c.pending_url).where(
+                    images.c.id == job.image_id
+                )
+            ).first()
+            if image is None or image.pending_url is None:
+                return []
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == job.category_id, categories.c.image_id == job.image_id)
+                .values(image_id=image.previous_image_id, updated_at=stamp)
+            )
+            return self._delete_images(conn, [job.image_id])
+
+    @translate_errors
+    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if state:
+            query = query.where(jobs.c.state == state)
+        with self._read() as conn:
+            return [_job(r) for r in conn.execute(query)]

@@ -1,0 +1,1 @@
+"""The HTTP layer: routing, auth, parsing, JSON shapes and the one error handler."""

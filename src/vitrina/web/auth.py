@@ -1,0 +1,91 @@
+"""Who is calling: the token from ``Authorization: Bearer`` or ``?token=``,
+checked against the store in the path, its scopes, and the rate limit.
+
+Tokens are looked up by their SHA-256 hash, so a lookup reveals nothing an
+attacker could use to guess a token byte by byte.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from vitrina.errors import InsufficientScope, InvalidToken, RateLimited
+from vitrina.interfaces import MetadataStore, Store, TokenInfo
+from vitrina.settings import Settings
+from vitrina.tokens import token_hash
+
+
+@dataclass(frozen=True)
+class Caller:
+    store: Store
+    token: TokenInfo
+
+    @property
+    def public(self) -> bool:
+        return self.token.kind == "public"
+
+
+class RateLimiter:
+    """Fixed one-minute windows per token, counted in this process. With N
+    server processes each allows 1/N of the limit (see docs/deployment.md)."""
+
+    def __init__(self, per_minute: int, processes: int = 1) -> None:
+        self.limit = math.ceil(per_minute / processes) if per_minute else 0
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    def hit(self, key: str, now: float | None = None) -> None:
+        if not self.limit:
+            return
+        now = time.time() if now is None else now
+        window = int(now // 60)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        count = self._counts.get(key, 0) + 1
+        self._counts[key] = count
+        if count > self.limit:
+            raise RateLimited(max(1, math.ceil((window + 1) * 60 - now)))
+
+
+def bearer_token(request: Request, allow_query: bool) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if allow_query:
+        return request.query_params.get("token") or None
+    return None
+
+
+class Authenticator:
+    def __init__(self, metadata: MetadataStore, settings: Settings) -> None:
+        self.metadata = metadata
+        self.allow_query = settings.allow_query_token
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.workers)
+
+    def _lookup(self, token: str) -> tuple[TokenInfo, Store] | None:
+        hashed = token_hash(token)
+        info = self.metadata.find_token(hashed)
+        if info is None or info.revoked:
+            return None
+        store = self.metadata.get_store(info.store_id)
+        return (info, store) if store else None
+
+    async def require(self, request: Request, store_id: int, scope: str | None) -> Caller:
+        token = bearer_token(request, self.allow_query)
+        if not token or len(token) > 200:
+            raise InvalidToken()
+        found = await run_in_threadpool(self._lookup, token)
+        if found is None or not hmac.compare_digest(str(found[0].store_id), str(store_id)):
+            raise InvalidToken()
+        info, store = found
+        if scope is not None and scope not in info.scopes:
+            raise InsufficientScope(scope)
+        self.limiter.hit(token_hash(token))
+        return Caller(store=store, token=info)

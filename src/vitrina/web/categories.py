@@ -1,0 +1,141 @@
+"""Category endpoints (SPEC.md §5) and the store profile."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitrina import images
+from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
+from vitrina.category_fields import read_category
+from vitrina.errors import BadRequest, CategoryNotFound
+from vitrina.interfaces import Category
+from vitrina.web.auth import Caller
+from vitrina.web.context import Context
+from vitrina.web.params import path_id, query_bool, query_ids, query_int, read_json
+from vitrina.web.responses import JSON
+from vitrina.web.shapes import View, category_json, parse_response_fields, pick
+
+_ENVELOPE = {"total", "count", "offset", "limit", "items"}
+
+
+def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
+    return View(
+        files_base=ctx.settings.effective_files_url,
+        store_url=request.query_params.get("baseUrl") or caller.store.storefront_url,
+        clean_urls=query_bool(request, "cleanUrls", False),
+        slugs_without_ids=query_bool(request, "slugsWithoutIds", False),
+        lang=request.query_params.get("lang", "")[:16],
+        product_ids=product_ids,
+    )
+
+
+async def get_category(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    caller = await ctx.auth.require(request, store_id, "read_catalog")
+    view = _view(request, ctx, caller, product_ids=True)
+    fields = request.query_params.get("responseFields")
+    wanted = parse_response_fields(fields) if fields else None
+    all_categories = await run_in_threadpool(ctx.services.metadata.list_categories, store_id)
+    tree = CategoryTree(all_categories)
+    category = tree.by_id.get(category_id)
+    if category is None or (caller.public and not category.enabled):
+        raise CategoryNotFound(category_id)
+    return JSON(pick(category_json(category, tree, view), wanted))
+
+
+async def search_categories(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id = path_id(request, "storeId")
+    caller = await ctx.auth.require(request, store_id, "read_catalog")
+    parents: set[int | None] = set()
+    parent = query_int(request, "parent", -1, low=0) if "parent" in request.query_params else -1
+    if parent >= 0:
+        parents.add(parent or None)
+    for parent_id in query_ids(request, "parentIds") or ():
+        parents.add(parent_id or None)
+    category_ids = query_ids(request, "categoryIds")
+    offset = query_int(request, "offset", 0)
+    limit = query_int(request, "limit", MAX_PAGE, low=1)
+    query = CategoryQuery(
+        parents=frozenset(parents),
+        with_subcategories=query_bool(request, "withSubcategories", False),
+        hidden=query_bool(request, "hidden_categories", False),
+        keyword=request.query_params.get("keyword", "").strip(),
+        category_ids=frozenset(category_ids) if category_ids is not None else None,
+        offset=offset,
+        limit=min(limit, MAX_PAGE),
+        enabled_only=caller.public,
+    )
+    view = _view(request, ctx, caller, product_ids=query_bool(request, "productIds", False))
+    fields = request.query_params.get("responseFields")
+    wanted = parse_response_fields(fields) if fields else None
+    if wanted is not None and not wanted.keys() & _ENVELOPE:
+        wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
+    tree = CategoryTree(await run_in_threadpool(ctx.services.metadata.list_categories, store_id))
+    total, page = tree.search(query)
+    result = {
+        "total": total,
+        "count": len(page),
+        "offset": query.offset,
+        "limit": query.limit,
+        "items": [category_json(c, tree, view) for c in page],
+    }
+    return JSON(pick(result, wanted))
+
+
+async def create_category(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id = path_id(request, "storeId")
+    await ctx.auth.require(request, store_id, "create_catalog")
+    values = read_category(await read_json(request, ctx.settings.max_json_bytes), creating=True)
+    category_id = await run_in_threadpool(ctx.services.metadata.create_category, store_id, values)
+    return JSON({"id": category_id})
+
+
+async def update_category(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    await ctx.auth.require(request, store_id, "update_catalog")
+    body = await read_json(request, ctx.settings.max_json_bytes)
+    values = read_category(body, creating=False)
+    if values.get("parent_id") == category_id:
+        raise BadRequest(f"Category #{category_id} cannot be its own parent")
+    updated = await run_in_threadpool(
+        ctx.services.metadata.update_category, store_id, category_id, values
+    )
+    if not updated:
+        raise CategoryNotFound(category_id)
+    return JSON({"updateCount": 1})
+
+
+async def delete_category(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    await ctx.auth.require(request, store_id, "update_catalog")
+    keys = await run_in_threadpool(ctx.services.metadata.delete_category, store_id, category_id)
+    if keys is None:
+        raise CategoryNotFound(category_id)
+    await run_in_threadpool(images.delete_quietly, ctx.services, keys)
+    return JSON({"deleteCount": 1})
+
+
+async def profile(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id = path_id(request, "storeId")
+    caller = await ctx.auth.require(request, store_id, None)
+    return JSON(
+        {
+            "generalInfo": {"storeId": caller.store.id, "storeUrl": caller.store.storefront_url},
+            "settings": {"storeName": caller.store.name},
+        }
+    )
+
+
+async def require_category(ctx: Context, store_id: int, category_id: int) -> Category:
+    category = await run_in_threadpool(ctx.services.metadata.get_category, store_id, category_id)
+    if category is None:
+        raise CategoryNotFound(category_id)
+    return category

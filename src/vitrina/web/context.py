@@ -1,0 +1,28 @@
+"""What every handler needs, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from vitrina.bootstrap import Services
+from vitrina.jobs import JobWorker
+from vitrina.settings import Settings
+from vitrina.web.auth import Authenticator
+
+
+@dataclass
+class Context:
+    services: Services
+    auth: Authenticator
+    worker: JobWorker | None = field(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @staticmethod
+    def of(request: Request) -> Context:
+        ctx: Context = request.app.state.ctx
+        return ctx

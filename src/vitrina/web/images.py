@@ -1,0 +1,114 @@
+"""Category image endpoints (SPEC.md §4.1–4.3)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitrina import images
+from vitrina.category_fields import read_alt, read_int
+from vitrina.errors import BadRequest, VitrinaError
+from vitrina.web.categories import require_category
+from vitrina.web.context import Context
+from vitrina.web.params import media_type, path_id, read_json, spool_body
+from vitrina.web.responses import JSON
+
+log = logging.getLogger("vitrina.images")
+_FORM_LIMIT = 64 * 1024
+
+
+def _form_url(path: Path) -> str | None:
+    if path.stat().st_size > _FORM_LIMIT:
+        return None
+    try:
+        form = parse_qs(path.read_bytes().decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    values = form.get("externalUrl")
+    return values[0] if values else None
+
+
+async def upload_image(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    caller = await ctx.auth.require(request, store_id, "update_catalog")
+    await require_category(ctx, store_id, category_id)
+    limit = ctx.settings.max_image_bytes
+    url = request.query_params.get("externalUrl")
+    source: Path | None = None
+    try:
+        if url is None:
+            source = await spool_body(request, limit)
+            if media_type(request) == "application/x-www-form-urlencoded":
+                url = await run_in_threadpool(_form_url, source)
+            if url is None and source.stat().st_size == 0:
+                raise BadRequest("The request has no image: send it as the body, or send externalUrl")
+        if url is not None:
+            if not url.strip():
+                raise BadRequest("Parameter 'externalUrl' is empty")
+            if source is not None:
+                source.unlink(missing_ok=True)
+            source = await run_in_threadpool(images.download, ctx.services, url)
+        assert source is not None
+        image_id = await run_in_threadpool(
+            images.upload, ctx.services, caller.store, category_id, source
+        )
+    except VitrinaError as exc:
+        if url is not None:
+            log.warning("externalUrl upload refused for store %d: %s", store_id, exc.message)
+        raise
+    finally:
+        if source is not None:
+            source.unlink(missing_ok=True)
+    return JSON({"id": image_id})
+
+
+def _dimension(body: dict[str, Any], name: str) -> int:
+    if body.get(name) is None:
+        raise BadRequest(f"Field '{name}' is required: a positive whole number")
+    return read_int(name, body[name], low=1, high=1_000_000)
+
+
+async def upload_image_async(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    caller = await ctx.auth.require(request, store_id, "update_catalog")
+    body = await read_json(request, ctx.settings.max_json_bytes)
+    url = body.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise BadRequest("Field 'url' is required: the https URL of the image")
+    width, height = _dimension(body, "width"), _dimension(body, "height")
+    external_id = body.get("externalId")
+    if external_id is not None and (not isinstance(external_id, str | int) or isinstance(external_id, bool)):
+        raise BadRequest("Field 'externalId' must be a string")
+    if external_id is not None and len(str(external_id)) > 255:
+        raise BadRequest("Field 'externalId' is longer than 255 characters")
+    alt = read_alt(body["alt"]) if body.get("alt") is not None else None
+    image_id = await run_in_threadpool(
+        images.start_async,
+        ctx.services,
+        caller.store,
+        category_id,
+        url.strip(),
+        width,
+        height,
+        None if external_id is None else str(external_id),
+        alt,
+    )
+    if ctx.worker is not None:
+        ctx.worker.wake()
+    return JSON({"id": image_id})
+
+
+async def delete_image(request: Request) -> Response:
+    ctx = Context.of(request)
+    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
+    await ctx.auth.require(request, store_id, "update_catalog")
+    count = await run_in_threadpool(images.delete, ctx.services, store_id, category_id)
+    return JSON({"deleteCount": count})

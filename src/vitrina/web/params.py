@@ -1,0 +1,125 @@
+"""Reading path segments, query parameters and bodies, with errors that name
+what was wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from vitrina.errors import (
+    BadRequest,
+    ImageTooBig,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    WrongNumber,
+)
+from vitrina.settings import parse_bool
+
+MAX_CATEGORY_ID = 2**31 - 1
+MAX_FILE_ID = 2**53 - 1
+
+
+def _int(text: str, name: str, low: int, high: int) -> int:
+    text = text.strip()
+    if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 20:
+        raise WrongNumber(name)
+    value = int(text)
+    if not low <= value <= high:
+        raise WrongNumber(name)
+    return value
+
+
+def path_id(request: Request, name: str, high: int = MAX_CATEGORY_ID) -> int:
+    return _int(request.path_params[name], name, 1, high)
+
+
+def query_int(request: Request, name: str, default: int, low: int = 0) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    return _int(text, name, low, 2**63 - 1)
+
+
+def query_bool(request: Request, name: str, default: bool) -> bool:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return parse_bool(text)
+    except ValueError:
+        raise BadRequest(
+            f"Parameter '{name}' must be one of true, false, yes, no, on, off, 1, 0; got {text!r}"
+        ) from None
+
+
+def query_ids(request: Request, name: str) -> list[int] | None:
+    """A comma list of ids, or None when the parameter is absent."""
+    text = request.query_params.get(name)
+    if text is None:
+        return None
+    parts = [p for p in text.split(",") if p.strip()]
+    return [_int(p, name, 0, MAX_CATEGORY_ID) for p in parts]
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_limited(request: Request, limit: int, error: Exception) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise error
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise error
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    if media_type(request) not in ("application/json", "text/json"):
+        raise UnsupportedMediaType()
+    body = await read_limited(
+        request, limit, PayloadTooLarge(f"The JSON body is larger than {limit} bytes")
+    )
+    if not body.strip():
+        raise BadRequest("The request body is empty; a JSON object was expected")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError):
+        raise BadRequest("The request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return data
+
+
+async def spool_body(request: Request, limit: int) -> Path:
+    """Stream the body into a temporary file, stopping at the first byte over
+    ``limit``; the caller removes the file."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ImageTooBig(limit)
+    fd, name = tempfile.mkstemp(prefix="vitrina-", suffix=".upload")
+    path = Path(name)
+    try:
+        received = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise ImageTooBig(limit)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path

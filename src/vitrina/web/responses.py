@@ -1,0 +1,56 @@
+"""JSON responses, and the one place errors become HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitrina.errors import MethodNotAllowed, NotFound, RateLimited, VitrinaError
+
+log = logging.getLogger("vitrina.web")
+
+
+class JSON(Response):
+    media_type = "application/json; charset=utf-8"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_response(exc: VitrinaError) -> JSON:
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSON(
+        {"errorMessage": exc.message, "errorCode": exc.code}, status_code=exc.status, headers=headers
+    )
+
+
+async def on_vitrina_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VitrinaError)
+    if exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.message, exc_info=exc.__cause__ is not None)
+    return error_response(exc)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response(
+            MethodNotAllowed(f"Method {request.method} is not allowed for {request.url.path}")
+        )
+    if exc.status_code == 404:
+        return error_response(NotFound(f"No such resource: {request.method} {request.url.path}"))
+    error = VitrinaError(str(exc.detail))
+    error.status, error.code = exc.status_code, "HTTP_ERROR"
+    return error_response(error)
+
+
+async def on_unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(VitrinaError())
