@@ -40,7 +40,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
     if parts.scheme == "file":
         return LocalBlobStore(Path(parts.path))
     if parts.scheme == "s3":
-        from vitrina.blobs.s3 import S3BlobStore  # noqa: PLC0415 -- optional dependency
+        from vitrina.blobs.s3 import S3BlobStore
 
         return S3BlobStore.from_settings(settings)
     raise StorageUnavailable(f"Unsupported storage URL {url!r}")

@@ -44,50 +44,66 @@ def _demo(services: Services) -> None:
         return
     store = services.metadata.create_store("Demo store", base + "/store/1")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
-    print(f'Created the demo store #{store.id} and a secret token with scopes {",".join(SCOPES)}.')
+    print(f"Created the demo store #{store.id} and a secret token with scopes {','.join(SCOPES)}.")
     print("The token is shown only this once:")
     print(f"  {token}")
     print("Try:")
     print(
         f"  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
-        f"-d '{{\"name\": \"Toys\"}}' {base}/api/v3/{store.id}/categories"
+        f'-d \'{{"name": "Toys"}}\' {base}/api/v3/{store.id}/categories'
     )
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v3/{store.id}/categories")
     print("API page:   " + base + "/docs")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 -- only serve needs it
+    import uvicorn
 
-    from vitrina.jobs import JobWorker  # noqa: PLC0415
-    from vitrina.web.app import create_app  # noqa: PLC0415
+    from vitrina.jobs import JobWorker
+    from vitrina.web.app import create_app
 
     settings = _settings(args)
     services = build_services(settings)
-    print(f"vitrina {__version__} on {settings.effective_public_url} "
-          f"(data: {settings.data_dir}, {settings.workers} process(es))")
+    print(
+        f"vitrina {__version__} on {settings.effective_public_url} "
+        f"(data: {settings.data_dir}, {settings.workers} process(es))"
+    )
     _demo(services)
     sys.stdout.flush()
     images.sweep(services, settings.gc_grace_seconds)
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, services), host=settings.host, port=settings.port,
-                    log_level=settings.log_level, access_log=False)
+        uvicorn.run(
+            create_app(settings, services),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
         return 0
     # Several processes: this one supervises them and runs the job worker once;
     # the server processes read the same settings from the environment.
-    for name, value in (("VITRINA_DATA_DIR", str(settings.data_dir)),
-                        ("VITRINA_HOST", settings.host), ("VITRINA_PORT", str(settings.port)),
-                        ("VITRINA_WORKERS", str(settings.workers)),
-                        ("VITRINA_DATABASE_URL", settings.database_url)):
+    for name, value in (
+        ("VITRINA_DATA_DIR", str(settings.data_dir)),
+        ("VITRINA_HOST", settings.host),
+        ("VITRINA_PORT", str(settings.port)),
+        ("VITRINA_WORKERS", str(settings.workers)),
+        ("VITRINA_DATABASE_URL", settings.database_url),
+    ):
         os.environ[name] = value
     worker = JobWorker(services) if settings.run_jobs else None
     os.environ["VITRINA_RUN_JOBS"] = "false"
     if worker:
         worker.start()
     try:
-        uvicorn.run("vitrina.web.app:factory", factory=True, host=settings.host,
-                    port=settings.port, workers=settings.workers, log_level=settings.log_level,
-                    access_log=False)
+        uvicorn.run(
+            "vitrina.web.app:factory",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
     finally:
         if worker:
             worker.stop()
@@ -95,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from vitrina.jobs import JobWorker  # noqa: PLC0415
+    from vitrina.jobs import JobWorker
 
     worker = JobWorker(_services(args))
     worker.start()
@@ -111,7 +127,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_store_create(args: argparse.Namespace) -> int:
     services = _services(args)
     url = args.url or services.settings.effective_public_url + "/store"
-    store = services.metadata.create_store(args.name, url)
+    for size in (args.thumbnail_size, args.image_size):
+        if not 16 <= size <= 10_000:
+            print("vitrina: error: image sizes must be between 16 and 10000", file=sys.stderr)
+            return 2
+    store = services.metadata.create_store(args.name, url, args.thumbnail_size, args.image_size)
     print(store.id)
     return 0
 
@@ -141,8 +161,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     for t in _services(args).metadata.list_tokens(args.store):
         state = "revoked" if t.revoked else "active"
-        print(f"{t.id}\t{t.hint}…\t{t.kind}\t{','.join(sorted(t.scopes))}\t{state}\t"
-              f"{t.created_at:%Y-%m-%d %H:%M}")
+        print(
+            f"{t.id}\t{t.hint}…\t{t.kind}\t{','.join(sorted(t.scopes))}\t{state}\t"
+            f"{t.created_at:%Y-%m-%d %H:%M}"
+        )
     return 0
 
 
@@ -153,7 +175,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from vitrina.metadata import migrate  # noqa: PLC0415
+    from vitrina.metadata import migrate
 
     services = _services(args)
     assert services.engine is not None
@@ -171,8 +193,10 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     for job in _services(args).metadata.list_jobs(args.state, args.limit):
         when = f"{job.updated_at:%Y-%m-%d %H:%M:%S}" if job.updated_at else ""
-        print(f"{job.id}\t{job.state}\tstore {job.store_id}\tcategory {job.category_id}\t"
-              f"attempts {job.attempts}\t{when}\t{job.url}\t{job.last_error}")
+        print(
+            f"{job.id}\t{job.state}\tstore {job.store_id}\tcategory {job.category_id}\t"
+            f"attempts {job.attempts}\t{when}\t{job.url}\t{job.last_error}"
+        )
     return 0
 
 
@@ -184,9 +208,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vitrina {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], text: str,
-            into: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        text: str,
+        into: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+    ) -> argparse.ArgumentParser:
         p = into.add_parser(name, parents=[common], help=text, description=text)
         p.set_defaults(func=func)
         return p
@@ -198,18 +225,24 @@ def _parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "Run only the async-upload worker.")
 
     store = sub.add_parser("store", help="Create and list stores.").add_subparsers(
-        dest="store_command", required=True)
+        dest="store_command", required=True
+    )
     p = add("create", cmd_store_create, "Create a store; prints its id.", store)
     p.add_argument("--name", default="My store", help="store name")
     p.add_argument("--url", help="storefront URL used in category links")
+    p.add_argument("--thumbnail-size", type=int, default=400, help="thumbnail box (default 400)")
+    p.add_argument("--image-size", type=int, default=1200, help="image box (default 1200)")
     add("list", cmd_store_list, "List stores.", store)
 
     token = sub.add_parser("token", help="Create, revoke and list API tokens.").add_subparsers(
-        dest="token_command", required=True)
+        dest="token_command", required=True
+    )
     p = add("create", cmd_token_create, "Create a token; prints it, once.", token)
     p.add_argument("--store", type=int, required=True, help="store id")
     p.add_argument("--scopes", help=f"comma list of {', '.join(SCOPES)} (default: all)")
-    p.add_argument("--public", action="store_true", help="a public_ token: reads enabled categories only")
+    p.add_argument(
+        "--public", action="store_true", help="a public_ token: reads enabled categories only"
+    )
     p = add("revoke", cmd_token_revoke, "Revoke a token.", token)
     p.add_argument("token")
     p = add("list", cmd_token_list, "List a store's tokens (never the secrets).", token)
@@ -218,8 +251,9 @@ def _parser() -> argparse.ArgumentParser:
     add("settings", cmd_settings, "Print the effective configuration, secrets masked.")
     add("migrate", cmd_migrate, "Bring the database schema up to date.")
     p = add("gc", cmd_gc, "Delete image files that nothing points at.")
-    p.add_argument("--grace-seconds", type=int, help="leave files younger than this "
-                   "(VITRINA_GC_GRACE_SECONDS)")
+    p.add_argument(
+        "--grace-seconds", type=int, help="leave files younger than this (VITRINA_GC_GRACE_SECONDS)"
+    )
     p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
     p.add_argument("--state", choices=["queued", "running", "done", "failed"])
     p.add_argument("--limit", type=int, default=50)
@@ -230,8 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
-        logging.basicConfig(level=settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         result: int = args.func(args)
         return result
     except (SettingsError, VitrinaError) as exc:

@@ -9,6 +9,7 @@ A crash anywhere leaves at most unreferenced files, which ``sweep`` removes.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,9 @@ def delete_quietly(services: Services, keys: Sequence[str]) -> None:
     try:
         services.blobs.delete(keys)
     except VitrinaError as exc:
-        log.warning("could not delete %d unreferenced files now (%s); the sweep will", len(keys), exc)
+        log.warning(
+            "could not delete %d unreferenced files now (%s); the sweep will", len(keys), exc
+        )
 
 
 def process(services: Services, store: Store, source: Path) -> ProcessedImage:
@@ -125,9 +128,9 @@ def start_async(
 
 def download(services: Services, url: str, folder: str | None = None) -> Path:
     """Fetch ``url`` into a new temporary file; the caller removes it."""
-    handle = tempfile.NamedTemporaryFile(prefix="vitrina-", suffix=".download", dir=folder, delete=False)  # noqa: SIM115 -- handed to the caller
-    handle.close()
-    path = Path(handle.name)
+    fd, name = tempfile.mkstemp(prefix="vitrina-", suffix=".download", dir=folder)
+    os.close(fd)
+    path = Path(name)
     try:
         services.fetcher.fetch(url, path, services.settings.max_image_bytes)
     except BaseException:

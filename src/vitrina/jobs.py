@@ -59,7 +59,9 @@ class JobRunner:
             processed = images.process(services, store, source)
             ids = [job.image_id - 1 + i for i in range(len(ROLES))]
             stored = images.write_files(services, store.id, ids, processed)
-            images.delete_quietly(services, services.metadata.finish_job(job, stored, processed.border))
+            images.delete_quietly(
+                services, services.metadata.finish_job(job, stored, processed.border)
+            )
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
         except (DownloadFailed, Unavailable) as exc:
             self._fail(job, exc.message, transient=True)

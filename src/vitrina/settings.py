@@ -70,7 +70,9 @@ def _url(*schemes: str) -> Callable[[str], str]:
             return ""
         scheme = urlsplit(text).scheme
         if scheme not in schemes:
-            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+            raise ValueError(
+                f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
         return text.rstrip("/") if scheme.startswith("http") else text
 
     return parse
@@ -117,71 +119,196 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "VITRINA_DATA_DIR", Path, "./data",
-            "Folder for the embedded database and the local image files."),
-    Setting("database_url", "VITRINA_DATABASE_URL", _database_url, "",
-            "Metadata database. Empty means sqlite:///<data dir>/vitrina.db; "
-            "postgresql://user:password@host/db switches to PostgreSQL.", secret=True),
-    Setting("storage_url", "VITRINA_STORAGE_URL", _url("file", "s3"), "",
-            "Where image files live. Empty means file://<data dir>/files."),
+    Setting(
+        "data_dir",
+        "VITRINA_DATA_DIR",
+        Path,
+        "./data",
+        "Folder for the embedded database and the local image files.",
+    ),
+    Setting(
+        "database_url",
+        "VITRINA_DATABASE_URL",
+        _database_url,
+        "",
+        "Metadata database. Empty means sqlite:///<data dir>/vitrina.db; "
+        "postgresql://user:password@host/db switches to PostgreSQL.",
+        secret=True,
+    ),
+    Setting(
+        "storage_url",
+        "VITRINA_STORAGE_URL",
+        _url("file", "s3"),
+        "",
+        "Where image files live. Empty means file://<data dir>/files.",
+    ),
     Setting("host", "VITRINA_HOST", str, "127.0.0.1", "Address the server listens on."),
     Setting("port", "VITRINA_PORT", _port, "8080", "Port the server listens on."),
-    Setting("workers", "VITRINA_WORKERS", _positive_int, "1",
-            "Server processes on this machine (vitrina serve --workers)."),
-    Setting("public_url", "VITRINA_PUBLIC_URL", _url("http", "https"), "",
-            "Base of every URL the server builds (image files, storefront links). "
-            "Empty means http://<host>:<port>."),
-    Setting("files_url", "VITRINA_FILES_URL", _url("http", "https"), "",
-            "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's "
-            "public endpoint). Empty means the public URL."),
-    Setting("allow_query_token", "VITRINA_ALLOW_QUERY_TOKEN", parse_bool, "true",
-            "Accept ?token=... besides Authorization: Bearer."),
-    Setting("rate_limit_per_minute", "VITRINA_RATE_LIMIT_PER_MINUTE", _non_negative_int, "600",
-            "Requests a token may make per minute (0 turns the limit off)."),
-    Setting("max_json_bytes", "VITRINA_MAX_JSON_BYTES", _positive_int, "1048576",
-            "Largest JSON request body, in bytes."),
-    Setting("max_image_bytes", "VITRINA_MAX_IMAGE_BYTES", _positive_int, "20971520",
-            "Largest image upload or download, in bytes (20 MiB)."),
-    Setting("max_image_pixels", "VITRINA_MAX_IMAGE_PIXELS", _positive_int, "50000000",
-            "Largest image, in pixels (width x height), checked before decoding."),
-    Setting("keep_original", "VITRINA_KEEP_ORIGINAL", parse_bool, "false",
-            "Serve the original exactly as uploaded instead of a cleaned copy "
-            "(orientation applied, sRGB, metadata stripped)."),
-    Setting("gc_grace_seconds", "VITRINA_GC_GRACE_SECONDS", _non_negative_int, "300",
-            "Unreferenced files younger than this are left alone by the sweep "
-            "(they may belong to an upload still in flight)."),
-    Setting("job_poll_seconds", "VITRINA_JOB_POLL_SECONDS", _positive_float, "1",
-            "How often the async-upload worker looks for new jobs."),
-    Setting("job_max_attempts", "VITRINA_JOB_MAX_ATTEMPTS", _positive_int, "5",
-            "Attempts at an async upload before it is recorded as failed."),
-    Setting("run_jobs", "VITRINA_RUN_JOBS", parse_bool, "true",
-            "Run the async-upload worker inside vitrina serve (turn off on nodes "
-            "that should only answer HTTP, and run vitrina worker elsewhere)."),
-    Setting("fetch_allow_http", "VITRINA_FETCH_ALLOW_HTTP", parse_bool, "false",
-            "Let externalUrl and async uploads use http:// as well as https://."),
-    Setting("fetch_allow_networks", "VITRINA_FETCH_ALLOW_NETWORKS", _networks, "",
-            "Comma list of non-public networks downloads may reach on purpose "
-            "(e.g. 10.1.0.0/16). Empty: public internet addresses only."),
-    Setting("fetch_ports", "VITRINA_FETCH_PORTS", _ports, "",
-            "Comma list of extra ports downloads may use besides 443 (and 80 with http)."),
-    Setting("fetch_connect_timeout", "VITRINA_FETCH_CONNECT_TIMEOUT", _positive_float, "5",
-            "Seconds to wait for a download's connection."),
-    Setting("fetch_total_timeout", "VITRINA_FETCH_TOTAL_TIMEOUT", _positive_float, "30",
-            "Seconds a whole download may take, redirects included."),
-    Setting("fetch_max_redirects", "VITRINA_FETCH_MAX_REDIRECTS", _non_negative_int, "3",
-            "Redirects a download may follow."),
-    Setting("fetch_ca_bundle", "VITRINA_FETCH_CA_BUNDLE", str, "",
-            "PEM file of certificate authorities trusted for downloads (empty: the "
-            "certifi bundle)."),
-    Setting("s3_endpoint_url", "VITRINA_S3_ENDPOINT_URL", _url("http", "https"), "",
-            "Endpoint of an S3-compatible store (empty: AWS)."),
+    Setting(
+        "workers",
+        "VITRINA_WORKERS",
+        _positive_int,
+        "1",
+        "Server processes on this machine (vitrina serve --workers).",
+    ),
+    Setting(
+        "public_url",
+        "VITRINA_PUBLIC_URL",
+        _url("http", "https"),
+        "",
+        "Base of every URL the server builds (image files, storefront links). "
+        "Empty means http://<host>:<port>.",
+    ),
+    Setting(
+        "files_url",
+        "VITRINA_FILES_URL",
+        _url("http", "https"),
+        "",
+        "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's "
+        "public endpoint). Empty means the public URL.",
+    ),
+    Setting(
+        "allow_query_token",
+        "VITRINA_ALLOW_QUERY_TOKEN",
+        parse_bool,
+        "true",
+        "Accept ?token=... besides Authorization: Bearer.",
+    ),
+    Setting(
+        "rate_limit_per_minute",
+        "VITRINA_RATE_LIMIT_PER_MINUTE",
+        _non_negative_int,
+        "600",
+        "Requests a token may make per minute (0 turns the limit off).",
+    ),
+    Setting(
+        "max_json_bytes",
+        "VITRINA_MAX_JSON_BYTES",
+        _positive_int,
+        "1048576",
+        "Largest JSON request body, in bytes.",
+    ),
+    Setting(
+        "max_image_bytes",
+        "VITRINA_MAX_IMAGE_BYTES",
+        _positive_int,
+        "20971520",
+        "Largest image upload or download, in bytes (20 MiB).",
+    ),
+    Setting(
+        "max_image_pixels",
+        "VITRINA_MAX_IMAGE_PIXELS",
+        _positive_int,
+        "50000000",
+        "Largest image, in pixels (width x height), checked before decoding.",
+    ),
+    Setting(
+        "keep_original",
+        "VITRINA_KEEP_ORIGINAL",
+        parse_bool,
+        "false",
+        "Serve the original exactly as uploaded instead of a cleaned copy "
+        "(orientation applied, sRGB, metadata stripped).",
+    ),
+    Setting(
+        "gc_grace_seconds",
+        "VITRINA_GC_GRACE_SECONDS",
+        _non_negative_int,
+        "300",
+        "Unreferenced files younger than this are left alone by the sweep "
+        "(they may belong to an upload still in flight).",
+    ),
+    Setting(
+        "job_poll_seconds",
+        "VITRINA_JOB_POLL_SECONDS",
+        _positive_float,
+        "1",
+        "How often the async-upload worker looks for new jobs.",
+    ),
+    Setting(
+        "job_max_attempts",
+        "VITRINA_JOB_MAX_ATTEMPTS",
+        _positive_int,
+        "5",
+        "Attempts at an async upload before it is recorded as failed.",
+    ),
+    Setting(
+        "run_jobs",
+        "VITRINA_RUN_JOBS",
+        parse_bool,
+        "true",
+        "Run the async-upload worker inside vitrina serve (turn off on nodes "
+        "that should only answer HTTP, and run vitrina worker elsewhere).",
+    ),
+    Setting(
+        "fetch_allow_http",
+        "VITRINA_FETCH_ALLOW_HTTP",
+        parse_bool,
+        "false",
+        "Let externalUrl and async uploads use http:// as well as https://.",
+    ),
+    Setting(
+        "fetch_allow_networks",
+        "VITRINA_FETCH_ALLOW_NETWORKS",
+        _networks,
+        "",
+        "Comma list of non-public networks downloads may reach on purpose "
+        "(e.g. 10.1.0.0/16). Empty: public internet addresses only.",
+    ),
+    Setting(
+        "fetch_ports",
+        "VITRINA_FETCH_PORTS",
+        _ports,
+        "",
+        "Comma list of extra ports downloads may use besides 443 (and 80 with http).",
+    ),
+    Setting(
+        "fetch_connect_timeout",
+        "VITRINA_FETCH_CONNECT_TIMEOUT",
+        _positive_float,
+        "5",
+        "Seconds to wait for a download's connection.",
+    ),
+    Setting(
+        "fetch_total_timeout",
+        "VITRINA_FETCH_TOTAL_TIMEOUT",
+        _positive_float,
+        "30",
+        "Seconds a whole download may take, redirects included.",
+    ),
+    Setting(
+        "fetch_max_redirects",
+        "VITRINA_FETCH_MAX_REDIRECTS",
+        _non_negative_int,
+        "3",
+        "Redirects a download may follow.",
+    ),
+    Setting(
+        "fetch_ca_bundle",
+        "VITRINA_FETCH_CA_BUNDLE",
+        str,
+        "",
+        "PEM file of certificate authorities trusted for downloads (empty: the certifi bundle).",
+    ),
+    Setting(
+        "s3_endpoint_url",
+        "VITRINA_S3_ENDPOINT_URL",
+        _url("http", "https"),
+        "",
+        "Endpoint of an S3-compatible store (empty: AWS).",
+    ),
     Setting("s3_region", "VITRINA_S3_REGION", str, "us-east-1", "Region of the bucket."),
-    Setting("s3_access_key_id", "VITRINA_S3_ACCESS_KEY_ID", str, "",
-            "Access key (empty: the usual AWS credential chain)."),
-    Setting("s3_secret_access_key", "VITRINA_S3_SECRET_ACCESS_KEY", str, "",
-            "Secret key.", secret=True),
-    Setting("log_level", "VITRINA_LOG_LEVEL", _log_level, "info",
-            "debug, info, warning or error."),
+    Setting(
+        "s3_access_key_id",
+        "VITRINA_S3_ACCESS_KEY_ID",
+        str,
+        "",
+        "Access key (empty: the usual AWS credential chain).",
+    ),
+    Setting(
+        "s3_secret_access_key", "VITRINA_S3_SECRET_ACCESS_KEY", str, "", "Secret key.", secret=True
+    ),
+    Setting("log_level", "VITRINA_LOG_LEVEL", _log_level, "info", "debug, info, warning or error."),
 )
 
 
@@ -228,7 +355,9 @@ class Settings:
             try:
                 values[setting.field] = setting.parse(raw)
             except ValueError as exc:
-                shown = "***" if setting.secret else repr(raw)
+                shown = repr(raw)
+                if setting.secret:
+                    shown = repr(_mask_url_password(raw)) if "://" in raw else "***"
                 raise SettingsError(f"{setting.env}={shown} is not valid: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

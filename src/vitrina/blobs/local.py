@@ -25,7 +25,9 @@ class LocalBlobStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageUnavailable(f"Cannot create the files folder {self.root}: {exc.strerror}") from None
+            raise StorageUnavailable(
+                f"Cannot create the files folder {self.root}: {exc.strerror}"
+            ) from None
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -43,6 +45,7 @@ class LocalBlobStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
             try:
+                os.fchmod(fd, 0o644)  # mkstemp makes 0600; web servers and CDNs must read it
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
                     out.flush()

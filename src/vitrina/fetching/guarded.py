@@ -37,7 +37,7 @@ _CHUNK = 64 * 1024
 
 
 def system_resolver(host: str, port: int) -> list[IPAddress]:
-    import ipaddress  # noqa: PLC0415
+    import ipaddress
 
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
@@ -56,7 +56,7 @@ class FetchPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> FetchPolicy:
-        import ipaddress  # noqa: PLC0415
+        import ipaddress
 
         values: dict[str, Any] = {
             "allow_http": settings.fetch_allow_http,
@@ -137,9 +137,7 @@ class GuardedFetcher:
                 current = self.check_url(str(current.join(location)))
             except WrongUrl as exc:
                 raise WrongUrl(f"Redirected to a URL that is not allowed: {exc.message}") from None
-        raise DownloadFailed(
-            f"Too many redirects (the limit is {self.policy.max_redirects})"
-        )
+        raise DownloadFailed(f"Too many redirects (the limit is {self.policy.max_redirects})")
 
     def _hop(
         self, url: httpx.URL, destination: Path, max_bytes: int, deadline: float
@@ -163,13 +161,18 @@ class GuardedFetcher:
             (b"Accept-Encoding", b"identity"),
         ]
         try:
-            with pool, pool.stream(
-                "GET", str(url), headers=headers, extensions={"timeout": timeout}
-            ) as response:
+            with (
+                pool,
+                pool.stream(
+                    "GET", str(url), headers=headers, extensions={"timeout": timeout}
+                ) as response,
+            ):
                 if response.status in _REDIRECTS:
                     location = _header(response.headers, b"location")
                     if not location:
-                        raise DownloadFailed(f"The server answered {response.status} with no Location")
+                        raise DownloadFailed(
+                            f"The server answered {response.status} with no Location"
+                        )
                     return location
                 if not 200 <= response.status < 300:
                     raise DownloadFailed(f"The server answered HTTP {response.status}")

@@ -23,8 +23,11 @@ def border_info(rgba: npt.NDArray[np.uint8]) -> dict[str, Any]:
     mask[:, :thick] = mask[:, -thick:] = True
     frame = rgba[mask].astype(np.int32)
     quantised = frame >> 3
-    keys = (quantised[:, 0] << 15) | (quantised[:, 1] << 10) | (quantised[:, 2] << 5) | (
-        quantised[:, 3]
+    keys = (
+        (quantised[:, 0] << 15)
+        | (quantised[:, 1] << 10)
+        | (quantised[:, 2] << 5)
+        | (quantised[:, 3])
     )
     winner = np.bincount(keys).argmax()
     colour = np.rint(frame[keys == winner].mean(axis=0)).astype(np.int32)

@@ -15,7 +15,6 @@ One decode per upload. Two paths:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,10 +191,11 @@ class VipsProcessor:
                 base = _to_srgb(base).copy_memory()
         if original is None:
             base = _to_srgb(
-                pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
-                .autorot()
+                pyvips.Image.new_from_file(
+                    str(source), access="sequential", fail_on=_FAIL_ON
+                ).autorot()
             ).copy_memory()
-            original = self._file("original", base, out_fmt, lambda: _encode(base, out_fmt))
+            original = _file("original", base, out_fmt)
 
         variants: dict[str, EncodedFile] = {}
         current = base
@@ -207,19 +207,15 @@ class VipsProcessor:
             ):
                 variants[role] = EncodedFile(role, *_rest(original))
             else:
-                fitted = current
-                variants[role] = self._file(role, fitted, out_fmt, lambda: _encode(fitted, out_fmt))
+                variants[role] = _file(role, current, out_fmt)
         border = border_info(_rgba(current))
         files = (original, variants["thumbnail"], variants["hd"], variants["image"])
         return ProcessedImage(files=files, border=border)
 
-    @staticmethod
-    def _file(
-        role: str, image: pyvips.Image, fmt: str, encode: Callable[[], bytes]
-    ) -> EncodedFile:
-        return EncodedFile(
-            role, encode(), EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height
-        )
+
+def _file(role: str, image: pyvips.Image, fmt: str) -> EncodedFile:
+    data = _encode(image, fmt)
+    return EncodedFile(role, data, EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height)
 
 
 def _rest(file: EncodedFile) -> tuple[bytes, str, str, int, int]:

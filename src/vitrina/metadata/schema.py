@@ -23,8 +23,13 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"),
-              nullable=False, index=True),
+    sa.Column(
+        "store_id",
+        sa.Integer,
+        sa.ForeignKey("stores.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("kind", sa.String(10), nullable=False),
     sa.Column("scopes", sa.String(200), nullable=False),
@@ -38,8 +43,9 @@ categories = sa.Table(
     "categories",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("parent_id", sa.Integer),
     sa.Column("order_by", sa.Integer, nullable=False),
     sa.Column("name", sa.String(255), nullable=False),

@@ -56,8 +56,9 @@ def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
         try:
             return method(*args, **kwargs)
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            cause = getattr(exc, "orig", None) or exc
             raise MetadataUnavailable(
-                f"The metadata database is not reachable ({type(exc.orig or exc).__name__})"
+                f"The metadata database is not reachable ({type(cause).__name__})"
             ) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise VitrinaError("The metadata database refused the operation") from exc
@@ -160,11 +161,19 @@ class CatalogQueries(SqlBase):
     # -- stores and tokens ------------------------------------------------
 
     @translate_errors
-    def create_store(self, name: str, storefront_url: str) -> Store:
+    def create_store(
+        self, name: str, storefront_url: str, thumbnail_size: int = 400, image_size: int = 1200
+    ) -> Store:
         with self._write() as conn:
             row = conn.execute(
                 stores.insert()
-                .values(name=name, storefront_url=storefront_url, created_at=now())
+                .values(
+                    name=name,
+                    storefront_url=storefront_url,
+                    thumbnail_size=thumbnail_size,
+                    image_size=image_size,
+                    created_at=now(),
+                )
                 .returning(*stores.c)
             ).one()
         return _store(row)
@@ -307,15 +316,14 @@ class CatalogQueries(SqlBase):
         if "product_ids" in row:
             row["product_ids"] = list(row["product_ids"])
         with self._write() as conn:
-            parents = dict(
-                conn.execute(  # type: ignore[arg-type] -- rows of (id, parent_id) pairs
-                    self._lock(
-                        sa.select(categories.c.id, categories.c.parent_id).where(
-                            categories.c.store_id == store_id
-                        )
+            rows = conn.execute(
+                self._lock(
+                    sa.select(categories.c.id, categories.c.parent_id).where(
+                        categories.c.store_id == store_id
                     )
-                ).all()
-            )
+                )
+            ).all()
+            parents: dict[int, int | None] = {row.id: row.parent_id for row in rows}
             if category_id not in parents:
                 return False
             new_parent = row.get("parent_id")

@@ -19,7 +19,8 @@ def render_docs(document: dict[str, Any]) -> str:
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(document['info']['title'])}</title>",
-        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}"
         "code,.m{font-family:ui-monospace,monospace}.m{font-weight:bold;display:inline-block;width:5em}"
         "section{border-top:1px solid #ddd;padding:.5rem 0}table{border-collapse:collapse}"
         "td,th{padding:.15rem .6rem;text-align:left;vertical-align:top}</style></head><body>",

@@ -1,4 +1,4 @@
-"""Category image endpoints (SPEC.md §4.1–4.3)."""
+"""Category image endpoints (SPEC.md §4.1 to 4.3)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ async def upload_image(request: Request) -> Response:
             if media_type(request) == "application/x-www-form-urlencoded":
                 url = await run_in_threadpool(_form_url, source)
             if url is None and source.stat().st_size == 0:
-                raise BadRequest("The request has no image: send it as the body, or send externalUrl")
+                raise BadRequest(
+                    "The request has no image: send it as the body, or send externalUrl"
+                )
         if url is not None:
             if not url.strip():
                 raise BadRequest("Parameter 'externalUrl' is empty")
@@ -85,7 +87,9 @@ async def upload_image_async(request: Request) -> Response:
         raise BadRequest("Field 'url' is required: the https URL of the image")
     width, height = _dimension(body, "width"), _dimension(body, "height")
     external_id = body.get("externalId")
-    if external_id is not None and (not isinstance(external_id, str | int) or isinstance(external_id, bool)):
+    if external_id is not None and (
+        not isinstance(external_id, str | int) or isinstance(external_id, bool)
+    ):
         raise BadRequest("Field 'externalId' must be a string")
     if external_id is not None and len(str(external_id)) > 255:
         raise BadRequest("Field 'externalId' is longer than 255 characters")

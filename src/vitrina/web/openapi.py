@@ -33,7 +33,9 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), words[c]) for c in codes}
 
 
-def _param(name: str, where: str, schema: dict[str, Any], text: str, required: bool = False) -> dict[str, Any]:
+def _param(
+    name: str, where: str, schema: dict[str, Any], text: str, required: bool = False
+) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required, "schema": schema, "description": text}
 
 
@@ -44,7 +46,11 @@ _CATEGORY = _param("categoryId", "path", _ID, "Category id", required=True)
 _TRANSLATED = {"type": "object", "additionalProperties": {"type": "string"}}
 _SIZE = {
     "type": "object",
-    "properties": {"url": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"}},
+    "properties": {
+        "url": {"type": "string"},
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+    },
     "required": ["url", "width", "height"],
 }
 _ALT = {
@@ -77,8 +83,10 @@ _CATEGORY_SCHEMA: dict[str, Any] = {
             "properties": {
                 "dominatingColor": {
                     "type": "object",
-                    "properties": {c: {"type": "integer", "minimum": 0, "maximum": 255}
-                                   for c in ("red", "green", "blue", "alpha")},
+                    "properties": {
+                        c: {"type": "integer", "minimum": 0, "maximum": 255}
+                        for c in ("red", "green", "blue", "alpha")
+                    },
                 },
                 "homogeneity": {"type": "boolean"},
             },
@@ -126,8 +134,14 @@ _INPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _op(summary: str, scope: str | None, params: list[dict[str, Any]], ok: dict[str, Any],
-        errors: tuple[int, ...], body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _op(
+    summary: str,
+    scope: str | None,
+    params: list[dict[str, Any]],
+    ok: dict[str, Any],
+    errors: tuple[int, ...],
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": params,
@@ -142,7 +156,10 @@ def _op(summary: str, scope: str | None, params: list[dict[str, Any]], ok: dict[
 
 @cache
 def _paths() -> dict[str, Any]:
-    json_body = {"required": True, "content": {"application/json": {"schema": _ref("CategoryInput")}}}
+    json_body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("CategoryInput")}},
+    }
     create_body = {
         "required": True,
         "content": {"application/json": {"schema": {**_ref("CategoryInput")}}},
@@ -159,17 +176,21 @@ def _paths() -> dict[str, Any]:
     }
     async_body = {
         "required": True,
-        "content": {"application/json": {"schema": {
-            "type": "object",
-            "required": ["url", "width", "height"],
-            "properties": {
-                "url": {"type": "string"},
-                "width": {"type": "integer", "minimum": 1},
-                "height": {"type": "integer", "minimum": 1},
-                "externalId": {"type": "string"},
-                "alt": _ALT,
-            },
-        }}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["url", "width", "height"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "width": {"type": "integer", "minimum": 1},
+                        "height": {"type": "integer", "minimum": 1},
+                        "externalId": {"type": "string"},
+                        "alt": _ALT,
+                    },
+                }
+            }
+        },
     }
     id_ok = _json(_ref("Id"), "The new id")
     search_params = [
@@ -189,45 +210,99 @@ def _paths() -> dict[str, Any]:
         _STORE,
         _param("fileName", "path", {"type": "string"}, "`<fileId>.<ext>`", required=True),
     ]
-    file_ok = {"description": "The file", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}
+    file_ok = {
+        "description": "The file",
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
     return {
         "/api/v3/{storeId}/categories": {
-            "get": _op("Search categories", "read_catalog", search_params,
-                       _json(_ref("CategorySearch"), "A page of categories"), (400, 403, 429, 503)),
-            "post": _op("Create a category", "create_catalog", [_STORE], id_ok,
-                        (400, 403, 404, 409, 413, 415, 429, 503), create_body),
+            "get": _op(
+                "Search categories",
+                "read_catalog",
+                search_params,
+                _json(_ref("CategorySearch"), "A page of categories"),
+                (400, 403, 429, 503),
+            ),
+            "post": _op(
+                "Create a category",
+                "create_catalog",
+                [_STORE],
+                id_ok,
+                (400, 403, 404, 409, 413, 415, 429, 503),
+                create_body,
+            ),
         },
         "/api/v3/{storeId}/categories/{categoryId}": {
-            "get": _op("Get a category", "read_catalog", [_STORE, _CATEGORY, *_VIEW],
-                       _json(_ref("Category"), "The category"), (400, 403, 404, 429, 503)),
-            "put": _op("Update a category", "update_catalog", [_STORE, _CATEGORY],
-                       _json(_ref("UpdateCount"), "Updated"),
-                       (400, 403, 404, 409, 413, 415, 429, 503), json_body),
-            "delete": _op("Delete a category and its subcategories", "update_catalog",
-                          [_STORE, _CATEGORY], _json(_ref("DeleteCount"), "Deleted"),
-                          (400, 403, 404, 429, 503)),
+            "get": _op(
+                "Get a category",
+                "read_catalog",
+                [_STORE, _CATEGORY, *_VIEW],
+                _json(_ref("Category"), "The category"),
+                (400, 403, 404, 429, 503),
+            ),
+            "put": _op(
+                "Update a category",
+                "update_catalog",
+                [_STORE, _CATEGORY],
+                _json(_ref("UpdateCount"), "Updated"),
+                (400, 403, 404, 409, 413, 415, 429, 503),
+                json_body,
+            ),
+            "delete": _op(
+                "Delete a category and its subcategories",
+                "update_catalog",
+                [_STORE, _CATEGORY],
+                _json(_ref("DeleteCount"), "Deleted"),
+                (400, 403, 404, 429, 503),
+            ),
         },
         "/api/v3/{storeId}/categories/{categoryId}/image": {
-            "post": _op("Upload the category image", "update_catalog",
-                        [_STORE, _CATEGORY, _param("externalUrl", "query", {"type": "string"},
-                                                   "Download the image from here")],
-                        id_ok, (400, 403, 404, 413, 422, 429, 503), image_body),
-            "delete": _op("Delete the category image", "update_catalog", [_STORE, _CATEGORY],
-                          _json(_ref("DeleteCount"), "deleteCount 1 or 0"),
-                          (400, 403, 404, 429, 503)),
+            "post": _op(
+                "Upload the category image",
+                "update_catalog",
+                [
+                    _STORE,
+                    _CATEGORY,
+                    _param(
+                        "externalUrl", "query", {"type": "string"}, "Download the image from here"
+                    ),
+                ],
+                id_ok,
+                (400, 403, 404, 413, 422, 429, 503),
+                image_body,
+            ),
+            "delete": _op(
+                "Delete the category image",
+                "update_catalog",
+                [_STORE, _CATEGORY],
+                _json(_ref("DeleteCount"), "deleteCount 1 or 0"),
+                (400, 403, 404, 429, 503),
+            ),
         },
         "/api/v3/{storeId}/categories/{categoryId}/image/async": {
-            "post": _op("Upload the category image from a URL, in the background",
-                        "update_catalog", [_STORE, _CATEGORY], id_ok,
-                        (400, 403, 404, 413, 415, 422, 429, 503), async_body),
+            "post": _op(
+                "Upload the category image from a URL, in the background",
+                "update_catalog",
+                [_STORE, _CATEGORY],
+                id_ok,
+                (400, 403, 404, 413, 415, 422, 429, 503),
+                async_body,
+            ),
         },
         "/api/v3/{storeId}/profile": {
-            "get": _op("Store profile", None, [_STORE], _json(_ref("Profile"), "The profile"),
-                       (400, 403, 429, 503)),
+            "get": _op(
+                "Store profile",
+                None,
+                [_STORE],
+                _json(_ref("Profile"), "The profile"),
+                (400, 403, 429, 503),
+            ),
         },
         "/images/{storeId}/{fileName}": {
-            "get": {**_op("An image file", None, file_params, file_ok, (400, 404, 503)),
-                    "security": []},
+            "get": {
+                **_op("An image file", None, file_params, file_ok, (400, 404, 503)),
+                "security": [],
+            },
         },
     }
 
@@ -252,13 +327,26 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["errorMessage", "errorCode"],
-                    "properties": {"errorMessage": {"type": "string"}, "errorCode": {"type": "string"}},
+                    "properties": {
+                        "errorMessage": {"type": "string"},
+                        "errorCode": {"type": "string"},
+                    },
                 },
-                "Id": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
-                "UpdateCount": {"type": "object", "required": ["updateCount"],
-                                "properties": {"updateCount": {"type": "integer"}}},
-                "DeleteCount": {"type": "object", "required": ["deleteCount"],
-                                "properties": {"deleteCount": {"type": "integer"}}},
+                "Id": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {"id": {"type": "integer"}},
+                },
+                "UpdateCount": {
+                    "type": "object",
+                    "required": ["updateCount"],
+                    "properties": {"updateCount": {"type": "integer"}},
+                },
+                "DeleteCount": {
+                    "type": "object",
+                    "required": ["deleteCount"],
+                    "properties": {"deleteCount": {"type": "integer"}},
+                },
                 "Category": _CATEGORY_SCHEMA,
                 "CategoryInput": _INPUT_SCHEMA,
                 "CategorySearch": {
@@ -274,10 +362,17 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "Profile": {
                     "type": "object",
                     "properties": {
-                        "generalInfo": {"type": "object", "properties": {
-                            "storeId": {"type": "integer"}, "storeUrl": {"type": "string"}}},
-                        "settings": {"type": "object", "properties": {
-                            "storeName": {"type": "string"}}},
+                        "generalInfo": {
+                            "type": "object",
+                            "properties": {
+                                "storeId": {"type": "integer"},
+                                "storeUrl": {"type": "string"},
+                            },
+                        },
+                        "settings": {
+                            "type": "object",
+                            "properties": {"storeName": {"type": "string"}},
+                        },
                     },
                 },
             },

@@ -27,7 +27,9 @@ def error_response(exc: VitrinaError) -> JSON:
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     return JSON(
-        {"errorMessage": exc.message, "errorCode": exc.code}, status_code=exc.status, headers=headers
+        {"errorMessage": exc.message, "errorCode": exc.code},
+        status_code=exc.status,
+        headers=headers,
     )
 
 

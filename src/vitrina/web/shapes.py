@@ -46,7 +46,10 @@ def file_url(view: View, store_id: int, file: StoredFile) -> str:
 
 def image_fields(image: Image, view: View) -> dict[str, Any]:
     if image.pending_url is not None:
-        url, size = image.pending_url, {"width": image.pending_width, "height": image.pending_height}
+        url, size = (
+            image.pending_url,
+            {"width": image.pending_width, "height": image.pending_height},
+        )
         return {
             "thumbnailUrl": url,
             "thumbnail": {"url": url, **size},
@@ -59,11 +62,19 @@ def image_fields(image: Image, view: View) -> dict[str, Any]:
     thumbnail, original = image.file("thumbnail"), image.file("original")
     fields: dict[str, Any] = {
         "thumbnailUrl": urls["thumbnail"],
-        "thumbnail": {"url": urls["thumbnail"], "width": thumbnail.width, "height": thumbnail.height},
+        "thumbnail": {
+            "url": urls["thumbnail"],
+            "width": thumbnail.width,
+            "height": thumbnail.height,
+        },
         "hdThumbnailUrl": urls["hd"],
         "imageUrl": urls["image"],
         "originalImageUrl": urls["original"],
-        "originalImage": {"url": urls["original"], "width": original.width, "height": original.height},
+        "originalImage": {
+            "url": urls["original"],
+            "width": original.width,
+            "height": original.height,
+        },
     }
     if image.border is not None:
         fields["borderInfo"] = image.border
@@ -78,8 +89,8 @@ def _translated(text: str, translations: Any, lang: str) -> str:
 
 def category_json(category: Category, tree: CategoryTree, view: View) -> dict[str, Any]:
     lang = view.lang
-    count = tree.product_count(category.id) if category.id in tree.by_id else len(
-        category.product_ids
+    count = (
+        tree.product_count(category.id) if category.id in tree.by_id else len(category.product_ids)
     )
     data: dict[str, Any] = {"id": category.id}
     if category.parent_id is not None:

@@ -1,0 +1,134 @@
+"""Image files in an S3-compatible bucket (AWS S3, SeaweedFS, MinIO, Ceph).
+
+A PUT is atomic in S3: readers see the whole object or none. botocore's
+errors become ours here: a missing object is NotFound, anything that stops
+the store being reached is StorageUnavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from vitrina.errors import NotFound, StorageUnavailable
+from vitrina.interfaces import BlobEntry
+from vitrina.settings import Settings
+
+S3_INSTALL = "pip install 'vitrina[s3]'  (or: pip install boto3)"
+_CHUNK = 256 * 1024
+
+
+def _boto() -> Any:
+    try:
+        import boto3
+        import botocore.config
+    except ImportError:
+        raise StorageUnavailable(
+            f"S3 storage needs boto3, which is not installed: {S3_INSTALL}"
+        ) from None
+    return boto3, botocore.config
+
+
+class S3BlobStore:
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3BlobStore:
+        boto3, config = _boto()
+        parts = urlsplit(settings.effective_storage_url)
+        if not parts.netloc:
+            raise StorageUnavailable("VITRINA_STORAGE_URL must name a bucket: s3://BUCKET/PREFIX")
+        credentials = {}
+        if settings.s3_access_key_id:
+            credentials = {
+                "aws_access_key_id": settings.s3_access_key_id,
+                "aws_secret_access_key": settings.s3_secret_access_key,
+            }
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            config=config.Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+            **credentials,
+        )
+        return cls(client, parts.netloc, parts.path)
+
+    def _key(self, key: str) -> str:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise NotFound("No such file")
+        return self.prefix + key
+
+    def _call(self, action: str, func: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return func(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound("No such file") from None
+            raise StorageUnavailable(f"The object store refused to {action}: {code}") from None
+        except BotoCoreError as exc:
+            raise StorageUnavailable(
+                f"The object store could not {action}: {type(exc).__name__}"
+            ) from None
+
+    def ping(self) -> None:
+        self._call("find the bucket", self.client.head_bucket)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._call(
+            "store a file",
+            self.client.put_object,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type,
+            CacheControl="public, max-age=31536000, immutable",
+        )
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def read(self, key: str) -> Iterator[bytes]:
+        answer = self._call("read a file", self.client.get_object, Key=self._key(key))
+        body = answer["Body"]
+        try:
+            yield from body.iter_chunks(_CHUNK)
+        finally:
+            body.close()
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+            self._call(
+                "delete files",
+                self.client.delete_objects,
+                Delete={"Objects": batch, "Quiet": True},
+            )
+
+    def list(self) -> Iterator[BlobEntry]:
+        token: dict[str, str] = {}
+        while True:
+            page = self._call(
+                "list files", self.client.list_objects_v2, Prefix=self.prefix, **token
+            )
+            for item in page.get("Contents", ()):
+                yield BlobEntry(
+                    key=item["Key"][len(self.prefix) :],
+                    size=item["Size"],
+                    modified=item["LastModified"],
+                )
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from vitrina.bootstrap import Services, build_services
+from vitrina.interfaces import SCOPES
+from vitrina.settings import Settings
+from vitrina.tokens import create_token
+from vitrina.web.app import create_app
+
+
+class Api:
+    """A client for one store, the way an Ecwid app would call it."""
+
+    def __init__(self, client: TestClient, store_id: int, token: str) -> None:
+        self.client = client
+        self.store_id = store_id
+        self.token = token
+        self.base = f"/api/v3/{store_id}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        response: httpx.Response = self.client.request(
+            method, self.base + path, headers=headers, **kwargs
+        )
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def create(self, **fields: Any) -> int:
+        response = self.post("/categories", json={"name": "Category", **fields})
+        assert response.status_code == 200, response.text
+        category_id: int = response.json()["id"]
+        return category_id
+
+    def category(self, category_id: int, **params: Any) -> dict[str, Any]:
+        response = self.get(f"/categories/{category_id}", params=params)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def upload(self, category_id: int, data: bytes, **kwargs: Any) -> httpx.Response:
+        return self.post(f"/categories/{category_id}/image", content=data, **kwargs)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", run_jobs=False, rate_limit_per_minute=0)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, services), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def make_store(
+    services: Services,
+    client: TestClient,
+    scopes: str = ",".join(SCOPES),
+    public: bool = False,
+    name: str = "Test store",
+) -> Api:
+    store = services.metadata.create_store(name, "https://shop.example.com")
+    token, _ = create_token(services.metadata, store.id, frozenset(scopes.split(",")), public)
+    return Api(client, store.id, token)
+
+
+@pytest.fixture
+def api(services: Services, client: TestClient) -> Api:
+    return make_store(services, client)

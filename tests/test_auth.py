@@ -1,0 +1,115 @@
+"""Tokens, scopes and the rate limit (SPEC.md §1, §6)."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import Api, make_store
+from vitrina.bootstrap import Services
+from vitrina.settings import Settings
+from vitrina.tokens import token_hash
+from vitrina.web.app import create_app
+
+
+def test_bearer_and_query_tokens(api: Api) -> None:
+    path = f"/api/v3/{api.store_id}/categories"
+    assert api.client.get(path, headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
+    assert api.client.get(path, params={"token": api.token}).status_code == 200
+    response = api.client.get(path)
+    assert response.status_code == 403
+    assert response.json()["errorCode"] == "INVALID_API_TOKEN"
+
+
+def test_a_non_bearer_header_beside_a_query_token_is_ignored(api: Api) -> None:
+    response = api.client.get(
+        f"/api/v3/{api.store_id}/categories",
+        params={"token": api.token},
+        headers={"Authorization": 'Token token="whatever"', "X-Ecwid-Api-Request-Id": "abc"},
+    )
+    assert response.status_code == 200
+
+
+def test_query_tokens_can_be_switched_off(settings: Settings, services: Services) -> None:
+    with TestClient(create_app(settings.replace(allow_query_token=False), services)) as client:
+        api = make_store(services, client)
+        path = f"/api/v3/{api.store_id}/categories"
+        assert client.get(path, params={"token": api.token}).status_code == 403
+        assert client.get(path, headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
+
+
+def test_unknown_revoked_and_foreign_tokens(services: Services, client: TestClient) -> None:
+    mine, theirs = make_store(services, client), make_store(services, client)
+    assert (
+        client.get(
+            f"/api/v3/{mine.store_id}/categories", params={"token": "secret_nope"}
+        ).status_code
+        == 403
+    )
+    response = client.get(f"/api/v3/{mine.store_id}/categories", params={"token": theirs.token})
+    assert response.status_code == 403 and response.json()["errorCode"] == "INVALID_API_TOKEN"
+    theirs_category = theirs.create(name="Private")
+    response = client.get(
+        f"/api/v3/{mine.store_id}/categories/{theirs_category}", params={"token": mine.token}
+    )
+    assert response.status_code == 404  # another store's category does not exist for us
+    assert services.metadata.revoke_token(token_hash(mine.token))
+    assert mine.get("/categories").status_code == 403
+
+
+def test_scopes(services: Services, client: TestClient) -> None:
+    reader = make_store(services, client, scopes="read_catalog")
+    assert reader.get("/categories").status_code == 200
+    response = reader.post("/categories", json={"name": "X"})
+    assert response.status_code == 403
+    assert response.json()["errorCode"] == "INSUFFICIENT_APP_SCOPE"
+    assert "create_catalog" in response.json()["errorMessage"]
+    creator = make_store(services, client, scopes="create_catalog")
+    category_id = creator.create(name="X")
+    for response in (
+        creator.put(f"/categories/{category_id}", json={"name": "Y"}),
+        creator.delete(f"/categories/{category_id}"),
+        creator.delete(f"/categories/{category_id}/image"),
+        creator.post(f"/categories/{category_id}/image", content=b"x"),
+        creator.get(f"/categories/{category_id}"),
+    ):
+        assert response.status_code == 403
+        assert response.json()["errorCode"] == "INSUFFICIENT_APP_SCOPE"
+    assert creator.get("/profile").status_code == 200  # any valid token
+
+
+def test_public_tokens_see_enabled_categories_only(services: Services, client: TestClient) -> None:
+    owner = make_store(services, client)
+    store = services.metadata.get_store(owner.store_id)
+    assert store is not None
+    from vitrina.tokens import create_token
+
+    token, _ = create_token(services.metadata, store.id, frozenset({"read_catalog"}), public=True)
+    assert token.startswith("public_")
+    public = type(owner)(client, store.id, token)
+    shown = owner.create(name="Shown")
+    hidden = owner.create(name="Hidden", enabled=False)
+    assert public.get(f"/categories/{shown}").status_code == 200
+    assert public.get(f"/categories/{hidden}").status_code == 404
+    items = public.get("/categories", params={"hidden_categories": "true"}).json()["items"]
+    assert [c["id"] for c in items] == [shown]
+    assert public.post("/categories", json={"name": "X"}).status_code == 403
+
+
+def test_rate_limit_answers_429_with_retry_after(settings: Settings, services: Services) -> None:
+    with TestClient(create_app(settings.replace(rate_limit_per_minute=3), services)) as client:
+        api = make_store(services, client)
+        codes = [api.get("/categories").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        response = api.get("/categories")
+        assert response.json()["errorCode"] == "RATE_LIMITED"
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+        other = make_store(services, client)
+        assert other.get("/categories").status_code == 200  # counted per token
+
+
+def test_tokens_are_stored_only_as_hashes(services: Services, api: Api) -> None:
+    assert services.engine is not None
+    with services.engine.connect() as conn:
+        dump = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM tokens"))
+    assert api.token not in dump
+    assert token_hash(api.token) in dump
