@@ -61,7 +61,12 @@ class Api:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", run_jobs=False, rate_limit_per_minute=0)
+    return Settings(
+        data_dir=tmp_path / "data",
+        run_jobs=False,
+        rate_limit_per_minute=0,
+        public_url="http://testserver",
+    )
 
 
 @pytest.fixture

@@ -55,7 +55,9 @@ def describe(head: bytes) -> str:
     if text.startswith((b"{", b"[")):
         return "JSON"
     try:
-        head.decode("utf-8")
+        text_head = head.decode("utf-8")
     except UnicodeDecodeError:
+        text_head = ""
+    if not text_head or any(c < " " and c not in "\t\r\n" for c in text_head):
         return "binary data of an unknown kind"
     return "plain text"

@@ -79,6 +79,16 @@ def _to_srgb(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
+def _drop_opaque_alpha(image: pyvips.Image, fmt: str) -> pyvips.Image:
+    """GIF, AVIF and HEIC become PNG only when they really have transparency
+    (GIF decoders always hand back an alpha band)."""
+    if fmt in ("jpeg", "png", "webp") or not image.hasalpha():
+        return image
+    if image[image.bands - 1].min() < 255:
+        return image
+    return image.extract_band(0, n=image.bands - 1)
+
+
 def _encode(image: pyvips.Image, fmt: str) -> bytes:
     data: bytes
     if fmt == "jpeg":
@@ -160,10 +170,6 @@ class VipsProcessor:
         )
         first = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
         orientation = _orientation(first)
-        out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
-        if out_fmt is None:
-            out_fmt = "png" if first.hasalpha() else "jpeg"
-
         original: EncodedFile | None = None
         untouched = keep_original or (
             header.format == "jpeg"
@@ -195,6 +201,10 @@ class VipsProcessor:
                     str(source), access="sequential", fail_on=_FAIL_ON
                 ).autorot()
             ).copy_memory()
+        base = _drop_opaque_alpha(base, header.format)
+        out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
+        out_fmt = out_fmt or ("png" if base.hasalpha() else "jpeg")
+        if original is None:
             original = _file("original", base, out_fmt)
 
         variants: dict[str, EncodedFile] = {}
