@@ -55,7 +55,9 @@ class Api:
         data: dict[str, Any] = response.json()
         return data
 
-    def upload(self, category_id: int, data: bytes, **kwargs: Any) -> httpx.Response:
+    def upload(
+        self, category_id: int, data: bytes | Iterator[bytes], **kwargs: Any
+    ) -> httpx.Response:
         return self.post(f"/categories/{category_id}/image", content=data, **kwargs)
 
 

@@ -19,7 +19,8 @@ def fetch(api: Api, url: str) -> bytes:
     path = url.removeprefix("http://testserver")
     response = api.client.get(path)
     assert response.status_code == 200, (url, response.text)
-    return response.content
+    content: bytes = response.content
+    return content
 
 
 def image_of(api: Api, category_id: int, field: str = "originalImageUrl") -> Image.Image:
@@ -97,7 +98,7 @@ def test_chunked_body_without_content_length(api: Api) -> None:
         for start in range(0, len(data), 1000):
             yield data[start : start + 1000]
 
-    response = api.upload(category_id, chunks())  # type: ignore[arg-type] -- httpx streams iterators
+    response = api.upload(category_id, chunks())
     assert response.status_code == 200, response.text
     assert image_of(api, category_id).size == (800, 600)
 
@@ -288,7 +289,7 @@ def test_oversized_chunked_body_is_cut_off(api: Api) -> None:
             sent += 1
             yield b"\0" * (1024 * 1024)
 
-    response = api.upload(api.create(), endless())  # type: ignore[arg-type] -- streamed
+    response = api.upload(api.create(), endless())
     _rejected(response, 413, "INCORRECT_IMAGE_SIZE")
 
 
