@@ -38,8 +38,12 @@ def test_upload_gives_the_thumbnail_id_and_every_image_field(api: Api) -> None:
     assert data["thumbnailUrl"].endswith(f"/images/{api.store_id}/{image_id}.jpg")
     assert data["thumbnail"] == {"url": data["thumbnailUrl"], "width": 400, "height": 300}
     assert data["originalImage"] == {"url": data["originalImageUrl"], "width": 4000, "height": 3000}
-    expected = {"thumbnailUrl": (400, 300), "hdThumbnailUrl": (800, 600), "imageUrl": (1200, 900),
-                "originalImageUrl": (4000, 3000)}  # fmt: skip
+    expected = {
+        "thumbnailUrl": (400, 300),
+        "hdThumbnailUrl": (800, 600),
+        "imageUrl": (1200, 900),
+        "originalImageUrl": (4000, 3000),
+    }
     ids = []
     for field, size in expected.items():
         url = data[field]
@@ -242,8 +246,9 @@ def test_zip_disguised_as_an_image(api: Api) -> None:
         archive.writestr("photo.jpg", images.jpeg(10, 10))
     message = _rejected(
         api.upload(api.create(), buffer.getvalue(), headers={"Content-Type": "image/jpeg"}),
-        422, "INVALID_IMAGE",
-    )  # fmt: skip
+        422,
+        "INVALID_IMAGE",
+    )
     assert "ZIP" in message
 
 

@@ -12,6 +12,7 @@ environment.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger("vitrina.fetch")
 Resolver = Callable[[str, int], list[IPAddress]]
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|[0-9A-Fa-f:.]+")
 
 
 def system_resolver(host: str, port: int) -> list[IPAddress]:
@@ -101,6 +103,8 @@ class GuardedFetcher:
             raise WrongUrl(f"Only {allowed} URLs can be downloaded")
         if not parsed.host:
             raise WrongUrl("The URL has no host")
+        if not _HOST.fullmatch(parsed.raw_host.decode("ascii", "replace")):
+            raise WrongUrl("The URL is malformed: the host name is not valid")
         if parsed.userinfo:
             raise WrongUrl("URLs with a user name or password are not accepted")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -129,8 +133,15 @@ class GuardedFetcher:
     def fetch(self, url: str, destination: Path, max_bytes: int) -> None:
         deadline = time.monotonic() + self.policy.total_timeout
         current = self.check_url(url)
-        for _hop in range(self.policy.max_redirects + 1):
-            location = self._hop(current, destination, max_bytes, deadline)
+        for hop in range(self.policy.max_redirects + 1):
+            try:
+                location = self._hop(current, destination, max_bytes, deadline)
+            except WrongUrl as exc:
+                if hop:
+                    raise WrongUrl(
+                        f"Redirected to a URL that is not allowed: {exc.message}"
+                    ) from None
+                raise
             if location is None:
                 return
             try:
@@ -143,7 +154,7 @@ class GuardedFetcher:
         self, url: httpx.URL, destination: Path, max_bytes: int, deadline: float
     ) -> str | None:
         port = url.port or (443 if url.scheme == "https" else 80)
-        address = self.resolve(url.host, port)
+        address = self.resolve(url.raw_host.decode("ascii"), port)
         backend = PinnedBackend(str(address), deadline)
         pool = httpcore.ConnectionPool(
             ssl_context=self._ssl, network_backend=backend, max_connections=1, retries=0
@@ -176,6 +187,9 @@ class GuardedFetcher:
                     return location
                 if not 200 <= response.status < 300:
                     raise DownloadFailed(f"The server answered HTTP {response.status}")
+                declared = _header(response.headers, b"content-length")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise ImageTooBig(max_bytes)
                 self._save(response.iter_stream(), destination, max_bytes)
                 return None
         except httpcore.TimeoutException:

@@ -1,0 +1,157 @@
+"""Replacing and deleting images: atomic, no orphans, crash-safe (SPEC.md §4.1, §4.3)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests import images
+from tests.conftest import Api
+from vitrina import images as image_cases
+from vitrina.blobs.local import LocalBlobStore
+from vitrina.bootstrap import Services
+from vitrina.errors import StorageUnavailable
+from vitrina.metadata.sql import file_key
+
+
+def stored_keys(services: Services) -> set[str]:
+    return {entry.key for entry in services.blobs.list()}
+
+
+def image_keys(api: Api, category_id: int) -> set[str]:
+    data = api.category(category_id)
+    urls = [data[f] for f in ("originalImageUrl", "thumbnailUrl", "hdThumbnailUrl", "imageUrl")]
+    return {url.split("/images/", 1)[1] for url in urls}
+
+
+def test_replacing_removes_the_old_files(api: Api, services: Services) -> None:
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(800, 600))
+    old = image_keys(api, category_id)
+    api.upload(category_id, images.png(300, 200))
+    new = image_keys(api, category_id)
+    assert not old & new
+    assert stored_keys(services) == new
+    for key in old:
+        assert api.client.get(f"/images/{key}").status_code == 404
+
+
+def test_delete_image(api: Api, services: Services) -> None:
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(400, 300))
+    keys = image_keys(api, category_id)
+    assert api.delete(f"/categories/{category_id}/image").json() == {"deleteCount": 1}
+    data = api.category(category_id)
+    for field in ("thumbnailUrl", "thumbnail", "imageUrl", "originalImage", "borderInfo"):
+        assert field not in data
+    assert stored_keys(services) == set()
+    for key in keys:
+        assert api.client.get(f"/images/{key}").status_code == 404
+    assert api.delete(f"/categories/{category_id}/image").json() == {"deleteCount": 0}
+    assert api.delete("/categories/999/image").status_code == 404
+
+
+def test_deleting_a_category_removes_its_files_and_its_subcategories_files(
+    api: Api, services: Services
+) -> None:
+    top = api.create(name="Top")
+    child = api.create(name="Child", parentId=top)
+    keep = api.create(name="Keep")
+    for category_id in (top, child, keep):
+        api.upload(category_id, images.png(50, 50))
+    kept = image_keys(api, keep)
+    api.delete(f"/categories/{top}")
+    assert stored_keys(services) == kept
+
+
+def test_many_concurrent_uploads_end_on_one_complete_image(api: Api, services: Services) -> None:
+    category_id = api.create()
+    bodies = [images.jpeg(600 + 10 * i, 400) for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(lambda body: api.upload(category_id, body).status_code, bodies))
+    assert codes == [200] * len(bodies)
+    final = image_keys(api, category_id)
+    assert stored_keys(services) == final
+    for key in final:
+        assert api.client.get(f"/images/{key}").status_code == 200
+
+
+class FailingBlobStore(LocalBlobStore):
+    """Local disk that fails on the n-th write, as a full disk would."""
+
+    def __init__(self, root: Path, fail_on: int) -> None:
+        super().__init__(root)
+        self.writes = 0
+        self.fail_on = fail_on
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.writes += 1
+        if self.writes == self.fail_on:
+            raise StorageUnavailable("Cannot write an image file: No space left on device")
+        super().put(key, data, content_type)
+
+
+@pytest.mark.parametrize("fail_on", [1, 3, 4])
+def test_a_failed_write_keeps_the_old_image_and_leaves_nothing(
+    api: Api, services: Services, fail_on: int
+) -> None:
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(500, 400))
+    before = image_keys(api, category_id)
+    root = Path(services.settings.effective_storage_url.removeprefix("file://"))
+    services.blobs = FailingBlobStore(root, fail_on)
+    response = api.upload(category_id, images.jpeg(700, 400))
+    assert response.status_code == 503
+    assert response.json()["errorCode"] == "SERVICE_UNAVAILABLE"
+    assert "No space left" in response.json()["errorMessage"]
+    assert image_keys(api, category_id) == before
+    assert stored_keys(services) == before
+
+
+def _upload_until(services: Services, store_id: int, category_id: int, stop: str) -> set[str]:
+    """Run the upload's steps by hand and stop (as a killed process would)."""
+    store = services.metadata.get_store(store_id)
+    assert store is not None
+    source = Path(services.settings.data_dir) / "source.jpg"
+    source.write_bytes(images.jpeg(640, 480))
+    processed = image_cases.process(services, store, source)
+    ids = services.metadata.allocate_file_ids(4)
+    stored = image_cases.write_files(services, store_id, ids, processed)
+    if stop == "after files":
+        return set()
+    replaced = services.metadata.attach_image(
+        store_id, category_id, ids[1], stored, processed.border
+    )
+    assert replaced is not None
+    return set(replaced)  # "after commit": the old files are not deleted yet
+
+
+@pytest.mark.parametrize("stop", ["after files", "after commit"])
+def test_a_crash_mid_upload_leaves_only_unreferenced_files_for_the_sweep(
+    api: Api, services: Services, stop: str
+) -> None:
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(500, 400))
+    left_behind = _upload_until(services, api.store_id, category_id, stop)
+    current = image_keys(api, category_id)
+    for key in current:  # the category never points at a missing file
+        assert api.client.get(f"/images/{key}").status_code == 200
+    assert len(stored_keys(services)) == 8
+    assert image_cases.sweep(services, grace_seconds=3600) == 0  # too young to judge
+    assert image_cases.sweep(services, grace_seconds=0) == 4
+    assert stored_keys(services) == current
+    assert not left_behind & current
+
+
+def test_the_sweep_also_removes_temporary_files_of_a_crashed_write(services: Services) -> None:
+    root = Path(services.settings.effective_storage_url.removeprefix("file://"))
+    (root / "7").mkdir(parents=True)
+    (root / "7" / ".tmp-abc.part").write_bytes(b"half a file")
+    assert image_cases.sweep(services, grace_seconds=0) == 1
+    assert not (root / "7" / ".tmp-abc.part").exists()
+
+
+def test_file_keys_are_per_store() -> None:
+    assert file_key(3, 1001, "jpg") == "3/1001.jpg"
