@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from vitrina.bootstrap import Services, build_services
@@ -19,28 +21,49 @@ from vitrina.web.context import Context
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
 API = "/api/v3/{storeId}"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(handlers: dict[str, Endpoint]) -> Endpoint:
+    """One route per path, so a 405 names every method the path has."""
+
+    async def endpoint(request: Request) -> Response:
+        handler = handlers.get(request.method) or handlers["GET"]  # HEAD is answered as GET
+        return await handler(request)
+
+    return endpoint
 
 
 def routes() -> list[Route]:
+    table: dict[str, dict[str, Endpoint]] = {
+        f"{API}/categories": {
+            "GET": categories.search_categories,
+            "POST": categories.create_category,
+        },
+        f"{API}/categories/{{categoryId}}": {
+            "GET": categories.get_category,
+            "PUT": categories.update_category,
+            "DELETE": categories.delete_category,
+        },
+        f"{API}/categories/{{categoryId}}/image": {
+            "POST": images.upload_image,
+            "DELETE": images.delete_image,
+        },
+        f"{API}/categories/{{categoryId}}/image/async": {"POST": images.upload_image_async},
+        f"{API}/profile": {"GET": categories.profile},
+        "/images/{storeId}/{fileName}": {"GET": files.serve_file},
+        "/api/v3/openapi.json": {"GET": meta.openapi},
+        "/docs": {"GET": meta.docs},
+        "/healthz": {"GET": meta.healthz},
+        "/readyz": {"GET": meta.readyz},
+    }
     return [
-        Route(f"{API}/categories", categories.search_categories, methods=["GET"]),
-        Route(f"{API}/categories", categories.create_category, methods=["POST"]),
-        Route(f"{API}/categories/{{categoryId}}", categories.get_category, methods=["GET"]),
-        Route(f"{API}/categories/{{categoryId}}", categories.update_category, methods=["PUT"]),
-        Route(f"{API}/categories/{{categoryId}}", categories.delete_category, methods=["DELETE"]),
-        Route(f"{API}/categories/{{categoryId}}/image", images.upload_image, methods=["POST"]),
-        Route(f"{API}/categories/{{categoryId}}/image", images.delete_image, methods=["DELETE"]),
         Route(
-            f"{API}/categories/{{categoryId}}/image/async",
-            images.upload_image_async,
-            methods=["POST"],
-        ),
-        Route(f"{API}/profile", categories.profile, methods=["GET"]),
-        Route("/images/{storeId}/{fileName}", files.serve_file, methods=["GET", "HEAD"]),
-        Route("/api/v3/openapi.json", meta.openapi, methods=["GET"]),
-        Route("/docs", meta.docs, methods=["GET"]),
-        Route("/healthz", meta.healthz, methods=["GET"]),
-        Route("/readyz", meta.readyz, methods=["GET"]),
+            path,
+            handlers["GET"] if list(handlers) == ["GET"] else _by_method(handlers),
+            methods=list(handlers),
+        )
+        for path, handlers in table.items()
     ]
 
 

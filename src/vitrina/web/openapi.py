@@ -113,23 +113,39 @@ _CATEGORY_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+_TEXT = _nullable({"type": "string", "maxLength": 100_000})
+_INPUT_TRANSLATED = _nullable(_TRANSLATED)
 _INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "description": "Unknown and read-only fields are ignored; null clears a field.",
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
-        "parentId": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "parentId": _nullable({"type": "integer", "minimum": 0, "maximum": 2**31 - 1}),
         "orderBy": {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
-        "nameTranslated": _TRANSLATED,
-        "description": {"type": "string"},
-        "descriptionTranslated": _TRANSLATED,
+        "nameTranslated": _INPUT_TRANSLATED,
+        "description": _TEXT,
+        "descriptionTranslated": _INPUT_TRANSLATED,
         "enabled": {"type": "boolean"},
-        "productIds": {"type": "array", "items": {"type": "integer", "minimum": 1}},
-        "seoTitle": {"type": "string"},
-        "seoTitleTranslated": _TRANSLATED,
-        "seoDescription": {"type": "string"},
-        "seoDescriptionTranslated": _TRANSLATED,
-        "customSlug": {"type": "string", "maxLength": 255},
-        "alt": _ALT,
+        "productIds": _nullable(
+            {
+                "type": "array",
+                "maxItems": 10_000,
+                "items": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
+            }
+        ),
+        "seoTitle": _TEXT,
+        "seoTitleTranslated": _INPUT_TRANSLATED,
+        "seoDescription": _TEXT,
+        "seoDescriptionTranslated": _INPUT_TRANSLATED,
+        "customSlug": _nullable({"type": "string", "maxLength": 255}),
+        "alt": _nullable(
+            {"type": "object", "properties": {"main": _TEXT, "translated": _INPUT_TRANSLATED}}
+        ),
     },
 }
 
@@ -182,11 +198,11 @@ def _paths() -> dict[str, Any]:
                     "type": "object",
                     "required": ["url", "width", "height"],
                     "properties": {
-                        "url": {"type": "string"},
-                        "width": {"type": "integer", "minimum": 1},
-                        "height": {"type": "integer", "minimum": 1},
-                        "externalId": {"type": "string"},
-                        "alt": _ALT,
+                        "url": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "width": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                        "height": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                        "externalId": _nullable({"type": "string", "maxLength": 255}),
+                        "alt": _INPUT_SCHEMA["properties"]["alt"],
                     },
                 }
             }
@@ -208,7 +224,13 @@ def _paths() -> dict[str, Any]:
     ]
     file_params = [
         _STORE,
-        _param("fileName", "path", {"type": "string"}, "`<fileId>.<ext>`", required=True),
+        _param(
+            "fileName",
+            "path",
+            {"type": "string", "pattern": r"^[0-9]{1,16}\.[a-z]{3,4}$"},
+            "`<fileId>.<ext>`",
+            required=True,
+        ),
     ]
     file_ok = {
         "description": "The file",

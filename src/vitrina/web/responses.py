@@ -22,8 +22,8 @@ class JSON(Response):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def error_response(exc: VitrinaError) -> JSON:
-    headers = {}
+def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> JSON:
+    headers = dict(headers or {})
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     return JSON(
@@ -44,7 +44,8 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
         return error_response(
-            MethodNotAllowed(f"Method {request.method} is not allowed for {request.url.path}")
+            MethodNotAllowed(f"Method {request.method} is not allowed for {request.url.path}"),
+            headers=dict(exc.headers or {}),
         )
     if exc.status_code == 404:
         return error_response(NotFound(f"No such resource: {request.method} {request.url.path}"))
