@@ -1,0 +1,115 @@
+"""The vitrina command, run in-process against a temporary data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vitrina.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_stores_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    code, out, _ = run(capsys, "store", "create", "--name", "Shop", "--data-dir", data)
+    assert code == 0
+    store_id = out.strip()
+    assert store_id.isdigit()
+    code, out, _ = run(capsys, "token", "create", "--store", store_id, "--data-dir", data)
+    token = out.strip()
+    assert code == 0 and token.startswith("secret_")
+    code, out, _ = run(
+        capsys, "token", "create", "--store", store_id, "--public", "--data-dir", data
+    )
+    public = out.strip()
+    assert public.startswith("public_")
+    code, out, _ = run(capsys, "token", "list", "--store", store_id, "--data-dir", data)
+    assert token not in out and public not in out
+    assert out.count("active") == 2
+    assert "read_catalog" in out
+    code, out, _ = run(capsys, "token", "revoke", token, "--data-dir", data)
+    assert code == 0
+    code, out, _ = run(capsys, "token", "list", "--store", store_id, "--data-dir", data)
+    assert out.count("revoked") == 1
+    code, _, err = run(capsys, "token", "revoke", token, "--data-dir", data)
+    assert code == 1 and "no such active token" in err
+
+
+def test_bad_input_gets_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    code, _, err = run(capsys, "token", "create", "--store", "42", "--data-dir", data)
+    assert code == 2 and "Store #42 does not exist" in err
+    run(capsys, "store", "create", "--data-dir", data)
+    code, _, err = run(
+        capsys, "token", "create", "--store", "1", "--scopes", "write_all", "--data-dir", data
+    )
+    assert code == 2 and "Unknown scope" in err
+    code, _, err = run(
+        capsys,
+        "token",
+        "create",
+        "--store",
+        "1",
+        "--public",
+        "--scopes",
+        "update_catalog",
+        "--data-dir",
+        data,
+    )
+    assert code == 2 and "Public tokens can only read" in err
+
+
+def test_settings_mask_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VITRINA_S3_SECRET_ACCESS_KEY", "very-secret")
+    code, out, _ = run(capsys, "settings", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "VITRINA_S3_SECRET_ACCESS_KEY=***" in out
+    assert "very-secret" not in out
+    assert f"VITRINA_DATABASE_URL=sqlite:///{tmp_path.resolve()}/vitrina.db" in out
+
+
+def test_a_bad_setting_stops_the_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VITRINA_PORT", "http")
+    code, _, err = run(capsys, "settings")
+    assert code == 2
+    assert "VITRINA_PORT='http' is not valid" in err
+
+
+def test_migrate_gc_and_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    code, out, _ = run(capsys, "migrate", "--data-dir", data)
+    assert code == 0 and "revision 0001" in out
+    code, out, _ = run(capsys, "gc", "--grace-seconds", "0", "--data-dir", data)
+    assert code == 0 and "removed 0" in out
+    code, out, _ = run(capsys, "jobs", "--state", "failed", "--data-dir", data)
+    assert code == 0 and out == ""
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (
+        ["serve"],
+        ["worker"],
+        ["store", "create"],
+        ["store", "list"],
+        ["token", "create"],
+        ["token", "revoke"],
+        ["token", "list"],
+        ["settings"],
+        ["migrate"],
+        ["gc"],
+        ["jobs"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--help"])
+        assert exited.value.code == 0
+        assert "--data-dir" in capsys.readouterr().out
