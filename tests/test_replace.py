@@ -86,7 +86,7 @@ class FailingBlobStore(LocalBlobStore):
         self.writes = 0
         self.fail_on = fail_on
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
         self.writes += 1
         if self.writes == self.fail_on:
             raise StorageUnavailable("Cannot write an image file: No space left on device")

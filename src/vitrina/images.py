@@ -34,7 +34,7 @@ def _stored(ids: Sequence[int], processed: ProcessedImage) -> list[StoredFile]:
             content_type=f.content_type,
             width=f.width,
             height=f.height,
-            size=len(f.data),
+            size=f.data.stat().st_size if isinstance(f.data, Path) else len(f.data),
             etag=etag(f.data),
         )
         for file_id, f in zip(ids, processed.files, strict=True)
@@ -54,10 +54,16 @@ def delete_quietly(services: Services, keys: Sequence[str]) -> None:
 
 
 def process(services: Services, store: Store, source: Path) -> ProcessedImage:
+    """Check and process ``source``; the caller removes ``.temporary`` when done."""
     header = services.processor.probe(source)
     return services.processor.process(
         source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
     )
+
+
+def remove_scratch(processed: ProcessedImage) -> None:
+    for path in processed.temporary:
+        path.unlink(missing_ok=True)
 
 
 def write_files(
@@ -79,8 +85,11 @@ def write_files(
 def upload(services: Services, store: Store, category_id: int, source: Path) -> int:
     """Make the image in ``source`` the category's image; return the image id."""
     processed = process(services, store, source)
-    ids = services.metadata.allocate_file_ids(len(ROLES))
-    stored = write_files(services, store.id, ids, processed)
+    try:
+        ids = services.metadata.allocate_file_ids(len(ROLES))
+        stored = write_files(services, store.id, ids, processed)
+    finally:
+        remove_scratch(processed)
     keys = [file_key(store.id, f.id, f.ext) for f in stored]
     try:
         replaced = services.metadata.attach_image(

@@ -134,8 +134,10 @@ class ImageHeader:
 
 @dataclass(frozen=True)
 class EncodedFile:
+    """A file ready to store: its bytes, or a file on disk (large originals)."""
+
     role: str
-    data: bytes
+    data: bytes | Path
     ext: str
     content_type: str
     width: int
@@ -146,6 +148,7 @@ class EncodedFile:
 class ProcessedImage:
     files: tuple[EncodedFile, ...]  # in ROLES order
     border: Mapping[str, Any]
+    temporary: tuple[Path, ...] = ()  # scratch files the caller removes when done
 
 
 class MetadataStore(Protocol):
@@ -218,7 +221,7 @@ class MetadataStore(Protocol):
 
 class BlobStore(Protocol):
     def ping(self) -> None: ...
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
         """Write atomically: readers see the whole file or nothing."""
         ...
 

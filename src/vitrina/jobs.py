@@ -58,7 +58,10 @@ class JobRunner:
             source = images.download(services, job.url)
             processed = images.process(services, store, source)
             ids = [job.image_id - 1 + i for i in range(len(ROLES))]
-            stored = images.write_files(services, store.id, ids, processed)
+            try:
+                stored = images.write_files(services, store.id, ids, processed)
+            finally:
+                images.remove_scratch(processed)
             images.delete_quietly(
                 services, services.metadata.finish_job(job, stored, processed.border)
             )

@@ -8,6 +8,7 @@ root, so no key can name a file outside it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ class LocalBlobStore:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable(f"The files folder {self.root} is not writable")
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,11 @@ class LocalBlobStore:
             try:
                 os.fchmod(fd, 0o644)  # mkstemp makes 0600; web servers and CDNs must read it
                 with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                    if isinstance(data, Path):
+                        with data.open("rb") as source:
+                            shutil.copyfileobj(source, out, _CHUNK)
+                    else:
+                        out.write(data)
                     out.flush()
                     os.fsync(out.fileno())
                 os.replace(tmp, path)

@@ -87,12 +87,19 @@ class S3BlobStore:
     def ping(self) -> None:
         self._call("find the bucket", self.client.head_bucket)
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
+        if isinstance(data, Path):
+            with data.open("rb") as body:
+                self._put(key, body, content_type)
+        else:
+            self._put(key, data, content_type)
+
+    def _put(self, key: str, body: Any, content_type: str) -> None:
         self._call(
             "store a file",
             self.client.put_object,
             Key=self._key(key),
-            Body=data,
+            Body=body,
             ContentType=content_type,
             CacheControl="public, max-age=31536000, immutable",
         )

@@ -4,67 +4,116 @@ is anything after the end-of-image marker (appended files, MPF extras).
 
 Only used where dropping them changes nothing a viewer shows: orientation 1
 and no colour profile; other JPEGs are decoded and encoded again.
+
+It works file to file in bounded memory: the input is read in chunks to find
+the byte ranges to keep, then those ranges are copied.
 """
 
 from __future__ import annotations
 
-_SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+_EOI, _SOS = 0xD9, 0xDA
 _KEEP_APP = {0xE0, 0xEE}  # JFIF, and Adobe (it says how to read the colour channels)
+_CHUNK = 1 << 20
 
 
 class NotAJpeg(ValueError):
     pass
 
 
-def strip_jpeg(data: bytes) -> bytes:
-    if data[:2] != b"\xff\xd8":
-        raise NotAJpeg("no start-of-image marker")
-    out = bytearray(b"\xff\xd8")
-    pos, size = 2, len(data)
-    while True:
-        # Find the next marker, skipping fill bytes.
-        if pos >= size or data[pos] != 0xFF:
-            raise NotAJpeg("expected a marker")
-        while pos < size and data[pos] == 0xFF:
-            pos += 1
-        if pos >= size:
+class _Reader:
+    """Random access to a file through one cached chunk."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.size = os.fstat(stream.fileno()).st_size
+        self.start = 0
+        self.chunk = b""
+
+    def _load(self, pos: int) -> None:
+        self.stream.seek(pos)
+        self.start, self.chunk = pos, self.stream.read(_CHUNK)
+
+    def byte(self, pos: int) -> int:
+        if pos >= self.size:
             raise NotAJpeg("truncated")
-        marker = data[pos]
-        pos += 1
+        if not self.start <= pos < self.start + len(self.chunk):
+            self._load(pos)
+        return self.chunk[pos - self.start]
+
+    def find_ff(self, pos: int) -> int:
+        while pos < self.size:
+            if not self.start <= pos < self.start + len(self.chunk):
+                self._load(pos)
+            found = self.chunk.find(b"\xff", pos - self.start)
+            if found >= 0:
+                return self.start + found
+            pos = self.start + len(self.chunk)
+        raise NotAJpeg("scan data runs past the end")
+
+
+def _ranges(reader: _Reader) -> list[tuple[int, int]]:
+    """The byte ranges of the input that make up the stripped JPEG."""
+    if reader.byte(0) != 0xFF or reader.byte(1) != 0xD8:
+        raise NotAJpeg("no start-of-image marker")
+    keep = [(0, 2)]
+    pos = 2
+    while True:
+        if reader.byte(pos) != 0xFF:
+            raise NotAJpeg("expected a marker")
+        while reader.byte(pos) == 0xFF:  # fill bytes
+            pos += 1
+        marker = reader.byte(pos)
+        start, pos = pos - 1, pos + 1
         if marker == _EOI:
-            out += b"\xff\xd9"
-            return bytes(out)
+            keep.append((start, pos))
+            return keep
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            out += bytes((0xFF, marker))
+            keep.append((start, pos))
             continue
-        if pos + 2 > size:
-            raise NotAJpeg("truncated segment")
-        length = int.from_bytes(data[pos : pos + 2], "big")
+        length = reader.byte(pos) << 8 | reader.byte(pos + 1)
         end = pos + length
-        if length < 2 or end > size:
+        if length < 2 or end > reader.size:
             raise NotAJpeg("segment runs past the end")
         dropped = (0xE1 <= marker <= 0xEF and marker not in _KEEP_APP) or marker == 0xFE
         if not dropped:
-            out += bytes((0xFF, marker)) + data[pos:end]
+            keep.append((start, end))
         pos = end
         if marker == _SOS:
-            pos = _copy_scan(data, pos, out)
+            scan_end = _scan_end(reader, pos)
+            keep.append((pos, scan_end))
+            pos = scan_end
 
 
-def _copy_scan(data: bytes, pos: int, out: bytearray) -> int:
-    """Copy entropy-coded data up to the next real marker; return its offset."""
-    size = len(data)
-    start = pos
+def _scan_end(reader: _Reader, pos: int) -> int:
+    """Where the entropy-coded data that starts at ``pos`` ends: the next marker
+    that is not a stuffed byte or a restart marker."""
     while True:
-        found = data.find(b"\xff", pos)
-        if found < 0 or found + 1 >= size:
-            raise NotAJpeg("scan data runs past the end")
-        following = data[found + 1]
+        found = reader.find_ff(pos)
+        following = reader.byte(found + 1)
         if following == 0x00 or 0xD0 <= following <= 0xD7:
             pos = found + 2
-            continue
-        if following == 0xFF:  # fill byte before a marker
+        elif following == 0xFF:
             pos = found + 1
-            continue
-        out += data[start:found]
-        return found
+        else:
+            return found
+
+
+def strip_jpeg(source: Path, destination: Path) -> int:
+    """Write ``source`` without its metadata to ``destination``; its size."""
+    with source.open("rb") as stream:
+        ranges = _ranges(_Reader(stream))
+        written = 0
+        with destination.open("wb") as out:
+            for start, end in ranges:
+                stream.seek(start)
+                left = end - start
+                while left:
+                    piece = stream.read(min(left, _CHUNK))
+                    out.write(piece)
+                    left -= len(piece)
+                    written += len(piece)
+    return written

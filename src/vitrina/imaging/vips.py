@@ -111,7 +111,10 @@ def _rgba(image: pyvips.Image) -> Any:
     return np.ndarray(buffer=memory, dtype=np.uint8, shape=(image.height, image.width, 4))
 
 
-def etag(data: bytes) -> str:
+def etag(data: bytes | Path) -> str:
+    if isinstance(data, Path):
+        with data.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()[:40]
     return hashlib.sha256(data).hexdigest()[:40]
 
 
@@ -148,9 +151,15 @@ class VipsProcessor:
         image_size: int,
         keep_original: bool,
     ) -> ProcessedImage:
+        scratch: list[Path] = []
         try:
-            return self._process(source, header, thumbnail_size, image_size, keep_original)
-        except pyvips.Error as exc:
+            return self._process(source, header, thumbnail_size, image_size, keep_original, scratch)
+        except BaseException as exc:
+            for path in scratch:
+                path.unlink(missing_ok=True)
+            if not isinstance(exc, pyvips.Error):
+                raise
+
             raise InvalidImage(
                 f"The uploaded {header.format.upper()} image is damaged or incomplete: "
                 f"{_error_line(exc)}"
@@ -163,6 +172,7 @@ class VipsProcessor:
         thumbnail_size: int,
         image_size: int,
         keep_original: bool,
+        scratch: list[Path],
     ) -> ProcessedImage:
         boxes = sorted(
             (("image", image_size), ("hd", HD_SIZE), ("thumbnail", thumbnail_size)),
@@ -178,9 +188,12 @@ class VipsProcessor:
             and first.interpretation in ("srgb", "b-w")
         )
         if untouched:
-            raw = source.read_bytes()
+            # The source lives until the caller has stored the files.
+            data = source if keep_original else source.with_name(source.name + ".original")
             try:
-                data = raw if keep_original else strip_jpeg(raw)
+                if not keep_original:
+                    scratch.append(data)
+                    strip_jpeg(source, data)
             except NotAJpeg:
                 untouched = False
             else:
@@ -220,7 +233,7 @@ class VipsProcessor:
                 variants[role] = _file(role, current, out_fmt)
         border = border_info(_rgba(current))
         files = (original, variants["thumbnail"], variants["hd"], variants["image"])
-        return ProcessedImage(files=files, border=border)
+        return ProcessedImage(files=files, border=border, temporary=tuple(scratch))
 
 
 def _file(role: str, image: pyvips.Image, fmt: str) -> EncodedFile:
@@ -228,5 +241,5 @@ def _file(role: str, image: pyvips.Image, fmt: str) -> EncodedFile:
     return EncodedFile(role, data, EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height)
 
 
-def _rest(file: EncodedFile) -> tuple[bytes, str, str, int, int]:
+def _rest(file: EncodedFile) -> tuple[bytes | Path, str, str, int, int]:
     return file.data, file.ext, file.content_type, file.width, file.height

@@ -1,0 +1,390 @@
+"""Upload benchmark: every figure is a ratio against a baseline measured in the
+same run, on the same bytes, so a busy machine moves both sides together.
+
+    python bench/upload.py [--runs N] [--vs-thumbor]
+
+Prints:
+- median latency of an HTTP upload (12 MP JPEG; 1200x1200 PNG with alpha) and
+  its ratio to the same pipeline called in-process (target <= 1.3);
+- uploads/s with 2 server processes against 1 (target >= 1.8 on 2 cores);
+- peak server RSS with 8 concurrent 20 MB uploads, and its ratio to the idle
+  server (target: under 600 MB);
+- with --vs-thumbor: the HTTP upload against thumbor producing the same three
+  fits of the same JPEG from its file loader (target <= 0.5).
+
+Servers listen on 127.0.0.1 only and are stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def natural_jpeg(width: int, height: int, quality: int = 90, seed: int = 7) -> bytes:
+    """A photo-like picture: smooth shapes plus fine noise (compresses like a photo)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack(
+        [
+            127 + 100 * np.sin(x / 211 + y / 97),
+            127 + 100 * np.cos(x / 143 - y / 173),
+            127 + 100 * np.sin((x + y) / 301),
+        ],
+        axis=2,
+    )
+    noise = rng.normal(0, 18, (height, width, 3)).astype(np.float32)
+    array = np.clip(base + noise, 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def alpha_png(size: int = 1200, seed: int = 3) -> bytes:
+    """A product shot: a noisy photo-like disc on a transparent background."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    noise = np.random.default_rng(seed).normal(0, 12, (size, size)).astype(np.float32)
+    x, y = x + noise, y + noise
+    array = np.stack(
+        [
+            x * 255 / size,
+            y * 255 / size,
+            np.full_like(x, 90),
+            255 * ((x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 2.2) ** 2),
+        ],
+        axis=2,
+    ).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(array, "RGBA").save(out, "PNG")
+    return out.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], base: str, token: str) -> None:
+        self.process = process
+        self.base = base
+        self.token = token
+
+    def pids(self) -> list[int]:
+        """The server process and its children (the worker processes)."""
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        return pids
+
+    def rss_mb(self) -> float:
+        total = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            found = re.search(r"VmRSS:\s+(\d+) kB", status)
+            total += int(found.group(1)) if found else 0
+        return total / 1024
+
+
+@contextmanager
+def vitrina(workers: int) -> Iterator[Server]:
+    data = Path(tempfile.mkdtemp(prefix="vitrina-bench-"))
+    port = free_port()
+    env = {**os.environ, "VITRINA_RATE_LIMIT_PER_MINUTE": "0", "VITRINA_LOG_LEVEL": "warning"}
+    log = data / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vitrina",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data / "data"),
+                "--workers",
+                str(workers),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("vitrina did not start:\n" + log.read_text())
+            time.sleep(0.1)
+        token = re.search(r"secret_[A-Za-z0-9_-]+", log.read_text())
+        assert token
+        yield Server(process, base, token.group(0))
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def new_category(client: httpx.Client) -> int:
+    response = client.post("/api/v3/1/categories", json={"name": "Bench"})
+    response.raise_for_status()
+    category_id: int = response.json()["id"]
+    return category_id
+
+
+def upload(client: httpx.Client, category_id: int, body: bytes) -> float:
+    started = time.perf_counter()
+    response = client.post(
+        f"/api/v3/1/categories/{category_id}/image",
+        content=body,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"upload failed: {response.status_code} {response.text}")
+    return elapsed
+
+
+def client_for(server: Server) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.base,
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=120,
+    )
+
+
+def http_median(server: Server, body: bytes, runs: int) -> float:
+    with client_for(server) as client:
+        category_id = new_category(client)
+        upload(client, category_id, body)  # warm up
+        return statistics.median(upload(client, category_id, body) for _ in range(runs))
+
+
+def in_process_median(body: bytes, runs: int) -> float:
+    """The same use case the endpoint calls, on the same bytes, with no HTTP."""
+    from vitrina import images
+    from vitrina.bootstrap import build_services
+    from vitrina.settings import Settings
+
+    data = Path(tempfile.mkdtemp(prefix="vitrina-bench-inproc-"))
+    services = build_services(Settings(data_dir=data))
+    try:
+        store = services.metadata.create_store("Bench", "http://bench")
+        category_id = services.metadata.create_category(store.id, {"name": "Bench"})
+        source = data / "source"
+
+        def once() -> float:
+            started = time.perf_counter()
+            source.write_bytes(body)  # the HTTP side spools the body to a file too
+            images.upload(services, store, category_id, source)
+            return time.perf_counter() - started
+
+        once()
+        return statistics.median(once() for _ in range(runs))
+    finally:
+        services.close()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def throughput(server: Server, body: bytes, uploads: int, clients: int) -> float:
+    with client_for(server) as setup:
+        categories = [new_category(setup) for _ in range(clients)]
+
+    def worker(index: int) -> None:
+        with client_for(server) as client:
+            for _ in range(uploads // clients):
+                upload(client, categories[index], body)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    return (uploads // clients * clients) / (time.perf_counter() - started)
+
+
+def peak_rss(server: Server, body: bytes, concurrent: int = 8) -> tuple[float, float]:
+    idle = server.rss_mb()
+    peak = idle
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, server.rss_mb())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    with client_for(server) as setup:
+        categories = [new_category(setup) for _ in range(concurrent)]
+    try:
+        with ThreadPoolExecutor(concurrent) as pool:
+            list(pool.map(lambda c: upload(client_for(server), c, body), categories))
+    finally:
+        done.set()
+        sampler.join()
+    return idle, peak
+
+
+def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
+    """Median time for thumbor to produce the three fits (three requests, as a
+    storefront would ask for them), in its own throwaway environment."""
+    home = Path(tempfile.mkdtemp(prefix="thumbor-bench-"))
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
+        pip = home / "venv" / "bin" / "pip"
+        subprocess.run([str(pip), "install", "--quiet", "thumbor"], check=True)
+        (home / "images").mkdir()
+        (home / "images" / "photo.jpg").write_bytes(jpeg)
+        conf = home / "thumbor.conf"
+        conf.write_text(
+            f"LOADER = 'thumbor.loaders.file_loader'\nFILE_LOADER_ROOT_PATH = '{home / 'images'}'\n"
+            "STORAGE = 'thumbor.storages.no_storage'\nRESULT_STORAGE = None\n"
+            "ALLOW_UNSAFE_URL = True\nQUALITY = 85\nMAX_AGE = 0\n"
+        )
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                str(home / "venv" / "bin" / "thumbor"),
+                "-p",
+                str(port),
+                "-i",
+                "127.0.0.1",
+                "-c",
+                str(conf),
+                "-l",
+                "error",
+            ],
+        )
+        try:
+            base = f"http://127.0.0.1:{port}/unsafe"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/fit-in/10x10/photo.jpg", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("thumbor did not start")
+                time.sleep(0.2)
+
+            def once() -> float:
+                started = time.perf_counter()
+                for box in (1200, 800, 400):
+                    httpx.get(f"{base}/fit-in/{box}x{box}/photo.jpg", timeout=60).raise_for_status()
+                return time.perf_counter() - started
+
+            once()
+            return statistics.median(once() for _ in range(runs))
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def line(label: str, value: str, verdict: str = "") -> None:
+    print(f"  {label:<52} {value:>14}  {verdict}")
+
+
+def check(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=15, help="uploads per latency figure")
+    parser.add_argument("--throughput-uploads", type=int, default=48)
+    parser.add_argument("--vs-thumbor", action="store_true")
+    args = parser.parse_args()
+
+    jpeg, png = natural_jpeg(4000, 3000), alpha_png()
+    big = natural_jpeg(4000, 3000, quality=100)
+    big = big + b"\0" * (20 * 1024 * 1024 - len(big))  # a 20 MiB body: the image, then padding
+    print(
+        f"inputs: 4000x3000 JPEG {len(jpeg) / 1e6:.1f} MB; 1200x1200 PNG+alpha "
+        f"{len(png) / 1e6:.1f} MB; 20 MiB body for the memory test; {os.cpu_count()} cores"
+    )
+
+    results: dict[str, float] = {}
+    with vitrina(workers=1) as one:
+        for name, body in (("12 MP JPEG", jpeg), ("1200x1200 PNG+alpha", png)):
+            http = http_median(one, body, args.runs)
+            local = in_process_median(body, args.runs)
+            results[name] = http
+            print(f"{name}:")
+            line("HTTP upload, median", f"{http * 1000:.0f} ms")
+            line("same pipeline in-process, median", f"{local * 1000:.0f} ms")
+            line(
+                "ratio HTTP / in-process (target <= 1.3)",
+                f"{http / local:.2f}x",
+                check(http / local <= 1.3),
+            )
+        single = throughput(one, jpeg, args.throughput_uploads, clients=4)
+        idle, peak = peak_rss(one, big)
+    with vitrina(workers=2) as two:
+        double = throughput(two, jpeg, args.throughput_uploads, clients=4)
+    print("throughput, 12 MP JPEG, 4 concurrent clients:")
+    line("1 server process", f"{single:.1f} up/s")
+    line("2 server processes", f"{double:.1f} up/s")
+    line("ratio 2 / 1 (target >= 1.8)", f"{double / single:.2f}x", check(double / single >= 1.8))
+    print("memory, 8 concurrent 20 MiB uploads, 1 server process:")
+    line("idle RSS", f"{idle:.0f} MB")
+    line("peak RSS (target < 600 MB)", f"{peak:.0f} MB", check(peak < 600))
+    line("ratio peak / idle", f"{peak / idle:.2f}x")
+    if args.vs_thumbor:
+        thumbor = thumbor_three_fits(jpeg, max(5, args.runs // 2))
+        http = results["12 MP JPEG"]
+        print("against thumbor, same 12 MP JPEG, three fits:")
+        line("thumbor, median of the three requests", f"{thumbor * 1000:.0f} ms")
+        line(
+            "ratio vitrina HTTP upload / thumbor (target <= 0.5)",
+            f"{http / thumbor:.2f}x",
+            check(http / thumbor <= 0.5),
+        )
+
+
+if __name__ == "__main__":
+    main()
