@@ -269,7 +269,13 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(home / "venv")], check=True)
         pip = home / "venv" / "bin" / "pip"
-        subprocess.run([str(pip), "install", "--quiet", "thumbor"], check=True)
+        print("installing thumbor into a throwaway environment ...", flush=True)
+        subprocess.run(
+            [str(pip), "install", "--quiet", "thumbor"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         (home / "images").mkdir()
         (home / "images" / "photo.jpg").write_bytes(jpeg)
         conf = home / "thumbor.conf"

@@ -12,12 +12,14 @@ the byte ranges to keep, then those ranges are copied.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO
 
 _EOI, _SOS = 0xD9, 0xDA
 _KEEP_APP = {0xE0, 0xEE}  # JFIF, and Adobe (it says how to read the colour channels)
 _CHUNK = 1 << 20
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 class NotAJpeg(ValueError):
@@ -44,14 +46,16 @@ class _Reader:
             self._load(pos)
         return self.chunk[pos - self.start]
 
-    def find_ff(self, pos: int) -> int:
-        while pos < self.size:
-            if not self.start <= pos < self.start + len(self.chunk):
+    def find_marker(self, pos: int) -> int:
+        """The offset of the next 0xFF that starts a marker, skipping stuffed
+        bytes (FF 00), restart markers (FF D0-D7) and fill bytes."""
+        while pos < self.size - 1:
+            if not self.start <= pos < self.start + len(self.chunk) - 1:
                 self._load(pos)
-            found = self.chunk.find(b"\xff", pos - self.start)
-            if found >= 0:
-                return self.start + found
-            pos = self.start + len(self.chunk)
+            found = _MARKER.search(self.chunk, pos - self.start)
+            if found:
+                return self.start + found.start()
+            pos = self.start + len(self.chunk) - 1  # a pair may straddle two chunks
         raise NotAJpeg("scan data runs past the end")
 
 
@@ -89,17 +93,8 @@ def _ranges(reader: _Reader) -> list[tuple[int, int]]:
 
 
 def _scan_end(reader: _Reader, pos: int) -> int:
-    """Where the entropy-coded data that starts at ``pos`` ends: the next marker
-    that is not a stuffed byte or a restart marker."""
-    while True:
-        found = reader.find_ff(pos)
-        following = reader.byte(found + 1)
-        if following == 0x00 or 0xD0 <= following <= 0xD7:
-            pos = found + 2
-        elif following == 0xFF:
-            pos = found + 1
-        else:
-            return found
+    """Where the entropy-coded data that starts at ``pos`` ends."""
+    return reader.find_marker(pos)
 
 
 def strip_jpeg(source: Path, destination: Path) -> int:

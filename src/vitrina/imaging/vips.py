@@ -37,8 +37,14 @@ CONTENT_TYPES = {
     "avif": "image/avif",
     "heif": "image/heic",
 }
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif",
-              "heif": "heic"}  # fmt: skip
+EXTENSIONS = {
+    "jpeg": "jpg",
+    "png": "png",
+    "webp": "webp",
+    "gif": "gif",
+    "avif": "avif",
+    "heif": "heic",
+}
 HD_SIZE = 800
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -77,6 +83,18 @@ def _to_srgb(image: pyvips.Image) -> pyvips.Image:
     if image.format != "uchar":
         image = image.cast("uchar")
     return image
+
+
+def _shrink_on_load(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
+    """Decode a JPEG at 1/2, 1/4 or 1/8 size where that still covers ``box``,
+    then resize the rest of the way."""
+    longest = max(header.width, header.height)
+    shrink = 1
+    while shrink < 8 and longest // (shrink * 2) >= box:
+        shrink *= 2
+    image = pyvips.Image.jpegload(str(source), shrink=shrink, access="sequential", fail_on=_FAIL_ON)
+    scale = box / max(image.width, image.height)
+    return image if scale >= 1 else image.resize(scale)
 
 
 def _drop_opaque_alpha(image: pyvips.Image, fmt: str) -> pyvips.Image:
@@ -204,9 +222,16 @@ class VipsProcessor:
                 original = EncodedFile(
                     "original", data, EXTENSIONS[ext_fmt], CONTENT_TYPES[ext_fmt], width, height
                 )
-                base = pyvips.Image.thumbnail(
-                    str(source), boxes[0][1], height=boxes[0][1], size="down", fail_on=_FAIL_ON
-                )
+                if keep_original:  # may need orienting and colour management
+                    base = pyvips.Image.thumbnail(
+                        str(source),
+                        boxes[0][1],
+                        height=boxes[0][1],
+                        size="down",
+                        fail_on=_FAIL_ON,
+                    )
+                else:  # an upright sRGB JPEG: shrink while decoding, then fit
+                    base = _shrink_on_load(source, header, boxes[0][1])
                 base = _to_srgb(base).copy_memory()
         if original is None:
             base = _to_srgb(
