@@ -21,8 +21,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/vitrina serve
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server).
 test: $(VENV)/.dev-installed lint
+	scripts/test-deps.sh
 	$(BIN)/pytest -q
 
 ## The quick subset for development: no slow end-to-end tests.

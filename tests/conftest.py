@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_server, seaweed_server
 from vitrina.bootstrap import Services, build_services
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
@@ -61,13 +63,55 @@ class Api:
         return self.post(f"/categories/{category_id}/image", content=data, **kwargs)
 
 
+BACKENDS = ["embedded", pytest.param("scaled", marks=pytest.mark.slow)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``settings`` runs on SQLite + local files and on
+    PostgreSQL + S3 (SeaweedFS), unless it is marked ``embedded_only``."""
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("embedded_only")
+        metafunc.parametrize("backend", ["embedded"] if only else BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    with seaweed_server() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The settings that pick the back ends."""
+    if request.param == "embedded":
+        yield {}
+        return
+    pg: Postgres = request.getfixturevalue("postgres")
+    store: S3 = request.getfixturevalue("s3")
+    with pg.database() as url:
+        yield {
+            "database_url": url,
+            "storage_url": f"s3://{BUCKET}/{uuid.uuid4().hex}",
+            "s3_endpoint_url": store.endpoint,
+            "s3_access_key_id": S3_KEY,
+            "s3_secret_access_key": S3_SECRET,
+        }
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         run_jobs=False,
         rate_limit_per_minute=0,
         public_url="http://testserver",
+        **backend,
     )
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import images
 from tests.conftest import Api
 from vitrina import images as image_cases
-from vitrina.blobs.local import LocalBlobStore
 from vitrina.bootstrap import Services
 from vitrina.errors import StorageUnavailable
+from vitrina.interfaces import BlobStore
 from vitrina.metadata.sql import file_key
 
 
@@ -78,19 +79,22 @@ def test_many_concurrent_uploads_end_on_one_complete_image(api: Api, services: S
         assert api.client.get(f"/images/{key}").status_code == 200
 
 
-class FailingBlobStore(LocalBlobStore):
-    """Local disk that fails on the n-th write, as a full disk would."""
+class FailingBlobStore:
+    """A real blob store whose n-th write fails, as a full disk would."""
 
-    def __init__(self, root: Path, fail_on: int) -> None:
-        super().__init__(root)
+    def __init__(self, inner: BlobStore, fail_on: int) -> None:
+        self.inner = inner
         self.writes = 0
         self.fail_on = fail_on
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def put(self, key: str, data: bytes | Path, content_type: str) -> None:
         self.writes += 1
         if self.writes == self.fail_on:
             raise StorageUnavailable("Cannot write an image file: No space left on device")
-        super().put(key, data, content_type)
+        self.inner.put(key, data, content_type)
 
 
 @pytest.mark.parametrize("fail_on", [1, 3, 4])
@@ -100,8 +104,7 @@ def test_a_failed_write_keeps_the_old_image_and_leaves_nothing(
     category_id = api.create()
     api.upload(category_id, images.jpeg(500, 400))
     before = image_keys(api, category_id)
-    root = Path(services.settings.effective_storage_url.removeprefix("file://"))
-    services.blobs = FailingBlobStore(root, fail_on)
+    services.blobs = FailingBlobStore(services.blobs, fail_on)  # type: ignore[assignment]
     response = api.upload(category_id, images.jpeg(700, 400))
     assert response.status_code == 503
     assert response.json()["errorCode"] == "SERVICE_UNAVAILABLE"
@@ -115,6 +118,7 @@ def _upload_until(services: Services, store_id: int, category_id: int, stop: str
     store = services.metadata.get_store(store_id)
     assert store is not None
     source = Path(services.settings.data_dir) / "source.jpg"
+    source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(images.jpeg(640, 480))
     processed = image_cases.process(services, store, source)
     ids = services.metadata.allocate_file_ids(4)
@@ -145,6 +149,7 @@ def test_a_crash_mid_upload_leaves_only_unreferenced_files_for_the_sweep(
     assert not left_behind & current
 
 
+@pytest.mark.embedded_only
 def test_the_sweep_also_removes_temporary_files_of_a_crashed_write(services: Services) -> None:
     root = Path(services.settings.effective_storage_url.removeprefix("file://"))
     (root / "7").mkdir(parents=True)

