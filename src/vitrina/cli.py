@@ -64,6 +64,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     services = build_services(settings)
+    services.metadata.ping()
+    services.blobs.ping()  # a bucket that cannot be reached stops start-up, not the first upload
     print(
         f"vitrina {__version__} on {settings.effective_public_url} "
         f"(data: {settings.data_dir}, {settings.workers} process(es))"
@@ -264,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
+        if settings.log_level != "debug":
+            logging.getLogger("alembic").setLevel(logging.WARNING)
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -33,7 +33,8 @@ class JobRunner:
         self.services = services
         self.retry_base = retry_base
         self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-        self.lease_seconds = int(services.settings.fetch_total_timeout) + 120
+        settings = services.settings
+        self.lease_seconds = max(settings.job_lease_seconds, int(settings.fetch_total_timeout) + 30)
 
     def run_once(self) -> Job | None:
         """Claim and run one job; the job as claimed, or None when none is due."""

@@ -182,6 +182,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests a token may make per minute (0 turns the limit off).",
     ),
     Setting(
+        "rate_limit_processes",
+        "VITRINA_RATE_LIMIT_PROCESSES",
+        _non_negative_int,
+        "0",
+        "Server processes that share the rate limit, across all machines; each "
+        "allows its share. 0 means this machine's VITRINA_WORKERS.",
+    ),
+    Setting(
         "max_json_bytes",
         "VITRINA_MAX_JSON_BYTES",
         _positive_int,
@@ -231,6 +239,14 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         "5",
         "Attempts at an async upload before it is recorded as failed.",
+    ),
+    Setting(
+        "job_lease_seconds",
+        "VITRINA_JOB_LEASE_SECONDS",
+        _positive_int,
+        "180",
+        "How long a worker holds an async job before another may take it over "
+        "(it must exceed the download time limit plus processing).",
     ),
     Setting(
         "run_jobs",
@@ -324,6 +340,7 @@ class Settings:
     files_url: str = ""
     allow_query_token: bool = True
     rate_limit_per_minute: int = 600
+    rate_limit_processes: int = 0
     max_json_bytes: int = 1_048_576
     max_image_bytes: int = 20_971_520
     max_image_pixels: int = 50_000_000
@@ -331,6 +348,7 @@ class Settings:
     gc_grace_seconds: int = 300
     job_poll_seconds: float = 1.0
     job_max_attempts: int = 5
+    job_lease_seconds: int = 180
     run_jobs: bool = True
     fetch_allow_http: bool = False
     fetch_allow_networks: tuple[str, ...] = ()

@@ -78,11 +78,17 @@ class S3BlobStore:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise NotFound("No such file") from None
-            raise StorageUnavailable(f"The object store refused to {action}: {code}") from None
+            raise StorageUnavailable(
+                f"The object store {self._where} refused to {action}: {code}"
+            ) from None
         except BotoCoreError as exc:
             raise StorageUnavailable(
-                f"The object store could not {action}: {type(exc).__name__}"
+                f"The object store {self._where} could not {action}: {type(exc).__name__}"
             ) from None
+
+    @property
+    def _where(self) -> str:
+        return f"at {self.client.meta.endpoint_url} (bucket {self.bucket})"
 
     def ping(self) -> None:
         self._call("find the bucket", self.client.head_bucket)

@@ -10,6 +10,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import exc as sa_exc
+
+from vitrina.errors import MetadataUnavailable
 
 _SCRIPTS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -38,6 +41,21 @@ def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision. On PostgreSQL an advisory lock
     makes concurrent runs from several machines wait for each other; the late
     ones then find nothing left to do."""
+    try:
+        _upgrade(engine)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        raise MetadataUnavailable(
+            f"Cannot reach the metadata database {_safe(engine.url)}: {first_line}"
+        ) from None
+
+
+def _safe(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _upgrade(engine: sa.Engine) -> None:
     config = _config()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":

@@ -67,7 +67,9 @@ class Authenticator:
     def __init__(self, metadata: MetadataStore, settings: Settings) -> None:
         self.metadata = metadata
         self.allow_query = settings.allow_query_token
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.workers)
+        self.limiter = RateLimiter(
+            settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
+        )
 
     def _lookup(self, token: str) -> tuple[TokenInfo, Store] | None:
         hashed = token_hash(token)
