@@ -91,6 +91,7 @@ def _handler(server_state: ImageServer, body: bytes) -> type[BaseHTTPRequestHand
 
 @contextmanager
 def image_server(tmp_path: Path, body: bytes | None = None) -> Iterator[ImageServer]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     authority = trustme.CA()
     certificate = authority.issue_cert("images.test", "127.0.0.1", "localhost")
     ca_file = tmp_path / "test-ca.pem"
