@@ -104,7 +104,7 @@ def test_a_failed_write_keeps_the_old_image_and_leaves_nothing(
     category_id = api.create()
     api.upload(category_id, images.jpeg(500, 400))
     before = image_keys(api, category_id)
-    services.blobs = FailingBlobStore(services.blobs, fail_on)  # type: ignore[assignment]
+    services.blobs = FailingBlobStore(services.blobs, fail_on)
     response = api.upload(category_id, images.jpeg(700, 400))
     assert response.status_code == 503
     assert response.json()["errorCode"] == "SERVICE_UNAVAILABLE"

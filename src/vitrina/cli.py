@@ -202,6 +202,32 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from vitrina import transfer
+
+    manifest = transfer.export(_services(args), args.folder)
+    counts = manifest["counts"]
+    print(
+        f"exported {counts['stores']} stores, {counts['tokens']} tokens, "
+        f"{counts['categories']} categories, {counts['images']} images and "
+        f"{len(manifest['files'])} files to {args.folder}"
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from vitrina import transfer
+
+    manifest = transfer.import_(_services(args), args.folder)
+    counts = manifest["counts"]
+    print(
+        f"imported {counts['stores']} stores, {counts['tokens']} tokens, "
+        f"{counts['categories']} categories, {counts['images']} images and "
+        f"{len(manifest['files'])} files; every file checked against its SHA-256"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data folder (VITRINA_DATA_DIR)")
@@ -256,6 +282,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grace-seconds", type=int, help="leave files younger than this (VITRINA_GC_GRACE_SECONDS)"
     )
+    p = add("export", cmd_export, "Write every table and file to a folder, with checksums.")
+    p.add_argument("folder", type=Path, help="a new or empty folder")
+    p = add("import", cmd_import, "Load an export into an empty database and file store.")
+    p.add_argument("folder", type=Path, help="a folder written by vitrina export")
     p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
     p.add_argument("--state", choices=["queued", "running", "done", "failed"])
     p.add_argument("--limit", type=int, default=50)
