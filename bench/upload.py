@@ -114,10 +114,15 @@ class Server:
 
 
 @contextmanager
-def vitrina(workers: int) -> Iterator[Server]:
+def vitrina(workers: int, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-"))
     port = free_port()
-    env = {**os.environ, "VITRINA_RATE_LIMIT_PER_MINUTE": "0", "VITRINA_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "VITRINA_RATE_LIMIT_PER_MINUTE": "0",
+        "VITRINA_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
     log = data / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -331,6 +336,16 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextmanager
+def scaled_backends() -> Iterator[dict[str, str]]:
+    """PostgreSQL and SeaweedFS on loopback, started as the tests start them."""
+    sys.path.insert(0, str(ROOT))
+    from tests.services import postgres_server, seaweed_server
+
+    with postgres_server() as pg, seaweed_server() as s3, pg.database() as url:
+        yield {"VITRINA_DATABASE_URL": url, **s3.environment("bench")}
+
+
 def line(label: str, value: str, verdict: str = "") -> None:
     print(f"  {label:<52} {value:>14}  {verdict}")
 
@@ -346,6 +361,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="uploads per latency figure")
     parser.add_argument("--throughput-uploads", type=int, default=48)
     parser.add_argument("--vs-thumbor", action="store_true")
+    parser.add_argument(
+        "--scaled", action="store_true", help="also run on PostgreSQL + S3 (SeaweedFS)"
+    )
     args = parser.parse_args()
 
     jpeg, png = natural_jpeg(4000, 3000), alpha_png()
@@ -390,6 +408,14 @@ def main() -> None:
     line("idle RSS", f"{idle:.0f} MB")
     line("peak RSS (target < 600 MB)", f"{peak:.0f} MB", check(peak < 600))
     line("ratio peak / idle", f"{peak / idle:.2f}x")
+    if args.scaled:
+        with scaled_backends() as env, vitrina(workers=1, extra_env=env) as scaled:
+            scaled_http = http_median(scaled, jpeg, args.runs)
+        embedded = results["12 MP JPEG"]
+        print("PostgreSQL + S3 (SeaweedFS on loopback) against SQLite + local files, 12 MP JPEG:")
+        line("HTTP upload, median, PostgreSQL + S3", f"{scaled_http * 1000:.0f} ms")
+        line("HTTP upload, median, SQLite + local files", f"{embedded * 1000:.0f} ms")
+        line("ratio scaled / embedded", f"{scaled_http / embedded:.2f}x")
     if args.vs_thumbor:
         thumbor = thumbor_three_fits(jpeg, max(5, args.runs // 2))
         http = results["12 MP JPEG"]
