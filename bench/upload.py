@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the servers are started with the tests' helpers
 
 
 def natural_jpeg(width: int, height: int, quality: int = 90, seed: int = 7) -> bytes:
@@ -80,14 +80,9 @@ def alpha_png(size: int = 1200, seed: int = 3) -> bytes:
     return out.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server:
+    """A running `vitrina serve`, and the memory its processes use."""
+
     def __init__(self, process: subprocess.Popen[bytes], base: str, token: str) -> None:
         self.process = process
         self.base = base
@@ -115,55 +110,16 @@ class Server:
 
 @contextmanager
 def vitrina(workers: int, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    from tests.processes import start_serve, stop, wait_ready
+
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "VITRINA_RATE_LIMIT_PER_MINUTE": "0",
-        "VITRINA_LOG_LEVEL": "warning",
-        **(extra_env or {}),
-    }
-    log = data / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vitrina",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data / "data"),
-                "--workers",
-                str(workers),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
+    env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0", **(extra_env or {})}
+    started = start_serve(data / "data", "--workers", str(workers), env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("vitrina did not start:\n" + log.read_text())
-            time.sleep(0.1)
-        token = re.search(r"secret_[A-Za-z0-9_-]+", log.read_text())
-        assert token
-        yield Server(process, base, token.group(0))
+        wait_ready(started)
+        yield Server(started.process, started.base, started.token())
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(started.process, timeout=20)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -289,6 +245,8 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
             "STORAGE = 'thumbor.storages.no_storage'\nRESULT_STORAGE = None\n"
             "ALLOW_UNSAFE_URL = True\nQUALITY = 85\nMAX_AGE = 0\n"
         )
+        from tests.processes import free_port
+
         port = free_port()
         process = subprocess.Popen(
             [
@@ -339,7 +297,6 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
 @contextmanager
 def scaled_backends() -> Iterator[dict[str, str]]:
     """PostgreSQL and SeaweedFS on loopback, started as the tests start them."""
-    sys.path.insert(0, str(ROOT))
     from tests.services import postgres_server, seaweed_server
 
     with postgres_server() as pg, seaweed_server() as s3, pg.database() as url:

@@ -50,11 +50,16 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
         process.wait(timeout)
 
 
-@contextmanager
-def vitrina_serve(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60
-) -> Iterator[Server]:
-    port = free_port()
+def start_serve(
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    new_session: bool = False,
+) -> Server:
+    """Start `vitrina serve` on a free loopback port; with ``new_session`` in a
+    process group of its own, so one signal reaches every process it starts."""
+    port = port or free_port()
     log = data_dir.parent / f"serve-{port}.log"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     command = [
@@ -70,21 +75,38 @@ def vitrina_serve(
     ]
     environment = {**os.environ, "VITRINA_LOG_LEVEL": "warning", **(env or {})}
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+        process = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            start_new_session=new_session,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_ready(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise AssertionError(f"vitrina serve exited early:\n{server.output()}")
+        try:
+            if httpx.get(server.base + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"vitrina serve did not get ready:\n{server.output()}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def vitrina_serve(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 60
+) -> Iterator[Server]:
+    server = start_serve(data_dir, *args, env=env)
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"vitrina serve exited early:\n{server.output()}")
-            try:
-                if httpx.get(server.base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"vitrina serve did not get ready:\n{server.output()}")
-            time.sleep(0.1)
+        wait_ready(server, ready_timeout)
         yield server
     finally:
-        stop(process)
+        stop(server.process)

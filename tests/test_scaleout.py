@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests import images
-from tests.processes import Server, vitrina_serve
+from tests.processes import Server, start_serve, vitrina_serve, wait_ready
 from tests.servers import ImageServer, image_server
 from tests.services import BUCKET, S3, Postgres
 from vitrina.bootstrap import build_services
@@ -147,26 +147,6 @@ def test_two_multi_process_servers_share_one_database_and_bucket(
     assert all(job.attempts == 1 for job in jobs)  # each ran once, though four workers polled
 
 
-def _start_detached(data_dir: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log = (data_dir.parent / f"killed-{port}.log").open("wb")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vitrina",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        env={**os.environ, "VITRINA_LOG_LEVEL": "warning", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so the kill takes every process
-    )
-
-
 def test_sigkill_mid_uploads_and_jobs_loses_nothing_and_leaves_nothing_dangling(
     tmp_path: Path, shared: dict[str, str], source: ImageServer
 ) -> None:
@@ -179,22 +159,11 @@ def test_sigkill_mid_uploads_and_jobs_loses_nothing_and_leaves_nothing_dangling(
     data = tmp_path / "node"
     with vitrina_serve(data, env=env) as first:
         token = first.token()
-    from tests.processes import free_port
-
-    port = free_port()
-    process = _start_detached(data, env, port)
-    base = f"http://127.0.0.1:{port}"
+    server = start_serve(data, env=env, new_session=True)
+    process, base = server.process, server.base
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_ready(server)
         with httpx.Client(headers=headers, timeout=30) as client:
             categories = [
                 client.post(f"{base}/api/v3/1/categories", json={"name": f"K{i}"}).json()["id"]
