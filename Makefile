@@ -40,7 +40,9 @@ fmt: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .
 
 bench: $(VENV)/.dev-installed
+	scripts/bench-deps.sh
 	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

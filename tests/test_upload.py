@@ -126,6 +126,26 @@ def test_formats(api: Api, make: Any, fmt: str, ext: str) -> None:
         assert images.decode(fetch(api, data[field])).format == fmt
 
 
+@pytest.mark.parametrize(("alpha", "fmt", "ext"), [(True, "PNG", "png"), (False, "JPEG", "jpg")])
+def test_avif_becomes_png_with_transparency_and_jpeg_without(
+    api: Api, alpha: bool, fmt: str, ext: str
+) -> None:
+    category_id = api.create()
+    body = images.encode(images.gradient(300, 200, alpha=alpha), "AVIF", quality=80)
+    assert api.upload(category_id, body).status_code == 200
+    data = api.category(category_id)
+    assert data["originalImage"]["width"] == 300
+    for field in ("thumbnailUrl", "originalImageUrl"):
+        assert data[field].endswith("." + ext)
+        assert images.decode(fetch(api, data[field])).format == fmt
+
+
+def test_unreadable_heic_says_so(api: Api) -> None:
+    body = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200
+    message = _rejected(api.upload(api.create(), body), 422, "INVALID_IMAGE")
+    assert "HEIC" in message
+
+
 def test_transparency_is_kept_never_black(api: Api) -> None:
     category_id = api.create()
     api.upload(category_id, images.png(200, 100, alpha=True))

@@ -58,6 +58,20 @@ def _error_line(exc: pyvips.Error) -> str:
     return text[0][:200] if text else "unknown decoder error"
 
 
+def _unreadable(fmt: str, exc: pyvips.Error, decoding: bool = False) -> str:
+    if fmt == "heif":
+        return (
+            f"The uploaded HEIC image cannot be read ({_error_line(exc)}); this server's image "
+            "library may have no HEVC decoder: send JPEG, PNG, WebP or AVIF"
+        )
+    if decoding:
+        return f"The uploaded {fmt.upper()} image is damaged or incomplete: {_error_line(exc)}"
+    return (
+        f"The uploaded file starts like a {fmt.upper()} image but cannot be read: "
+        f"{_error_line(exc)}"
+    )
+
+
 def _orientation(image: pyvips.Image) -> int:
     if image.get_typeof("orientation"):
         value = int(image.get("orientation"))
@@ -150,10 +164,7 @@ class VipsProcessor:
             image = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
             width, height = image.width, image.get_page_height()
         except pyvips.Error as exc:
-            raise InvalidImage(
-                f"The uploaded file starts like a {fmt.upper()} image but cannot be read: "
-                f"{_error_line(exc)}"
-            ) from None
+            raise InvalidImage(_unreadable(fmt, exc)) from None
         if width * height > self.max_pixels:
             raise ImageTooLarge(
                 f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
@@ -178,10 +189,7 @@ class VipsProcessor:
             if not isinstance(exc, pyvips.Error):
                 raise
 
-            raise InvalidImage(
-                f"The uploaded {header.format.upper()} image is damaged or incomplete: "
-                f"{_error_line(exc)}"
-            ) from None
+            raise InvalidImage(_unreadable(header.format, exc, decoding=True)) from None
 
     def _process(
         self,

@@ -1,0 +1,132 @@
+"""Read benchmark: requests per second of vitrina's `GET /categories/{id}` and
+of its image files, each as a ratio against a bare Starlette app on the same
+server in the same run (a constant JSON body of the same size; StaticFiles on
+the same file). Targets (DESIGN.md): both at least 0.5.
+
+    python bench/serve.py [--seconds 5] [--connections 32]
+
+Needs `wrk` (Debian: apt-get install wrk; scripts/bench-deps.sh installs it).
+Everything listens on 127.0.0.1 and is stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import images  # noqa: E402 -- after the path is set
+from tests.processes import free_port, start_serve, stop, wait_ready  # noqa: E402
+
+
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if not found or errors:
+        raise SystemExit(f"wrk failed against {url}:\n{output}")
+    return float(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (or scripts/bench-deps.sh)")
+
+    home = Path(tempfile.mkdtemp(prefix="vitrina-serve-bench-"))
+    server = start_serve(home / "data", env={"VITRINA_RATE_LIMIT_PER_MINUTE": "0"})
+    bare = None
+    try:
+        wait_ready(server)
+        token = server.token()
+        headers = {"Authorization": f"Bearer {token}"}
+        api = f"{server.base}/api/v3/1"
+        category = httpx.post(
+            f"{api}/categories", json={"name": "Toys", "productIds": [1, 2, 3]}, headers=headers
+        ).json()["id"]
+        httpx.post(
+            f"{api}/categories/{category}/image",
+            content=images.jpeg(1600, 1200),
+            headers=headers,
+            timeout=60,
+        ).raise_for_status()
+        body = httpx.get(f"{api}/categories/{category}", headers=headers).json()
+        file_url = body["thumbnailUrl"]
+        (home / "const.json").write_text(json.dumps(body))
+        static = home / "static"
+        static.mkdir()
+        (static / "thumb.jpg").write_bytes(httpx.get(file_url).content)
+
+        port = free_port()
+        env = {**os.environ, "BARE_JSON": str(home / "const.json"), "BARE_STATIC": str(static)}
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        bare_base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(bare_base + "/const").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the bare app did not start")
+            time.sleep(0.1)
+
+        def row(label: str, ours: float, base: float) -> None:
+            ratio = ours / base
+            verdict = "meets target" if ratio >= 0.5 else "MISSES target"
+            print(f"  {label:<34} {ours:>9.0f} vs {base:>9.0f} req/s  {ratio:.2f}x  {verdict}")
+
+        print(
+            f"wrk, 2 threads, {args.connections} connections, {args.seconds} s each, "
+            "1 server process:"
+        )
+        category_rps = wrk(f"{api}/categories/{category}", args.seconds, args.connections, headers)
+        const_rps = wrk(f"{bare_base}/const", args.seconds, args.connections, {})
+        row("GET /categories/{id} vs constant", category_rps, const_rps)
+        file_rps = wrk(file_url, args.seconds, args.connections, {})
+        static_rps = wrk(f"{bare_base}/static/thumb.jpg", args.seconds, args.connections, {})
+        row("image file vs StaticFiles", file_rps, static_rps)
+    finally:
+        if bare is not None:
+            stop(bare)
+        stop(server.process)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
