@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
 from vitrina.settings import Settings
 from vitrina.tokens import token_hash
+from vitrina.web import caches
 from vitrina.web.app import create_app
 
 
@@ -37,7 +41,10 @@ def test_query_tokens_can_be_switched_off(settings: Settings, services: Services
         assert client.get(path, headers={"Authorization": f"Bearer {api.token}"}).status_code == 200
 
 
-def test_unknown_revoked_and_foreign_tokens(services: Services, client: TestClient) -> None:
+def test_unknown_revoked_and_foreign_tokens(
+    services: Services, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(caches, "TOKEN_TTL", 0.3)
     mine, theirs = make_store(services, client), make_store(services, client)
     assert (
         client.get(
@@ -53,6 +60,7 @@ def test_unknown_revoked_and_foreign_tokens(services: Services, client: TestClie
     )
     assert response.status_code == 404  # another store's category does not exist for us
     assert services.metadata.revoke_token(token_hash(mine.token))
+    time.sleep(0.35)  # a revocation reaches every process within the token cache's lifetime
     assert mine.get("/categories").status_code == 403
 
 

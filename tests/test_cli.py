@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vitrina.cli import main
+from vitrina.metadata import migrate
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -88,7 +89,7 @@ def test_a_bad_setting_stops_the_command(
 def test_migrate_gc_and_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "data")
     code, out, _ = run(capsys, "migrate", "--data-dir", data)
-    assert code == 0 and "revision 0001" in out
+    assert code == 0 and f"revision {migrate.head()}" in out
     code, out, _ = run(capsys, "gc", "--grace-seconds", "0", "--data-dir", data)
     assert code == 0 and "removed 0" in out
     code, out, _ = run(capsys, "jobs", "--state", "failed", "--data-dir", data)

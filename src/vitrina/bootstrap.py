@@ -30,6 +30,9 @@ class Services:
     engine: sa.Engine | None = None
 
     def close(self) -> None:
+        close = getattr(self.metadata, "close", None)
+        if close is not None:
+            close()
         if self.engine is not None:
             self.engine.dispose()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, pool
 from sqlalchemy.engine import make_url
 
 from vitrina.errors import MetadataUnavailable
@@ -23,6 +23,36 @@ def create_engine(url: str) -> sa.Engine:
     if backend in ("postgresql", "postgres"):
         return _postgres_engine(parsed)
     raise MetadataUnavailable(f"Unsupported database URL scheme {parsed.drivername!r}")
+
+
+def create_reader(engine: sa.Engine) -> sa.Engine:
+    """A second engine for the hottest single-row reads (token, catalog version,
+    file): one connection per thread, kept open, in autocommit mode, so such a
+    read is one driver call instead of a pooled checkout and a transaction."""
+    if engine.dialect.name == "sqlite":
+        reader = sa.create_engine(
+            engine.url,
+            poolclass=pool.SingletonThreadPool,
+            pool_size=64,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+
+        @event.listens_for(reader, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+        return reader
+    return sa.create_engine(
+        engine.url,
+        poolclass=pool.SingletonThreadPool,
+        pool_size=64,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+    )
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:

@@ -15,6 +15,9 @@ stores = sa.Table(
     sa.Column("storefront_url", sa.Text, nullable=False),
     sa.Column("thumbnail_size", sa.Integer, nullable=False, server_default="400"),
     sa.Column("image_size", sa.Integer, nullable=False, server_default="1200"),
+    # Bumped by every write to the store's categories or images; read caches
+    # compare it to know whether their copy is current.
+    sa.Column("catalog_version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sqlite_autoincrement=True,
 )

@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 
 from vitrina.errors import BadRequest, CategoryNotFound, MetadataUnavailable, VitrinaError
 from vitrina.interfaces import Category, Image, Store, StoredFile, TokenInfo
+from vitrina.metadata.engine import create_reader
 from vitrina.metadata.schema import categories, files, images, stores, tokens
 
 P = ParamSpec("P")
@@ -70,6 +71,30 @@ class SqlBase:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        self._reader = create_reader(engine)
+
+    def close(self) -> None:
+        self._reader.dispose()
+
+    def _one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        """One row of a single-statement read, straight through the driver.
+        ``sql`` uses ``?`` placeholders."""
+        if not self._sqlite:
+            sql = sql.replace("?", "%s")
+        raw = self._reader.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            cursor.close()
+        except Exception as exc:
+            raw.invalidate()
+            raise MetadataUnavailable(
+                f"The metadata database is not reachable ({type(exc).__name__})"
+            ) from exc
+        finally:
+            raw.close()
+        return tuple(row) if row is not None else None
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -77,11 +102,20 @@ class SqlBase:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self, store_id: int | None = None) -> Iterator[sa.Connection]:
+        """A write transaction. Naming the store bumps its catalog version first,
+        which tells every process's read cache that the store changed (and, on
+        PostgreSQL, orders the store's writers on its row)."""
         with self.engine.connect() as conn:
             if self._sqlite:
                 conn.execution_options(vitrina_begin="IMMEDIATE")
             with conn.begin():
+                if store_id is not None:
+                    conn.execute(
+                        stores.update()
+                        .where(stores.c.id == store_id)
+                        .values(catalog_version=stores.c.catalog_version + 1)
+                    )
                 yield conn
 
     def _lock(self, query: sa.Select[Any]) -> sa.Select[Any]:
@@ -268,6 +302,24 @@ class CatalogQueries(SqlBase):
             return self._categories(conn, categories.c.store_id == store_id)
 
     @translate_errors
+    def catalog_snapshot(
+        self, store_id: int, known_version: int | None
+    ) -> tuple[int, list[Category] | None]:
+        """The store's catalog version, and its categories unless the caller's
+        copy is of that version already."""
+        if known_version is not None:
+            row = self._one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
+            if row is not None and row[0] == known_version:
+                return known_version, None
+        with self._read() as conn, conn.begin():
+            version = conn.execute(
+                sa.select(stores.c.catalog_version).where(stores.c.id == store_id)
+            ).scalar()
+            if version is None or version == known_version:
+                return version or 0, None
+            return version, self._categories(conn, categories.c.store_id == store_id)
+
+    @translate_errors
     def get_category(self, store_id: int, category_id: int) -> Category | None:
         with self._read() as conn:
             found = self._categories(
@@ -288,7 +340,7 @@ class CatalogQueries(SqlBase):
     def create_category(self, store_id: int, values: Mapping[str, Any]) -> int:
         row = {**_CATEGORY_DEFAULTS, **values}
         row["product_ids"] = list(row["product_ids"])
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             parent_id = row.get("parent_id")
             if parent_id is not None:
                 self._check_parent(conn, store_id, parent_id)
@@ -315,7 +367,7 @@ class CatalogQueries(SqlBase):
         row = dict(values)
         if "product_ids" in row:
             row["product_ids"] = list(row["product_ids"])
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             rows = conn.execute(
                 self._lock(
                     sa.select(categories.c.id, categories.c.parent_id).where(
@@ -347,7 +399,7 @@ class CatalogQueries(SqlBase):
 
     @translate_errors
     def delete_category(self, store_id: int, category_id: int) -> list[str] | None:
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             pairs = conn.execute(
                 sa.select(categories.c.id, categories.c.parent_id).where(
                     categories.c.store_id == store_id

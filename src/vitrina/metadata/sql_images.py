@@ -26,7 +26,6 @@ from vitrina.metadata.sql import (
     aware,
     file_key,
     now,
-    stored_file,
     translate_errors,
 )
 
@@ -111,7 +110,7 @@ class SqlMetadataStore(CatalogQueries):
         stored: Sequence[StoredFile],
         border: Mapping[str, Any],
     ) -> list[str] | None:
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             current = self._category_image(conn, store_id, category_id)
             if current is None:
                 return None
@@ -134,7 +133,7 @@ class SqlMetadataStore(CatalogQueries):
 
     @translate_errors
     def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             current = self._category_image(conn, store_id, category_id)
             if current is None:
                 return None
@@ -147,13 +146,14 @@ class SqlMetadataStore(CatalogQueries):
             )
             return True, self._release(conn, current.image_id)
 
-    @translate_errors
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
-        with self._read() as conn:
-            row = conn.execute(
-                sa.select(files).where(files.c.id == file_id, files.c.store_id == store_id)
-            ).first()
-        return stored_file(row) if row else None
+        row = self._one(
+            "SELECT id, role, ext, content_type, width, height, size, etag FROM files "
+            "WHERE id = ? AND store_id = ?",
+            file_id,
+            store_id,
+        )
+        return StoredFile(*row) if row else None
 
     @translate_errors
     def referenced_keys(self, keys: Sequence[str]) -> set[str]:
@@ -188,7 +188,7 @@ class SqlMetadataStore(CatalogQueries):
         external_id: str | None,
         alt: Mapping[str, Any] | None,
     ) -> list[str] | None:
-        with self._write() as conn:
+        with self._write(store_id) as conn:
             current = self._category_image(conn, store_id, category_id)
             if current is None:
                 return None
@@ -281,7 +281,7 @@ class SqlMetadataStore(CatalogQueries):
         self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
     ) -> list[str]:
         own_keys = [file_key(job.store_id, f.id, f.ext) for f in stored]
-        with self._write() as conn:
+        with self._write(job.store_id) as conn:
             if not self._holds_claim(conn, job):
                 return []  # a newer claim runs it; its files have the same keys
             done = {"state": "done", "lease_until": None, "updated_at": now()}
@@ -315,7 +315,7 @@ class SqlMetadataStore(CatalogQueries):
     @translate_errors
     def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]:
         stamp = now()
-        with self._write() as conn:
+        with self._write(job.store_id) as conn:
             if not self._holds_claim(conn, job):
                 return []
             if retry_in is not None:

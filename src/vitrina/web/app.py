@@ -17,6 +17,7 @@ from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web import categories, files, images, meta
 from vitrina.web.auth import Authenticator
+from vitrina.web.caches import CatalogCache
 from vitrina.web.context import Context
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
@@ -70,7 +71,11 @@ def routes() -> list[Route]:
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     owned = services is None
     services = services or build_services(settings)
-    ctx = Context(services=services, auth=Authenticator(services.metadata, settings))
+    ctx = Context(
+        services=services,
+        auth=Authenticator(services.metadata, settings),
+        catalog=CatalogCache(services.metadata),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from vitrina.errors import InsufficientScope, InvalidToken, RateLimited
 from vitrina.interfaces import MetadataStore, Store, TokenInfo
 from vitrina.settings import Settings
 from vitrina.tokens import token_hash
+from vitrina.web.caches import TokenCache
 
 
 @dataclass(frozen=True)
@@ -67,27 +68,31 @@ class Authenticator:
     def __init__(self, metadata: MetadataStore, settings: Settings) -> None:
         self.metadata = metadata
         self.allow_query = settings.allow_query_token
+        self.tokens = TokenCache()
         self.limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
         )
 
-    def _lookup(self, token: str) -> tuple[TokenInfo, Store] | None:
-        hashed = token_hash(token)
+    def _lookup(self, hashed: str) -> tuple[TokenInfo, Store] | None:
         info = self.metadata.find_token(hashed)
         if info is None or info.revoked:
             return None
         store = self.metadata.get_store(info.store_id)
-        return (info, store) if store else None
+        if store is None:
+            return None
+        self.tokens.put(hashed, info, store)
+        return info, store
 
     async def require(self, request: Request, store_id: int, scope: str | None) -> Caller:
         token = bearer_token(request, self.allow_query)
         if not token or len(token) > 200:
             raise InvalidToken()
-        found = await run_in_threadpool(self._lookup, token)
+        hashed = token_hash(token)
+        found = self.tokens.get(hashed) or await run_in_threadpool(self._lookup, hashed)
         if found is None or not hmac.compare_digest(str(found[0].store_id), str(store_id)):
             raise InvalidToken()
         info, store = found
         if scope is not None and scope not in info.scopes:
             raise InsufficientScope(scope)
-        self.limiter.hit(token_hash(token))
+        self.limiter.hit(hashed)
         return Caller(store=store, token=info)

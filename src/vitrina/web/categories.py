@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import images
-from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
+from vitrina.catalog import MAX_PAGE, CategoryQuery
 from vitrina.category_fields import read_category
 from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
@@ -38,8 +38,7 @@ async def get_category(request: Request) -> Response:
     view = _view(request, ctx, caller, product_ids=True)
     fields = request.query_params.get("responseFields")
     wanted = parse_response_fields(fields) if fields else None
-    all_categories = await run_in_threadpool(ctx.services.metadata.list_categories, store_id)
-    tree = CategoryTree(all_categories)
+    tree = await run_in_threadpool(ctx.catalog.tree, store_id)
     category = tree.by_id.get(category_id)
     if category is None or (caller.public and not category.enabled):
         raise CategoryNotFound(category_id)
@@ -74,7 +73,7 @@ async def search_categories(request: Request) -> Response:
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    tree = CategoryTree(await run_in_threadpool(ctx.services.metadata.list_categories, store_id))
+    tree = await run_in_threadpool(ctx.catalog.tree, store_id)
     total, page = tree.search(query)
     result = {
         "total": total,

@@ -10,12 +10,14 @@ from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.auth import Authenticator
+from vitrina.web.caches import CatalogCache
 
 
 @dataclass
 class Context:
     services: Services
     auth: Authenticator
+    catalog: CatalogCache
     worker: JobWorker | None = field(default=None)
 
     @property

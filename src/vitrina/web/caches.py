@@ -1,0 +1,59 @@
+"""Read caches that never serve stale data.
+
+- Categories: each store's tree is kept with the store's catalog version; a
+  read asks the database for the version (one small query) and reloads the
+  tree only when another write, in any process, has changed it.
+- Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
+  revocation reaches every process within that time (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from vitrina.catalog import CategoryTree
+from vitrina.interfaces import MetadataStore, Store, TokenInfo
+
+TOKEN_TTL = 2.0
+
+
+class CatalogCache:
+    def __init__(self, metadata: MetadataStore, stores: int = 256) -> None:
+        self.metadata = metadata
+        self.stores = stores
+        self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def tree(self, store_id: int) -> CategoryTree:
+        """The store's current tree (blocking: call it in a worker thread)."""
+        with self._lock:
+            known = self._entries.get(store_id)
+        version, categories = self.metadata.catalog_snapshot(store_id, known[0] if known else None)
+        if categories is None and known is not None:
+            return known[1]
+        tree = CategoryTree(categories or [])
+        with self._lock:
+            self._entries[store_id] = (version, tree)
+            self._entries.move_to_end(store_id)
+            while len(self._entries) > self.stores:
+                self._entries.popitem(last=False)
+        return tree
+
+
+class TokenCache:
+    def __init__(self, entries: int = 10_000) -> None:
+        self.entries = entries
+        self._found: dict[str, tuple[float, TokenInfo, Store]] = {}
+
+    def get(self, token_hash: str) -> tuple[TokenInfo, Store] | None:
+        hit = self._found.get(token_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1], hit[2]
+
+    def put(self, token_hash: str, info: TokenInfo, store: Store) -> None:
+        if len(self._found) >= self.entries:
+            self._found.clear()
+        self._found[token_hash] = (time.monotonic() + TOKEN_TTL, info, store)
