@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
+from vitrina.bootstrap import Services
 
 
 def test_create_and_get_shows_every_core_field(api: Api) -> None:
@@ -275,3 +276,14 @@ def test_profile(api: Api) -> None:
         "generalInfo": {"storeId": api.store_id, "storeUrl": "https://shop.example.com"},
         "settings": {"storeName": "Test store"},
     }
+
+
+def test_reads_see_writes_made_by_other_processes(api: Api, services: Services) -> None:
+    category_id = api.create(name="Before")
+    assert api.category(category_id)["name"] == "Before"  # now cached in this process
+    # Another process writes straight to the shared database.
+    services.metadata.update_category(api.store_id, category_id, {"name": "After"})
+    assert api.category(category_id)["name"] == "After"
+    other = services.metadata.create_category(api.store_id, {"name": "New"})
+    ids = [c["id"] for c in api.get("/categories").json()["items"]]
+    assert other in ids

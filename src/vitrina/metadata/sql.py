@@ -301,6 +301,15 @@ class CatalogQueries(SqlBase):
         with self._read() as conn:
             return self._categories(conn, categories.c.store_id == store_id)
 
+    @property
+    def local_reads(self) -> bool:
+        """Whether a point read is a local file access (SQLite), not a network call."""
+        return self._sqlite
+
+    def catalog_version(self, store_id: int) -> int | None:
+        row = self._one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
+        return int(row[0]) if row else None
+
     @translate_errors
     def catalog_snapshot(
         self, store_id: int, known_version: int | None

@@ -13,6 +13,8 @@ import threading
 import time
 from collections import OrderedDict
 
+from starlette.concurrency import run_in_threadpool
+
 from vitrina.catalog import CategoryTree
 from vitrina.interfaces import MetadataStore, Store, TokenInfo
 
@@ -25,6 +27,19 @@ class CatalogCache:
         self.stores = stores
         self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
         self._lock = threading.Lock()
+
+    async def current(self, store_id: int) -> CategoryTree:
+        """The store's current tree. Where the version check is a local point
+        read (SQLite), it runs right here: it takes less than a thread hop."""
+        with self._lock:
+            known = self._entries.get(store_id)
+        if (
+            known is not None
+            and self.metadata.local_reads
+            and self.metadata.catalog_version(store_id) == known[0]
+        ):
+            return known[1]
+        return await run_in_threadpool(self.tree, store_id)
 
     def tree(self, store_id: int) -> CategoryTree:
         """The store's current tree (blocking: call it in a worker thread)."""

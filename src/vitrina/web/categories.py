@@ -14,7 +14,7 @@ from vitrina.interfaces import Category
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
 from vitrina.web.params import path_id, query_bool, query_ids, query_int, read_json
-from vitrina.web.responses import JSON
+from vitrina.web.responses import JSON, render_json
 from vitrina.web.shapes import View, category_json, parse_response_fields, pick
 
 _ENVELOPE = {"total", "count", "offset", "limit", "items"}
@@ -38,11 +38,17 @@ async def get_category(request: Request) -> Response:
     view = _view(request, ctx, caller, product_ids=True)
     fields = request.query_params.get("responseFields")
     wanted = parse_response_fields(fields) if fields else None
-    tree = await run_in_threadpool(ctx.catalog.tree, store_id)
+    tree = await ctx.catalog.current(store_id)
     category = tree.by_id.get(category_id)
     if category is None or (caller.public and not category.enabled):
         raise CategoryNotFound(category_id)
-    return JSON(pick(category_json(category, tree, view), wanted))
+    # The tree belongs to one catalog version, so its rendered answers stay right.
+    key = (category_id, view, fields)
+    body = tree.memo.get(key)
+    if body is None:
+        body = render_json(pick(category_json(category, tree, view), wanted))
+        tree.remember(key, body)
+    return Response(body, media_type=JSON.media_type)
 
 
 async def search_categories(request: Request) -> Response:
@@ -73,7 +79,7 @@ async def search_categories(request: Request) -> Response:
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    tree = await run_in_threadpool(ctx.catalog.tree, store_id)
+    tree = await ctx.catalog.current(store_id)
     total, page = tree.search(query)
     result = {
         "total": total,

@@ -15,11 +15,15 @@ from vitrina.errors import MethodNotAllowed, NotFound, RateLimited, VitrinaError
 log = logging.getLogger("vitrina.web")
 
 
+def render_json(content: Any) -> bytes:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 class JSON(Response):
     media_type = "application/json; charset=utf-8"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return render_json(content)
 
 
 def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> JSON:
