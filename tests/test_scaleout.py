@@ -56,6 +56,20 @@ def services_for(env: dict[str, str], data_dir: Path) -> Any:
     return build_services(Settings.from_env({**env, "VITRINA_DATA_DIR": str(data_dir)}))
 
 
+def wait_for_jobs(env: dict[str, str], data_dir: Path, timeout: float) -> None:
+    """Until no async job is queued or running (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        services = services_for(env, data_dir)
+        try:
+            metadata = services.metadata
+            if not metadata.list_jobs(state="queued") + metadata.list_jobs(state="running"):
+                return
+        finally:
+            services.close()
+        time.sleep(0.3)
+
+
 def check_consistent(env: dict[str, str], data_dir: Path, base: str) -> int:
     """Every category points at complete files, and the bucket holds nothing
     else (after a sweep). Returns the number of images checked."""
@@ -129,16 +143,7 @@ def test_two_multi_process_servers_share_one_database_and_bucket(
             with ThreadPoolExecutor(6) as pool:
                 codes = list(pool.map(run, operations))
             assert set(codes) == {200}
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                services = services_for(shared, tmp_path / "check")
-                waiting = services.metadata.list_jobs(state="queued") + services.metadata.list_jobs(
-                    state="running"
-                )
-                services.close()
-                if not waiting:
-                    break
-                time.sleep(0.3)
+            wait_for_jobs(shared, tmp_path / "check", timeout=60)
         checked = check_consistent(shared, tmp_path / "check", second.base)
         assert checked >= 1
     services = services_for(shared, tmp_path / "check")
@@ -203,16 +208,7 @@ def test_sigkill_mid_uploads_and_jobs_loses_nothing_and_leaves_nothing_dangling(
             process.wait(10)
     # Restart: the jobs' leases run out and they are taken up again.
     with vitrina_serve(data, env=env) as again:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            services = services_for(shared, tmp_path / "check")
-            unfinished = services.metadata.list_jobs(state="queued") + services.metadata.list_jobs(
-                state="running"
-            )
-            services.close()
-            if not unfinished:
-                break
-            time.sleep(0.5)
+        wait_for_jobs(shared, tmp_path / "check", timeout=90)
         assert check_consistent(shared, tmp_path / "check", again.base) == 4
     services = services_for(shared, tmp_path / "check")
     jobs = services.metadata.list_jobs()
