@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,26 @@ def test_the_sweep_also_removes_temporary_files_of_a_crashed_write(services: Ser
 
 def test_file_keys_are_per_store() -> None:
     assert file_key(3, 1001, "jpg") == "3/1001.jpg"
+
+
+def test_the_job_worker_also_sweeps(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitrina import jobs
+
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(300, 200))
+    current = stored_keys(services)
+    _upload_until(services, api.store_id, category_id, "after files")  # a crash leftover
+    assert len(stored_keys(services)) == 8
+    monkeypatch.setattr(jobs, "SWEEP_EVERY_SECONDS", 0.0)
+    services.settings = services.settings.replace(gc_grace_seconds=0, job_poll_seconds=0.05)
+    worker = jobs.JobWorker(services)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and stored_keys(services) != current:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert stored_keys(services) == current

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 from vitrina import images
@@ -26,6 +27,7 @@ log = logging.getLogger("vitrina.jobs")
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
+SWEEP_EVERY_SECONDS = 3600.0  # the worker also sweeps unreferenced files, once per node
 
 
 class JobRunner:
@@ -116,8 +118,13 @@ class JobWorker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
+        next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                    settings = self.runner.services.settings
+                    images.sweep(self.runner.services, settings.gc_grace_seconds)
                 if self.runner.run_once() is not None:
                     continue
             except Unavailable as exc:
