@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -47,12 +48,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--scaled", action="store_true", help="run vitrina on PostgreSQL + S3 (SeaweedFS)"
+    )
     args = parser.parse_args()
+    with ExitStack() as stack:
+        env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0"}
+        if args.scaled:
+            from bench.upload import scaled_backends
+
+            env.update(stack.enter_context(scaled_backends()))
+        measure(args, env)
+
+
+def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (or scripts/bench-deps.sh)")
 
     home = Path(tempfile.mkdtemp(prefix="vitrina-serve-bench-"))
-    server = start_serve(home / "data", env={"VITRINA_RATE_LIMIT_PER_MINUTE": "0"})
+    server = start_serve(home / "data", env=env)
     bare = None
     try:
         wait_ready(server)
@@ -76,7 +90,7 @@ def main() -> None:
         (static / "thumb.jpg").write_bytes(httpx.get(file_url).content)
 
         port = free_port()
-        env = {**os.environ, "BARE_JSON": str(home / "const.json"), "BARE_STATIC": str(static)}
+        bare_env = {**os.environ, "BARE_JSON": str(home / "const.json"), "BARE_STATIC": str(static)}
         bare = subprocess.Popen(
             [
                 sys.executable,
@@ -92,7 +106,7 @@ def main() -> None:
                 "--no-access-log",
             ],
             cwd=ROOT,
-            env=env,
+            env=bare_env,
         )
         bare_base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -113,7 +127,7 @@ def main() -> None:
 
         print(
             f"wrk, 2 threads, {args.connections} connections, {args.seconds} s each, "
-            "1 server process:"
+            f"1 server process on {'PostgreSQL + S3' if args.scaled else 'SQLite + local files'}:"
         )
         category_rps = wrk(f"{api}/categories/{category}", args.seconds, args.connections, headers)
         const_rps = wrk(f"{bare_base}/const", args.seconds, args.connections, {})
