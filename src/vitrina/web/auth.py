@@ -38,13 +38,14 @@ class RateLimiter:
 
     def __init__(self, per_minute: int, processes: int = 1) -> None:
         self.limit = math.ceil(per_minute / processes) if per_minute else 0
+        self.clock = time.time
         self._window = -1
         self._counts: dict[str, int] = {}
 
     def hit(self, key: str, now: float | None = None) -> None:
         if not self.limit:
             return
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         window = int(now // 60)
         if window != self._window:
             self._window, self._counts = window, {}
