@@ -1,6 +1,8 @@
 """Damaged images never crash the pipeline: whatever the bytes, the answer is
 a processed image or one of the two "bad image" errors (a 422), never another
-exception (a 500)."""
+exception (a 500). Examples are derandomised so CI runs the same ones every
+time; raise max_examples locally to explore further (8000 passed when this
+was written)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,9 @@ def damaged(draw: st.DrawFn) -> bytes:
 PROCESSOR = VipsProcessor(max_pixels=4_000_000)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.one_of(damaged(), st.binary(min_size=1, max_size=300)))
 def test_any_bytes_give_an_image_or_a_clear_error(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -71,7 +75,7 @@ def test_any_bytes_give_an_image_or_a_clear_error(data: bytes) -> None:
             path.unlink(missing_ok=True)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(damaged())
 def test_the_jpeg_strip_copes_with_anything(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
