@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import images  # noqa: E402 -- after the path is set
-from tests.processes import free_port, start_serve, stop, wait_ready  # noqa: E402
+from tests.processes import free_port, start_serve, stop, wait_for, wait_ready  # noqa: E402
 
 
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
@@ -109,16 +108,8 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
             env=bare_env,
         )
         bare_base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(bare_base + "/const").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the bare app did not start")
-            time.sleep(0.1)
+        if not wait_for(bare_base + "/const", bare, timeout=30):
+            raise SystemExit("the bare app did not start")
 
         def row(label: str, ours: float, base: float) -> None:
             ratio = ours / base

@@ -245,7 +245,7 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
             "STORAGE = 'thumbor.storages.no_storage'\nRESULT_STORAGE = None\n"
             "ALLOW_UNSAFE_URL = True\nQUALITY = 85\nMAX_AGE = 0\n"
         )
-        from tests.processes import free_port
+        from tests.processes import free_port, wait_for
 
         port = free_port()
         process = subprocess.Popen(
@@ -265,16 +265,8 @@ def thumbor_three_fits(jpeg: bytes, runs: int) -> float:
         )
         try:
             base = f"http://127.0.0.1:{port}/unsafe"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/fit-in/10x10/photo.jpg", timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("thumbor did not start")
-                time.sleep(0.2)
+            if not wait_for(f"{base}/fit-in/10x10/photo.jpg", process, timeout=60):
+                raise SystemExit("thumbor did not start")
 
             def once() -> float:
                 started = time.perf_counter()

@@ -85,19 +85,22 @@ def start_serve(
     return Server(process, f"http://127.0.0.1:{port}", log)
 
 
-def wait_ready(server: Server, timeout: float = 60) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    """Poll ``url`` until it answers 200 (True), the process exits or time runs out (False)."""
     deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise AssertionError(f"vitrina serve exited early:\n{server.output()}")
+    while process.poll() is None and time.monotonic() < deadline:
         try:
-            if httpx.get(server.base + "/readyz", timeout=1).status_code == 200:
-                return
+            if httpx.get(url, timeout=5).status_code == 200:
+                return True
         except httpx.HTTPError:
             pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"vitrina serve did not get ready:\n{server.output()}")
         time.sleep(0.1)
+    return False
+
+
+def wait_ready(server: Server, timeout: float = 60) -> None:
+    if not wait_for(server.base + "/readyz", server.process, timeout):
+        raise AssertionError(f"vitrina serve did not get ready:\n{server.output()}")
 
 
 @contextmanager

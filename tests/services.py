@@ -57,7 +57,7 @@ class Postgres:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         try:
-            yield self.url(name).replace("postgresql://", "postgresql://", 1)
+            yield self.url(name)
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,7 +18,6 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from tests import images
 from vitrina.bootstrap import build_services
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
@@ -84,4 +83,3 @@ def test_the_document_is_served_and_names_every_route(served: dict[str, Any]) ->
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     assert "/api/v3/{storeId}/categories/{categoryId}/image" in page.text
-    assert images  # the module is shared with the upload tests

@@ -120,7 +120,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     print("vitrina worker running async uploads; Ctrl-C stops it")
     try:
         while True:
-            worker._thread.join(3600)
+            worker.wait(3600)
     except KeyboardInterrupt:
         worker.stop()
     return 0

@@ -112,6 +112,10 @@ class JobWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the worker stops (or ``timeout`` passes)."""
+        self._thread.join(timeout)
+
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
         self._wake.set()

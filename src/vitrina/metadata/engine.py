@@ -39,11 +39,7 @@ def create_reader(engine: sa.Engine) -> sa.Engine:
 
         @event.listens_for(reader, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA query_only=ON")
-            cursor.close()
+            _pragmas(dbapi_conn, "busy_timeout=30000", "query_only=ON")
 
         return reader
     return sa.create_engine(
@@ -53,6 +49,15 @@ def create_reader(engine: sa.Engine) -> sa.Engine:
         isolation_level="AUTOCOMMIT",
         pool_pre_ping=False,
     )
+
+
+def _pragmas(dbapi_conn: Any, *pragmas: str) -> None:
+    """Autocommit at the driver (transactions are opened explicitly), then the pragmas."""
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in pragmas:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
@@ -69,13 +74,13 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below open transactions, so that
         # writers can ask for BEGIN IMMEDIATE and never deadlock on upgrade.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        _pragmas(
+            dbapi_conn,
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+        )
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

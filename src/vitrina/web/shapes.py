@@ -9,7 +9,7 @@ from typing import Any
 
 from vitrina.catalog import CategoryTree
 from vitrina.errors import BadRequest
-from vitrina.interfaces import Category, Image, Store, StoredFile
+from vitrina.interfaces import Category, Image, StoredFile
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,6 @@ def _alt(category: Category, lang: str) -> dict[str, Any]:
         alt["main"] = main
     alt["translated"] = dict(category.alt_translated)
     return alt
-
-
-def store_url(store: Store) -> str:
-    return store.storefront_url
 
 
 # -- responseFields -----------------------------------------------------------
