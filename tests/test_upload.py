@@ -108,22 +108,25 @@ def test_chunked_body_without_content_length(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "fmt", "ext"),
+    ("make", "fmt", "ext", "original"),
     [
-        (lambda: images.png(200, 100, alpha=True), "PNG", "png"),
-        (lambda: images.webp(200, 100), "WEBP", "webp"),
-        (lambda: images.webp(200, 100, alpha=True), "WEBP", "webp"),
-        (images.animated_gif, "JPEG", "jpg"),
-        (images.transparent_gif, "PNG", "png"),
+        (lambda: images.png(200, 100, alpha=True), "PNG", "png", "png"),
+        (lambda: images.webp(200, 100), "WEBP", "webp", "webp"),
+        (lambda: images.webp(200, 100, alpha=True), "WEBP", "webp", "webp"),
+        (images.animated_gif, "JPEG", "jpg", "gif"),
+        (images.transparent_gif, "PNG", "png", "gif"),
     ],
 )
-def test_formats(api: Api, make: Any, fmt: str, ext: str) -> None:
+def test_formats(api: Api, make: Any, fmt: str, ext: str, original: str) -> None:
+    """Variants keep JPEG, PNG and WebP; a GIF's become PNG with transparency,
+    JPEG without. Originals browsers show keep their format."""
     category_id = api.create()
     assert api.upload(category_id, make()).status_code == 200
     data = api.category(category_id)
-    for field in ("thumbnailUrl", "originalImageUrl"):
-        assert data[field].endswith("." + ext)
-        assert images.decode(fetch(api, data[field])).format == fmt
+    assert data["thumbnailUrl"].endswith("." + ext)
+    assert images.decode(fetch(api, data["thumbnailUrl"])).format == fmt
+    assert data["originalImageUrl"].endswith("." + original)
+    assert images.decode(fetch(api, data["originalImageUrl"])).format == original.upper()
 
 
 @pytest.mark.parametrize(("alpha", "fmt", "ext"), [(True, "PNG", "png"), (False, "JPEG", "jpg")])
@@ -168,17 +171,33 @@ def test_animated_gif_uses_its_first_frame(api: Api) -> None:
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_every_exif_orientation_is_applied(api: Api, orientation: int) -> None:
+def test_phone_photos_show_upright_in_every_file(api: Api, orientation: int) -> None:
+    """A 3024x4032 phone photo, stored turned with an EXIF orientation and a
+    Display P3 profile: every served file shows upright in a viewer that
+    applies EXIF orientation, and the variants are colour-managed."""
     category_id = api.create()
-    assert api.upload(category_id, images.marked_jpeg(orientation)).status_code == 200
+    response = api.upload(category_id, images.phone_jpeg(orientation, profile="p3"))
+    assert response.status_code == 200, response.text
     data = api.category(category_id)
-    assert (data["originalImage"]["width"], data["originalImage"]["height"]) == (300, 200)
-    for field in ("originalImageUrl", "thumbnailUrl"):
-        picture = np.asarray(image_of(api, category_id, field).convert("RGB")).astype(int)
-        assert picture.shape[:2] == (200, 300)
-        top_left, bottom_right = picture[10, 10], picture[190, 290]
-        assert top_left[0] > 200 and top_left[2] < 60, (field, top_left)
-        assert bottom_right[2] > 200 and bottom_right[0] < 60, (field, bottom_right)
+    assert (data["originalImage"]["width"], data["originalImage"]["height"]) == images.PHONE
+    assert (data["thumbnail"]["width"], data["thumbnail"]["height"]) == (300, 400)
+    sizes = {
+        "originalImageUrl": images.PHONE,
+        "imageUrl": (900, 1200),
+        "hdThumbnailUrl": (600, 800),
+        "thumbnailUrl": (300, 400),
+    }
+    for field, (width, height) in sizes.items():
+        shown = images.pixels(fetch(api, data[field]))
+        assert shown.shape[:2] == (height, width), field
+        top_left, bottom_right = (
+            shown[height // 20, width // 20],
+            shown[-height // 20, -width // 20],
+        )
+        assert top_left[0] > 180 and top_left[2] < 80, (field, top_left)
+        assert bottom_right[2] > 180 and bottom_right[0] < 80, (field, bottom_right)
+        if field != "originalImageUrl":  # the original keeps the profile; browsers apply it
+            assert shown[height // 20, -width // 20][0] < 15, field  # P3 green, managed
 
 
 def test_metadata_is_stripped_from_every_file(api: Api) -> None:
@@ -209,10 +228,11 @@ def test_cmyk_with_a_profile_becomes_srgb_with_colour_management(api: Api) -> No
 def test_wide_gamut_profiles_are_converted_to_srgb(api: Api) -> None:
     category_id = api.create()
     assert api.upload(category_id, images.vips_profiled((200, 30, 40), "p3")).status_code == 200
-    picture = image_of(api, category_id)
+    picture = image_of(api, category_id, "imageUrl")
     assert "icc_profile" not in picture.info
     red, green, blue = np.asarray(picture)[50, 100].astype(int)
     assert abs(red - 200) <= 6 and abs(green - 30) <= 6 and abs(blue - 40) <= 6  # not 184,50,47
+    assert "icc_profile" in image_of(api, category_id).info  # the original keeps its profile
 
 
 def test_border_info(api: Api) -> None:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from vitrina.blobs.local import LocalBlobStore
+from vitrina.decode_budget import DecodeBudget
 from vitrina.errors import StorageUnavailable
 from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.imaging.vips import VipsProcessor
@@ -28,6 +29,10 @@ class Services:
     processor: ImageProcessor
     fetcher: UrlFetcher
     engine: sa.Engine | None = None
+    decode_budget: DecodeBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decode_budget = build_decode_budget(self.settings)
 
     def close(self) -> None:
         close = getattr(self.metadata, "close", None)
@@ -47,6 +52,10 @@ def build_blob_store(settings: Settings) -> BlobStore:
 
         return S3BlobStore.from_settings(settings)
     raise StorageUnavailable(f"Unsupported storage URL {url!r}")
+
+
+def build_decode_budget(settings: Settings) -> DecodeBudget:
+    return DecodeBudget(settings.effective_decode_concurrency, settings.decode_queue)
 
 
 def build_fetcher(settings: Settings) -> UrlFetcher:

@@ -21,7 +21,8 @@ one handler in the web layer renders every one of them as
     ├── RateLimited (429 RATE_LIMITED)
     └── Unavailable (503 SERVICE_UNAVAILABLE)
         ├── MetadataUnavailable
-        └── StorageUnavailable
+        ├── StorageUnavailable
+        └── Overloaded (with Retry-After)
 
 Back ends translate their libraries' exceptions into these at their edge.
 """
@@ -132,6 +133,7 @@ class DownloadFailed(VitrinaError):
 class RateLimited(VitrinaError):
     status = 429
     code = "RATE_LIMITED"
+    retry_after: int
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
@@ -150,3 +152,14 @@ class MetadataUnavailable(Unavailable):
 
 class StorageUnavailable(Unavailable):
     default_message = "The file storage is not reachable"
+
+
+class Overloaded(Unavailable):
+    """Too many images are waiting to be processed; the answer carries
+    ``Retry-After``."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"The server is busy processing other images; retry in {retry_after} seconds"
+        )

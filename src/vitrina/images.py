@@ -53,12 +53,18 @@ def delete_quietly(services: Services, keys: Sequence[str]) -> None:
         )
 
 
-def process(services: Services, store: Store, source: Path) -> ProcessedImage:
-    """Check and process ``source``; the caller removes ``.temporary`` when done."""
+def process(
+    services: Services, store: Store, source: Path, wait_always: bool = False
+) -> ProcessedImage:
+    """Check and process ``source``; the caller removes ``.temporary`` when done.
+
+    The decode waits for a slot of the decode budget; when too many uploads
+    wait already, ``Overloaded`` (503) is raised, unless ``wait_always``."""
     header = services.processor.probe(source)
-    return services.processor.process(
-        source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
-    )
+    with services.decode_budget.slot(wait_always=wait_always):
+        return services.processor.process(
+            source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
+        )
 
 
 def remove_scratch(processed: ProcessedImage) -> None:

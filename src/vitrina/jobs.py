@@ -59,7 +59,7 @@ class JobRunner:
             if store is None:
                 raise VitrinaError("the store no longer exists")
             source = images.download(services, job.url)
-            processed = images.process(services, store, source)
+            processed = images.process(services, store, source, wait_always=True)
             ids = [job.image_id - 1 + i for i in range(len(ROLES))]
             try:
                 stored = images.write_files(services, store.id, ids, processed)

@@ -215,8 +215,26 @@ SETTINGS: tuple[Setting, ...] = (
         "VITRINA_KEEP_ORIGINAL",
         parse_bool,
         "false",
-        "Serve the original exactly as uploaded instead of a cleaned copy "
-        "(orientation applied, sRGB, metadata stripped).",
+        "Serve the original exactly as uploaded. When false, the original keeps its "
+        "compressed pixels and only the metadata a browser needs to show it (orientation, "
+        "colour profile); CMYK and formats browsers do not show are encoded again, "
+        "upright and in sRGB.",
+    ),
+    Setting(
+        "decode_concurrency",
+        "VITRINA_DECODE_CONCURRENCY",
+        _non_negative_int,
+        "0",
+        "Images a server process decodes at once; more wait in line. "
+        "0 means the number of CPU cores.",
+    ),
+    Setting(
+        "decode_queue",
+        "VITRINA_DECODE_QUEUE",
+        _non_negative_int,
+        "16",
+        "Uploads a server process lets wait for a decode; past that the answer is "
+        "503 with Retry-After.",
     ),
     Setting(
         "gc_grace_seconds",
@@ -345,6 +363,8 @@ class Settings:
     max_image_bytes: int = 20_971_520
     max_image_pixels: int = 50_000_000
     keep_original: bool = False
+    decode_concurrency: int = 0
+    decode_queue: int = 16
     gc_grace_seconds: int = 300
     job_poll_seconds: float = 1.0
     job_max_attempts: int = 5
@@ -405,6 +425,10 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @property
+    def effective_decode_concurrency(self) -> int:
+        return self.decode_concurrency or os.cpu_count() or 1
+
+    @property
     def effective_files_url(self) -> str:
         return self.files_url or self.effective_public_url
 
@@ -421,6 +445,8 @@ class Settings:
                 value = self.effective_public_url
             elif setting.field == "files_url":
                 value = self.effective_files_url
+            elif setting.field == "decode_concurrency":
+                value = self.effective_decode_concurrency
             elif setting.secret and value:
                 value = "***"
             if isinstance(value, tuple):

@@ -1,20 +1,27 @@
 """The image processor on libvips (pyvips).
 
-One decode per upload. Two paths:
+Two decisions per upload, both made from the header alone:
 
-- *clean original*: the original must be re-encoded (orientation, colour
-  profile, CMYK, or a format that is not served as is). Decode in full, orient,
-  convert to sRGB, keep it in memory, encode the original, then fit the
-  variants from it, largest first, each from the one before.
-- *untouched original*: a JPEG that is upright and has no colour profile only
-  loses its metadata, losslessly (``jpeg_strip``); with ``keep_original`` the
-  bytes are kept as uploaded. The variants then come from ``thumbnail``, which
-  decodes with shrink-on-load.
+- **The original.** Kept as uploaded with ``keep_original``. Otherwise a JPEG,
+  PNG, WebP or GIF keeps its compressed pixels and loses every piece of
+  metadata a browser does not need (``jpeg_strip``, ``container_strip``): no
+  decode, no generation loss. Only what a browser could not show right is
+  decoded and encoded again, upright and in sRGB: CMYK/YCCK JPEGs, JPEG codings
+  browsers lack, PNG and WebP carrying an EXIF orientation, AVIF and HEIC.
+- **The variants** come from one reduced decode: ``jpegload(shrink=)`` for a
+  JPEG, ``thumbnail`` (shrink-on-load where the format has it) for the rest.
+  Orientation and colour management are applied to the reduced image, never
+  to the full one. Only an original that is encoded again is decoded in full,
+  and then the variants are fitted from that decode.
+
+The variants are fitted largest first, each from the one before.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +30,25 @@ import pyvips
 
 from vitrina.errors import ImageTooLarge, InvalidImage
 from vitrina.imaging.border import border_info
-from vitrina.imaging.jpeg_strip import NotAJpeg, strip_jpeg
+from vitrina.imaging.container_strip import strip_container
+from vitrina.imaging.jpeg_strip import strip_jpeg
+from vitrina.imaging.ranges import Unkeepable
 from vitrina.imaging.sniff import describe, sniff
 from vitrina.interfaces import EncodedFile, ImageHeader, ProcessedImage
 
 pyvips.cache_set_max(0)  # every upload is new: caching operations only costs memory
+
+
+class _LibvipsAsDebug(logging.Filter):
+    """libvips reports on every file it reads (about 20 lines an upload, many
+    about the uploader's bytes, not the server): all of it is DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("vitrina").isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("pyvips").addFilter(_LibvipsAsDebug())
 
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
@@ -47,15 +68,23 @@ EXTENSIONS = {
 }
 HD_SIZE = 800
 JPEG_QUALITY = 85
+ORIGINAL_JPEG_QUALITY = 92  # an original encoded again loses as little as it can
 WEBP_QUALITY = 85
+# libwebp's effort 1 encodes a 1200 px photo in about a quarter of the time of
+# its default (4) for files 3-4% larger; bench/pipeline.py prints both.
+WEBP_EFFORT = 1
 PNG_COMPRESSION = 6
 _FAIL_ON = "truncated"
 _NO_METADATA = pyvips.enums.ForeignKeep.NONE
+_SERVED_AS_IS = ("jpeg", "png", "webp", "gif")  # formats whose original can be kept
+_PATH = re.compile(r"""(?:[A-Za-z]:)?[\\/][^\s:()"',]*""")
 
 
 def _error_line(exc: pyvips.Error) -> str:
+    """The decoder's first line, with no file system path in it."""
     text = (exc.detail or exc.message or "").strip().splitlines()
-    return text[0][:200] if text else "unknown decoder error"
+    line = _PATH.sub("the file", text[0])[:200] if text else ""
+    return line or "unknown decoder error"
 
 
 def _unreadable(fmt: str, exc: pyvips.Error, decoding: bool = False) -> str:
@@ -84,6 +113,7 @@ def _has_profile(image: pyvips.Image) -> bool:
 
 
 def _to_srgb(image: pyvips.Image) -> pyvips.Image:
+    """8-bit sRGB (or grey), colour-managed through the embedded profile."""
     cmyk = image.interpretation == "cmyk"
     if cmyk or _has_profile(image):
         try:
@@ -92,23 +122,43 @@ def _to_srgb(image: pyvips.Image) -> pyvips.Image:
             )
         except pyvips.Error:
             image = image.colourspace("srgb")  # an unreadable profile: ignore it
-    elif image.interpretation != "srgb":
+    elif image.interpretation not in ("srgb", "b-w"):
         image = image.colourspace("srgb")
     if image.format != "uchar":
         image = image.cast("uchar")
     return image
 
 
-def _shrink_on_load(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
-    """Decode a JPEG at 1/2, 1/4 or 1/8 size where that still covers ``box``,
-    then resize the rest of the way."""
+def _reduced_jpeg(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
+    """Decode at 1/2, 1/4 or 1/8 size where that still covers ``box``, then
+    resize the rest of the way."""
     longest = max(header.width, header.height)
     shrink = 1
     while shrink < 8 and longest // (shrink * 2) >= box:
         shrink *= 2
     image = pyvips.Image.jpegload(str(source), shrink=shrink, access="sequential", fail_on=_FAIL_ON)
     scale = box / max(image.width, image.height)
-    return image if scale >= 1 else image.resize(scale)
+    if scale < 1:
+        image = image.resize(scale)
+    return image.copy_memory().autorot()
+
+
+def _reduced(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
+    """The image fitted into ``box`` (never enlarged), upright, from one
+    shrink-on-load decode."""
+    if header.format == "jpeg":
+        image = _reduced_jpeg(source, header, box)
+    else:
+        image = pyvips.Image.thumbnail(
+            str(source), box, height=box, size="down", fail_on=_FAIL_ON
+        ).copy_memory()
+    return _to_srgb(image).copy_memory()
+
+
+def _full(source: Path) -> pyvips.Image:
+    """The whole image, upright, in sRGB, in memory (for an original encoded again)."""
+    image = pyvips.Image.new_from_file(str(source), fail_on=_FAIL_ON)
+    return _to_srgb(image.autorot()).copy_memory()
 
 
 def _drop_opaque_alpha(image: pyvips.Image, fmt: str) -> pyvips.Image:
@@ -121,16 +171,17 @@ def _drop_opaque_alpha(image: pyvips.Image, fmt: str) -> pyvips.Image:
     return image.extract_band(0, n=image.bands - 1)
 
 
-def _encode(image: pyvips.Image, fmt: str) -> bytes:
+def _encode(image: pyvips.Image, fmt: str, original: bool = False) -> bytes:
     data: bytes
     if fmt == "jpeg":
         if image.hasalpha():
             image = image.flatten(background=[255, 255, 255])
-        data = image.jpegsave_buffer(Q=JPEG_QUALITY, keep=_NO_METADATA)
+        quality = ORIGINAL_JPEG_QUALITY if original else JPEG_QUALITY
+        data = image.jpegsave_buffer(Q=quality, keep=_NO_METADATA)
     elif fmt == "png":
         data = image.pngsave_buffer(compression=PNG_COMPRESSION, keep=_NO_METADATA)
     else:
-        data = image.webpsave_buffer(Q=WEBP_QUALITY, keep=_NO_METADATA)
+        data = image.webpsave_buffer(Q=WEBP_QUALITY, effort=WEBP_EFFORT, keep=_NO_METADATA)
     return data
 
 
@@ -148,6 +199,41 @@ def etag(data: bytes | Path) -> str:
         with data.open("rb") as stream:
             return hashlib.file_digest(stream, "sha256").hexdigest()[:40]
     return hashlib.sha256(data).hexdigest()[:40]
+
+
+def _needs_encoding(header: ImageHeader, head: pyvips.Image, orientation: int) -> bool:
+    """Whether a browser could not show the original right as it is."""
+    if header.format not in _SERVED_AS_IS:
+        return True  # AVIF, HEIC
+    if header.format == "jpeg":
+        return bool(head.interpretation == "cmyk")  # CMYK and YCCK
+    return orientation != 1  # browsers ignore EXIF orientation in PNG and WebP
+
+
+def _kept_original(
+    source: Path, header: ImageHeader, orientation: int, scratch: list[Path]
+) -> EncodedFile | None:
+    """The original with only display metadata, or None when it can't be kept."""
+    destination = source.with_name(source.name + ".original")
+    scratch.append(destination)
+    try:
+        if header.format == "jpeg":
+            strip_jpeg(source, destination, orientation)
+        else:
+            strip_container(header.format, source, destination)
+    except Unkeepable:
+        return None
+    width, height = header.width, header.height
+    if orientation >= 5:  # shown turned by a quarter
+        width, height = height, width
+    return EncodedFile(
+        "original",
+        destination,
+        EXTENSIONS[header.format],
+        CONTENT_TYPES[header.format],
+        width,
+        height,
+    )
 
 
 class VipsProcessor:
@@ -188,7 +274,6 @@ class VipsProcessor:
                 path.unlink(missing_ok=True)
             if not isinstance(exc, pyvips.Error):
                 raise
-
             raise InvalidImage(_unreadable(header.format, exc, decoding=True)) from None
 
     def _process(
@@ -204,69 +289,66 @@ class VipsProcessor:
             (("image", image_size), ("hd", HD_SIZE), ("thumbnail", thumbnail_size)),
             key=lambda pair: -pair[1],
         )
-        first = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
-        orientation = _orientation(first)
+        head = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
+        orientation = _orientation(head)
         original: EncodedFile | None = None
-        untouched = keep_original or (
-            header.format == "jpeg"
-            and orientation == 1
-            and not _has_profile(first)
-            and first.interpretation in ("srgb", "b-w")
-        )
-        if untouched:
-            # The source lives until the caller has stored the files.
-            data = source if keep_original else source.with_name(source.name + ".original")
-            try:
-                if not keep_original:
-                    scratch.append(data)
-                    strip_jpeg(source, data)
-            except NotAJpeg:
-                untouched = False
-            else:
-                width, height = header.width, header.height
-                if orientation >= 5:
-                    width, height = height, width
-                ext_fmt = header.format if keep_original else "jpeg"
-                original = EncodedFile(
-                    "original", data, EXTENSIONS[ext_fmt], CONTENT_TYPES[ext_fmt], width, height
-                )
-                if keep_original:  # may need orienting and colour management
-                    base = pyvips.Image.thumbnail(
-                        str(source),
-                        boxes[0][1],
-                        height=boxes[0][1],
-                        size="down",
-                        fail_on=_FAIL_ON,
-                    )
-                else:  # an upright sRGB JPEG: shrink while decoding, then fit
-                    base = _shrink_on_load(source, header, boxes[0][1])
-                base = _to_srgb(base).copy_memory()
-        if original is None:
-            base = _to_srgb(
-                pyvips.Image.new_from_file(
-                    str(source), access="sequential", fail_on=_FAIL_ON
-                ).autorot()
-            ).copy_memory()
+        if keep_original:
+            width, height = header.width, header.height
+            if orientation >= 5:
+                width, height = height, width
+            original = EncodedFile(
+                "original",
+                source,  # the source lives until the caller has stored the files
+                EXTENSIONS[header.format],
+                CONTENT_TYPES[header.format],
+                width,
+                height,
+            )
+        elif not _needs_encoding(header, head, orientation):
+            original = _kept_original(source, header, orientation, scratch)
+
+        base = _reduced(source, header, boxes[0][1]) if original else _full(source)
         base = _drop_opaque_alpha(base, header.format)
         out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
         out_fmt = out_fmt or ("png" if base.hasalpha() else "jpeg")
         if original is None:
-            original = _file("original", base, out_fmt)
+            data = _encode(base, out_fmt, original=True)
+            original = EncodedFile(
+                "original",
+                data,
+                EXTENSIONS[out_fmt],
+                CONTENT_TYPES[out_fmt],
+                base.width,
+                base.height,
+            )
+            full_size = (base.width, base.height)
+        else:
+            full_size = None
 
         variants: dict[str, EncodedFile] = {}
         current = base
+        shown = (original.width, original.height)
         for role, box in boxes:
-            if max(current.width, current.height) > box:
-                current = current.thumbnail_image(box, height=box, size="down")
-            if (current.width, current.height) == (original.width, original.height) and (
-                not untouched
-            ):
+            width, height = fit(*shown, box)
+            if (width, height) != (current.width, current.height):
+                # sized from the original, so rounding does not drift down the chain
+                current = current.thumbnail_image(width, height=height, size="force")
+            if (current.width, current.height) == full_size:
+                # not reduced: the encoded original serves as this variant too
                 variants[role] = EncodedFile(role, *_rest(original))
             else:
                 variants[role] = _file(role, current, out_fmt)
         border = border_info(_rgba(current))
         files = (original, variants["thumbnail"], variants["hd"], variants["image"])
         return ProcessedImage(files=files, border=border, temporary=tuple(scratch))
+
+
+def fit(width: int, height: int, box: int) -> tuple[int, int]:
+    """``width`` x ``height`` scaled down to fit ``box`` x ``box``, never up."""
+    scale = box / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _file(role: str, image: pyvips.Image, fmt: str) -> EncodedFile:

@@ -28,7 +28,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "Body is not JSON",
         422: "Not an image, too many pixels, or a URL that cannot be downloaded",
         429: "Rate limit reached; see Retry-After",
-        503: "Database or storage unreachable",
+        503: "Database or storage unreachable, or too many images waiting to be processed",
     }
     return {str(c): _json(_ref("Error"), words[c]) for c in codes}
 

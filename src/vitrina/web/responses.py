@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina.errors import MethodNotAllowed, NotFound, RateLimited, VitrinaError
+from vitrina.errors import MethodNotAllowed, NotFound, Overloaded, VitrinaError
 
 log = logging.getLogger("vitrina.web")
 
@@ -28,8 +28,9 @@ class JSON(Response):
 
 def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> JSON:
     headers = dict(headers or {})
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:  # RateLimited, Overloaded
+        headers["Retry-After"] = str(retry_after)
     return JSON(
         {"errorMessage": exc.message, "errorCode": exc.code},
         status_code=exc.status,
@@ -39,7 +40,9 @@ def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> 
 
 async def on_vitrina_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, VitrinaError)
-    if exc.status >= 500:
+    if isinstance(exc, Overloaded):
+        log.warning("%s: %s", exc.code, exc.message)
+    elif exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message, exc_info=exc.__cause__ is not None)
     return error_response(exc)
 
