@@ -41,6 +41,7 @@ fmt: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	scripts/bench-deps.sh
+	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/serve.py
 

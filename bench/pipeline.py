@@ -1,0 +1,237 @@
+"""Image pipeline benchmark: vitrina's processor against a floor, same run.
+
+    python bench/pipeline.py [--runs 11] [--uploads 48]
+
+The floor is the least work that produces the same three fits (1200, 800 and
+400 px): one shrink-on-load decode (``jpegload(shrink=)`` for JPEG, the
+``thumbnail`` loader for the rest), orientation and colour conversion on the
+reduced image, each fit encoded once (JPEG q85; PNG for transparency; WebP at
+libwebp's fastest effort), no original. It is written here, independent of
+vitrina's code. The two are alternated and the median of ``--runs`` is taken.
+
+Prints:
+- per input class, vitrina's processor (probe + process, original included)
+  against the floor, with the targets of issue 8;
+- the phone photo (orientation 6, Display P3) against an upright photo of
+  the same size, both through vitrina (target <= 1.2);
+- saturated uploads/s through HTTP (``vitrina serve`` with its defaults, 4
+  clients) against the floor run in 2 processes (target >= 0.75);
+- the WebP encoder's time and size at each effort, for the chosen setting.
+
+Servers listen on 127.0.0.1 only and are stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyvips
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import images  # noqa: E402
+
+from bench.upload import alpha_png, client_for, new_category, throughput, vitrina  # noqa: E402
+from vitrina.imaging.vips import VipsProcessor  # noqa: E402
+
+pyvips.cache_set_max(0)
+BOXES = (1200, 800, 400)
+
+
+def _encode_floor(image: pyvips.Image, fmt: str) -> bytes:
+    data: bytes
+    if fmt == "png":
+        data = image.pngsave_buffer(compression=6, keep=0)
+    elif fmt == "webp":
+        data = image.webpsave_buffer(Q=85, effort=0, keep=0)
+    else:
+        data = image.jpegsave_buffer(Q=85, keep=0)
+    return data
+
+
+def floor(path: str, fmt: str) -> list[bytes]:
+    """The same three fits with shrink-on-load and nothing else."""
+    head = pyvips.Image.new_from_file(path, access="sequential")
+    managed = head.interpretation == "cmyk" or bool(head.get_typeof("icc-profile-data"))
+    if fmt == "jpeg":
+        longest, shrink = max(head.width, head.height), 1
+        while shrink < 8 and longest // (shrink * 2) >= BOXES[0]:
+            shrink *= 2
+        image = pyvips.Image.jpegload(path, shrink=shrink, access="sequential")
+        image = image.resize(min(1.0, BOXES[0] / max(image.width, image.height)))
+        image = image.copy_memory().autorot()
+    else:
+        image = pyvips.Image.thumbnail(path, BOXES[0], height=BOXES[0], size="down")
+    if managed:
+        image = image.icc_transform("srgb", embedded=True, input_profile="cmyk")
+    elif image.interpretation not in ("srgb", "b-w"):
+        image = image.colourspace("srgb")
+    image = image.cast("uchar").copy_memory()
+    out_fmt = "png" if image.hasalpha() and fmt != "webp" else fmt
+    out_fmt = out_fmt if out_fmt in ("jpeg", "png", "webp") else "jpeg"
+    files = []
+    for box in BOXES:
+        if max(image.width, image.height) > box:
+            image = image.thumbnail_image(box, height=box, size="down")
+        files.append(_encode_floor(image, out_fmt))
+    return files
+
+
+PROCESSOR = VipsProcessor()
+
+
+def vitrina_processor(path: str) -> None:
+    source = Path(path)
+    result = PROCESSOR.process(source, PROCESSOR.probe(source), 400, 1200, keep_original=False)
+    for scratch in result.temporary:
+        scratch.unlink(missing_ok=True)
+
+
+def alternate(
+    first: Callable[[], object], second: Callable[[], object], runs: int
+) -> tuple[float, float]:
+    """Medians of ``first`` and ``second``, run in turns after a warm-up."""
+    first()
+    second()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(runs):
+        for func, times in ((first, a), (second, b)):
+            started = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - started)
+    return statistics.median(a), statistics.median(b)
+
+
+def inputs(folder: Path) -> dict[str, tuple[Path, str, float]]:
+    """name -> (file, format, target ratio against the floor)."""
+    made = {
+        "12 MP JPEG, upright": (images.phone_jpeg(1, profile=None, size=(4032, 3024)), "jpeg", 1.2),
+        "phone photo, orientation 6, P3": (images.phone_jpeg(6, profile="p3"), "jpeg", 1.2),
+        "24 MP JPEG": (images.phone_jpeg(1, profile=None, size=(6000, 4000)), "jpeg", 1.5),
+        "CMYK JPEG, 12 MP": (
+            images.phone_jpeg(1, profile="cmyk", size=(4032, 3024)),
+            "jpeg",
+            1.5,
+        ),
+        "WebP 2000x1500": (
+            images.photo(2000, 1500).webpsave_buffer(Q=85, keep=0),
+            "webp",
+            1.5,
+        ),
+        "PNG with alpha, 1200x1200": (alpha_png(), "png", 1.5),
+    }
+    result = {}
+    for number, (name, (data, fmt, target)) in enumerate(made.items()):
+        path = folder / f"input-{number}"
+        path.write_bytes(data)
+        result[name] = (path, fmt, target)
+    return result
+
+
+def _floor_loop(path: str, seconds: float, counter: Any) -> None:
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline:
+        floor(path, "jpeg")
+        done += 1
+    with counter.get_lock():
+        counter.value += done
+
+
+def floor_rate(path: Path, processes: int = 2, seconds: float = 8.0) -> float:
+    spawn = multiprocessing.get_context("spawn")  # a fork would inherit libvips' threads
+    counter = spawn.Value("i", 0)
+    workers = [
+        spawn.Process(target=_floor_loop, args=(str(path), seconds, counter))
+        for _ in range(processes)
+    ]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return float(counter.value) / (time.perf_counter() - started)
+
+
+def webp_efforts(path: Path) -> None:
+    image = pyvips.Image.thumbnail(str(path), 1200).copy_memory()
+    jpeg = alternate(lambda: image.jpegsave_buffer(Q=85, keep=0), lambda: None, 7)[0]
+    print(f"  JPEG q85 of the 1200 px fit: {jpeg * 1000:.1f} ms")
+    for effort in range(5):
+        size = len(image.webpsave_buffer(Q=85, effort=effort, keep=0))
+        took = alternate(
+            partial(image.webpsave_buffer, Q=85, effort=effort, keep=0), lambda: None, 7
+        )[0]
+        print(f"  WebP q85 effort {effort}: {took * 1000:5.1f} ms, {size / 1000:6.1f} KB")
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=11, help="runs per median (at least 11)")
+    parser.add_argument("--uploads", type=int, default=48, help="uploads for the throughput")
+    args = parser.parse_args()
+    runs = max(11, args.runs)
+    folder = Path(tempfile.mkdtemp(prefix="vitrina-bench-pipeline-"))
+    try:
+        made = inputs(folder)
+        print(f"{os.cpu_count()} cores; median of {runs} alternating runs; ms")
+        print(f"  {'input':34} {'vitrina':>8} {'floor':>8} {'ratio':>7}  target")
+        for name, (path, fmt, target) in made.items():
+            ours, base = alternate(
+                partial(vitrina_processor, str(path)), partial(floor, str(path), fmt), runs
+            )
+            ratio = ours / base
+            print(
+                f"  {name:34} {ours * 1000:8.0f} {base * 1000:8.0f} {ratio:6.2f}x  "
+                f"<= {target}  {verdict(ratio <= target)}"
+            )
+        phone, upright = alternate(
+            lambda: vitrina_processor(str(made["phone photo, orientation 6, P3"][0])),
+            lambda: vitrina_processor(str(made["12 MP JPEG, upright"][0])),
+            runs,
+        )
+        ratio = phone / upright
+        print(
+            f"phone photo / upright photo of the same size, in-process: {ratio:.2f}x "
+            f"({phone * 1000:.0f} vs {upright * 1000:.0f} ms)  <= 1.2  {verdict(ratio <= 1.2)}"
+        )
+        photo = made["12 MP JPEG, upright"][0]
+        body = photo.read_bytes()
+        base_rate = floor_rate(photo)
+        with vitrina(workers=1) as server:
+            with client_for(server) as client:
+                new_category(client)
+            rate = throughput(server, body, args.uploads, clients=4)
+        ratio = rate / base_rate
+        print(
+            f"saturated uploads/s, 12 MP JPEG: HTTP serve (defaults, 4 clients) {rate:.1f}/s; "
+            f"floor in 2 processes {base_rate:.1f}/s; ratio {ratio:.2f}x  >= 0.75  "
+            f"{verdict(ratio >= 0.75)}"
+        )
+        print("WebP encoder settings (vitrina uses effort 1):")
+        webp_efforts(made["WebP 2000x1500"][0])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
