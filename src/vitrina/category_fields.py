@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vitrina.errors import BadRequest, ConstraintViolation
+from vitrina.numbers import parse_whole
 
 MAX_ID = 2**31 - 1
 MAX_NAME = 255
@@ -20,8 +21,11 @@ _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
 def read_int(name: str, value: Any, low: int = 0, high: int = MAX_ID) -> int:
     if isinstance(value, bool):
         raise BadRequest(f"Field '{name}' must be a whole number, not a boolean")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        parsed = parse_whole(value)
+        if parsed is None:
+            raise BadRequest(f"Field '{name}' must be a whole number, got {value[:40]!r}")
+        value = parsed
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):

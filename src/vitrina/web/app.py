@@ -100,6 +100,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         },
         lifespan=lifespan,
     )
+    # No trailing-slash redirects: a redirect built from the Host header would
+    # send a ?token= to whatever host the caller named. /path/ is a 404.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     return app
 

@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, BinaryIO
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from vitrina.errors import NotFound, WrongNumber
 from vitrina.interfaces import StoredFile
 from vitrina.metadata.sql import file_key
+from vitrina.numbers import parse_whole
 from vitrina.web.context import Context
 from vitrina.web.params import MAX_FILE_ID, path_id
 
 _CACHE = "public, max-age=31536000, immutable"
+_CHUNK = 256 * 1024
 
 
-def _locate(ctx: Context, store_id: int, file_id: int) -> tuple[StoredFile | None, Path | None]:
-    """The file's record and, on local disk, its path: one trip to a worker thread."""
+_WHOLE_IN_ONE_TRIP = 256 * 1024  # thumbnails and most variants: read with the lookup
+
+
+def _open(ctx: Context, store_id: int, file_id: int) -> tuple[StoredFile | None, Any]:
+    """The file's record and its bytes, opened before answering: small files
+    read whole, larger ones as an open file or a started stream. A replace that
+    deletes the file after this point cannot cut the answer short (an open file
+    outlives its name); one that deleted it before makes this a 404. One trip
+    to a worker thread."""
     found = ctx.services.metadata.find_file(store_id, file_id)
     if found is None:
         return None, None
-    return found, ctx.services.blobs.local_path(file_key(store_id, found.id, found.ext))
+    key = file_key(store_id, found.id, found.ext)
+    path = ctx.services.blobs.local_path(key)
+    try:
+        if path is not None:
+            stream = path.open("rb")
+            if found.size <= _WHOLE_IN_ONE_TRIP:
+                with stream:
+                    return found, stream.read()
+            return found, stream
+        chunks = ctx.services.blobs.read(key)
+        first = next(chunks, b"")
+    except (FileNotFoundError, NotFound):
+        return None, None
+    return found, (first, chunks)
+
+
+async def _from_file(stream: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await run_in_threadpool(stream.read, _CHUNK):
+            yield chunk
+    finally:
+        stream.close()
+
+
+async def _from_stream(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in iterate_in_threadpool(rest):
+        yield chunk
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -37,22 +75,26 @@ async def serve_file(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
     stem, _, ext = request.path_params["fileName"].partition(".")
-    if not stem.isascii() or not stem.isdigit() or not 0 < len(stem) <= 16:
+    file_id = parse_whole(stem)
+    if file_id is None or not 0 < file_id <= MAX_FILE_ID:
         raise WrongNumber("fileId")
-    file_id = int(stem)
-    if file_id > MAX_FILE_ID:
-        raise WrongNumber("fileId")
-    found, path = await run_in_threadpool(_locate, ctx, store_id, file_id)
+    found, body = await run_in_threadpool(_open, ctx, store_id, file_id)
     if found is None or found.ext != ext:
+        if isinstance(body, io.BufferedReader):
+            body.close()
         raise NotFound(f"No image file /images/{store_id}/{request.path_params['fileName']}")
     etag = f'"{found.etag}"'
-    headers = {"ETag": etag, "Cache-Control": _CACHE}
-    if _matches(request.headers.get("if-none-match", ""), etag):
+    # Range is ignored, as RFC 9110 allows: files are small and immutable.
+    headers = {"ETag": etag, "Cache-Control": _CACHE, "Accept-Ranges": "none"}
+    if _matches(request.headers.get("if-none-match", ""), etag) or request.method == "HEAD":
+        if isinstance(body, io.BufferedReader):
+            body.close()
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(found.size)
+            return Response(headers=headers, media_type=found.content_type)
         return Response(status_code=304, headers=headers)
-    if path is not None:
-        return FileResponse(path, media_type=found.content_type, headers=headers)
+    if isinstance(body, bytes):
+        return Response(body, media_type=found.content_type, headers=headers)
     headers["Content-Length"] = str(found.size)
-    if request.method == "HEAD":
-        return Response(headers=headers, media_type=found.content_type)
-    chunks = iterate_in_threadpool(ctx.services.blobs.read(file_key(store_id, found.id, found.ext)))
+    chunks = _from_file(body) if isinstance(body, io.BufferedReader) else _from_stream(*body)
     return StreamingResponse(chunks, media_type=found.content_type, headers=headers)

@@ -18,6 +18,7 @@ from vitrina.errors import (
     UnsupportedMediaType,
     WrongNumber,
 )
+from vitrina.numbers import parse_whole
 from vitrina.settings import parse_bool
 
 MAX_CATEGORY_ID = 2**31 - 1
@@ -25,11 +26,8 @@ MAX_FILE_ID = 2**53 - 1
 
 
 def _int(text: str, name: str, low: int, high: int) -> int:
-    text = text.strip()
-    if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 20:
-        raise WrongNumber(name)
-    value = int(text)
-    if not low <= value <= high:
+    value = parse_whole(text)
+    if value is None or not low <= value <= high:
         raise WrongNumber(name)
     return value
 
@@ -100,6 +98,13 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise BadRequest("The request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object")
+    try:  # a lone surrogate (\ud800) is valid JSON but no text can be stored or sent
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "The request body has a string with a lone UTF-16 surrogate (\\ud800-\\udfff), "
+            "which is not text"
+        ) from None
     return data
 
 

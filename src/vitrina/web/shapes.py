@@ -145,6 +145,7 @@ def _alt(category: Category, lang: str) -> dict[str, Any]:
 
 Fields = dict[str, "Fields | None"]
 _FIELD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+MAX_FIELD_DEPTH = 8  # items(a(b(...))): deeper has no meaning and would exhaust the stack
 
 
 def parse_response_fields(text: str) -> Fields:
@@ -155,7 +156,11 @@ def parse_response_fields(text: str) -> Fields:
     return fields
 
 
-def _parse_list(text: str, pos: int) -> tuple[Fields, int]:
+def _parse_list(text: str, pos: int, depth: int = 1) -> tuple[Fields, int]:
+    if depth > MAX_FIELD_DEPTH:
+        raise BadRequest(
+            f"Parameter 'responseFields' nests deeper than {MAX_FIELD_DEPTH} levels of '('"
+        )
     fields: Fields = {}
     while pos < len(text):
         match = _FIELD.match(text, pos)
@@ -167,7 +172,7 @@ def _parse_list(text: str, pos: int) -> tuple[Fields, int]:
         name, pos = match.group(1), match.end()
         sub: Fields | None = None
         if pos < len(text) and text[pos] == "(":
-            sub, pos = _parse_list(text, pos + 1)
+            sub, pos = _parse_list(text, pos + 1, depth + 1)
             if pos >= len(text) or text[pos] != ")":
                 raise BadRequest("Parameter 'responseFields' has an unclosed '('")
             pos += 1
