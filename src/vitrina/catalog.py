@@ -32,12 +32,6 @@ class CategoryTree:
         for c in self.categories:
             self.children.setdefault(c.parent_id, []).append(c.id)
         self._product_counts: dict[int, int] = {}
-        self.memo: dict[object, bytes] = {}  # answers rendered from this tree
-
-    def remember(self, key: object, body: bytes, limit: int = 4096) -> None:
-        if len(self.memo) >= limit:
-            self.memo.clear()
-        self.memo[key] = body
 
     def descendants(self, category_id: int | None) -> list[int]:
         found: list[int] = []

@@ -237,6 +237,20 @@ SETTINGS: tuple[Setting, ...] = (
         "503 with Retry-After.",
     ),
     Setting(
+        "render_cache_bytes",
+        "VITRINA_RENDER_CACHE_BYTES",
+        _non_negative_int,
+        "33554432",
+        "Bytes of rendered category answers a server process keeps (32 MiB; 0 keeps none).",
+    ),
+    Setting(
+        "render_cache_largest",
+        "VITRINA_RENDER_CACHE_LARGEST",
+        _non_negative_int,
+        "65536",
+        "A rendered answer larger than this many bytes is never kept.",
+    ),
+    Setting(
         "gc_grace_seconds",
         "VITRINA_GC_GRACE_SECONDS",
         _non_negative_int,
@@ -365,6 +379,8 @@ class Settings:
     keep_original: bool = False
     decode_concurrency: int = 0
     decode_queue: int = 16
+    render_cache_bytes: int = 33_554_432
+    render_cache_largest: int = 65_536
     gc_grace_seconds: int = 300
     job_poll_seconds: float = 1.0
     job_max_attempts: int = 5

@@ -17,7 +17,7 @@ from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web import categories, files, images, meta
 from vitrina.web.auth import Authenticator
-from vitrina.web.caches import CatalogCache
+from vitrina.web.caches import CatalogCache, RenderedAnswers
 from vitrina.web.context import Context
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         services=services,
         auth=Authenticator(services.metadata, settings),
         catalog=CatalogCache(services.metadata),
+        rendered=RenderedAnswers(settings.render_cache_bytes, settings.render_cache_largest),
     )
 
     @contextlib.asynccontextmanager

@@ -3,6 +3,9 @@
 - Categories: each store's tree is kept with the store's catalog version; a
   read asks the database for the version (one small query) and reloads the
   tree only when another write, in any process, has changed it.
+- Rendered answers: a category's JSON, kept per catalog version, so a read
+  of an unchanged category costs no rendering. Capped by bytes, least
+  recently used first out; answers over a size are never kept.
 - Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
   revocation reaches every process within that time (docs/security.md).
 """
@@ -28,9 +31,10 @@ class CatalogCache:
         self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def current(self, store_id: int) -> CategoryTree:
-        """The store's current tree. Where the version check is a local point
-        read (SQLite), it runs right here: it takes less than a thread hop."""
+    async def current(self, store_id: int) -> tuple[int, CategoryTree]:
+        """The store's catalog version and its tree. Where the version check is
+        a local point read (SQLite), it runs right here: it takes less than a
+        thread hop."""
         with self._lock:
             known = self._entries.get(store_id)
         if (
@@ -38,23 +42,55 @@ class CatalogCache:
             and self.metadata.local_reads
             and self.metadata.catalog_version(store_id) == known[0]
         ):
-            return known[1]
+            return known
         return await run_in_threadpool(self.tree, store_id)
 
-    def tree(self, store_id: int) -> CategoryTree:
-        """The store's current tree (blocking: call it in a worker thread)."""
+    def tree(self, store_id: int) -> tuple[int, CategoryTree]:
+        """The store's version and tree (blocking: call it in a worker thread)."""
         with self._lock:
             known = self._entries.get(store_id)
         version, categories = self.metadata.catalog_snapshot(store_id, known[0] if known else None)
         if categories is None and known is not None:
-            return known[1]
+            return known
         tree = CategoryTree(categories or [])
         with self._lock:
             self._entries[store_id] = (version, tree)
             self._entries.move_to_end(store_id)
             while len(self._entries) > self.stores:
                 self._entries.popitem(last=False)
-        return tree
+        return version, tree
+
+
+class RenderedAnswers:
+    """Bodies rendered for a (store, catalog version, request) key, at most
+    ``capacity`` bytes in all; a body over ``largest`` bytes is not kept."""
+
+    def __init__(self, capacity: int, largest: int) -> None:
+        self.capacity = capacity
+        self.largest = largest
+        self.size = 0
+        self._bodies: OrderedDict[object, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> bytes | None:
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
+
+    def put(self, key: object, body: bytes) -> None:
+        if len(body) > self.largest or self.capacity <= 0:
+            return
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._bodies[key] = body
+            self.size += len(body)
+            while self.size > self.capacity:
+                _, evicted = self._bodies.popitem(last=False)
+                self.size -= len(evicted)
 
 
 class TokenCache:

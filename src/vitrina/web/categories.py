@@ -38,16 +38,16 @@ async def get_category(request: Request) -> Response:
     view = _view(request, ctx, caller, product_ids=True)
     fields = request.query_params.get("responseFields")
     wanted = parse_response_fields(fields) if fields else None
-    tree = await ctx.catalog.current(store_id)
+    version, tree = await ctx.catalog.current(store_id)
     category = tree.by_id.get(category_id)
     if category is None or (caller.public and not category.enabled):
         raise CategoryNotFound(category_id)
-    # The tree belongs to one catalog version, so its rendered answers stay right.
-    key = (category_id, view, fields)
-    body = tree.memo.get(key)
+    # An answer rendered for this catalog version stays right until the next write.
+    key = (store_id, version, category_id, view, fields)
+    body = ctx.rendered.get(key)
     if body is None:
         body = render_json(pick(category_json(category, tree, view), wanted))
-        tree.remember(key, body)
+        ctx.rendered.put(key, body)
     return Response(body, media_type=JSON.media_type)
 
 
@@ -79,7 +79,7 @@ async def search_categories(request: Request) -> Response:
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    tree = await ctx.catalog.current(store_id)
+    _version, tree = await ctx.catalog.current(store_id)
     total, page = tree.search(query)
     result = {
         "total": total,

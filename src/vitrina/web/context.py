@@ -10,7 +10,7 @@ from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.auth import Authenticator
-from vitrina.web.caches import CatalogCache
+from vitrina.web.caches import CatalogCache, RenderedAnswers
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Context:
     services: Services
     auth: Authenticator
     catalog: CatalogCache
+    rendered: RenderedAnswers
     worker: JobWorker | None = field(default=None)
 
     @property
