@@ -112,7 +112,7 @@ class Job:
     image_id: int
     url: str
     attempts: int
-    state: str  # queued, running, done, failed
+    state: str  # queued, running, done, failed, cancelled
     last_error: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -228,6 +228,10 @@ class MetadataStore(Protocol):
         self, job: Job, files: Sequence[StoredFile], border: Mapping[str, Any]
     ) -> list[str]: ...
     def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]: ...
+    def job_wanted(self, job: Job) -> bool:
+        """Whether the claim still holds and something waits for the job."""
+        ...
+
     def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]: ...
 
 

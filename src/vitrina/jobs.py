@@ -58,6 +58,9 @@ class JobRunner:
         try:
             if store is None:
                 raise VitrinaError("the store no longer exists")
+            if not services.metadata.job_wanted(job):
+                log.info("async upload job %d was cancelled: nothing waits for it", job.id)
+                return
             source = images.download(services, job.url)
             processed = images.process(services, store, source, wait_always=True)
             ids = [job.image_id - 1 + i for i in range(len(ROLES))]
@@ -97,43 +100,54 @@ class JobRunner:
 
 
 class JobWorker:
-    """Runs jobs in a background thread until stopped."""
+    """Runs jobs in ``VITRINA_JOB_CONCURRENCY`` background threads until
+    stopped, so a slow download holds up one thread, not the queue; the
+    claim order keeps stores fair. The first thread also sweeps."""
 
     def __init__(self, services: Services) -> None:
-        self.runner = JobRunner(services)
+        self.services = services
         self.poll = services.settings.job_poll_seconds
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="vitrina-jobs", daemon=True)
+        self._wake = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
+            for n in range(max(1, services.settings.job_concurrency))
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        with self._wake:
+            self._wake.notify_all()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the worker stops (or ``timeout`` passes)."""
-        self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _loop(self) -> None:
+    def _loop(self, number: int) -> None:
+        runner = JobRunner(self.services)  # its own name, for the lease
         next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_sweep:
+                if number == 0 and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
-                    settings = self.runner.services.settings
-                    images.sweep(self.runner.services, settings.gc_grace_seconds)
-                if self.runner.run_once() is not None:
+                    images.sweep(self.services, self.services.settings.gc_grace_seconds)
+                if runner.run_once() is not None:
                     continue
             except Unavailable as exc:
                 log.warning("job worker: %s", exc.message)
             except Exception:
                 log.exception("job worker: unexpected error")
-            self._wake.wait(self.poll)
-            self._wake.clear()
+            with self._wake:
+                if not self._stop.is_set():
+                    self._wake.wait(self.poll)

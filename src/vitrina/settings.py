@@ -266,6 +266,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the async-upload worker looks for new jobs.",
     ),
     Setting(
+        "job_concurrency",
+        "VITRINA_JOB_CONCURRENCY",
+        _positive_int,
+        "4",
+        "Async uploads a process runs at once (their downloads overlap; stores take turns).",
+    ),
+    Setting(
         "job_max_attempts",
         "VITRINA_JOB_MAX_ATTEMPTS",
         _positive_int,
@@ -383,6 +390,7 @@ class Settings:
     render_cache_largest: int = 65_536
     gc_grace_seconds: int = 300
     job_poll_seconds: float = 1.0
+    job_concurrency: int = 4
     job_max_attempts: int = 5
     job_lease_seconds: int = 180
     run_jobs: bool = True

@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from vitrina.errors import BadRequest, CategoryNotFound, MetadataUnavailable, VitrinaError
 from vitrina.interfaces import Category, Image, Store, StoredFile, TokenInfo
 from vitrina.metadata.engine import create_reader
-from vitrina.metadata.schema import categories, files, images, stores, tokens
+from vitrina.metadata.schema import categories, files, images, jobs, stores, tokens
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -444,4 +444,15 @@ class CatalogQueries(SqlBase):
         ]
         conn.execute(files.delete().where(files.c.image_id.in_(image_ids)))
         conn.execute(images.delete().where(images.c.id.in_(image_ids)))
+        # an async upload for a removed image has nothing waiting for it
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.image_id.in_(image_ids), jobs.c.state.in_(("queued", "running")))
+            .values(
+                state="cancelled",
+                lease_until=None,
+                last_error="cancelled: the image was replaced or deleted before it was ready",
+                updated_at=now(),
+            )
+        )
         return keys

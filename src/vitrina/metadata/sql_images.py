@@ -241,6 +241,19 @@ class SqlMetadataStore(CatalogQueries):
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None:
         stamp = now()
         with self._write() as conn:
+            # Fair across stores: a store with fewer jobs running goes first, so
+            # one store's slow downloads do not hold up another store's jobs.
+            running = jobs.alias("running")
+            busy = (
+                sa.select(sa.func.count())
+                .select_from(running)
+                .where(
+                    running.c.store_id == jobs.c.store_id,
+                    running.c.state == "running",
+                    running.c.lease_until >= stamp,
+                )
+                .scalar_subquery()
+            )
             query = (
                 sa.select(jobs.c.id)
                 .where(
@@ -248,7 +261,7 @@ class SqlMetadataStore(CatalogQueries):
                     jobs.c.run_at <= stamp,
                     sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < stamp),
                 )
-                .order_by(jobs.c.run_at, jobs.c.id)
+                .order_by(busy, jobs.c.run_at, jobs.c.id)
                 .limit(1)
             )
             if not self._sqlite:
@@ -270,11 +283,22 @@ class SqlMetadataStore(CatalogQueries):
             ).one()
         return _job(row)
 
-    def _holds_claim(self, conn: sa.Connection, job: Job) -> bool:
+    def _claim(self, conn: sa.Connection, job: Job) -> str:
+        """"held" while this claim runs the job, "cancelled" when nothing waits
+        for it any more, "lost" when a newer claim runs it."""
         row = conn.execute(
             self._lock(sa.select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == job.id))
         ).first()
-        return row is not None and row.state == "running" and row.attempts == job.attempts
+        if row is None or row.attempts != job.attempts:
+            return "lost"
+        if row.state == "cancelled":
+            return "cancelled"
+        return "held" if row.state == "running" else "lost"
+
+    def job_wanted(self, job: Job) -> bool:
+        """Whether something still waits for ``job`` (checked before downloading)."""
+        with self._read() as conn:
+            return self._claim(conn, job) == "held"
 
     @translate_errors
     def finish_job(
@@ -282,7 +306,10 @@ class SqlMetadataStore(CatalogQueries):
     ) -> list[str]:
         own_keys = [file_key(job.store_id, f.id, f.ext) for f in stored]
         with self._write(job.store_id) as conn:
-            if not self._holds_claim(conn, job):
+            claim = self._claim(conn, job)
+            if claim == "cancelled":
+                return own_keys  # nothing points at them
+            if claim != "held":
                 return []  # a newer claim runs it; its files have the same keys
             done = {"state": "done", "lease_until": None, "updated_at": now()}
             image = conn.execute(
@@ -316,7 +343,7 @@ class SqlMetadataStore(CatalogQueries):
     def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]:
         stamp = now()
         with self._write(job.store_id) as conn:
-            if not self._holds_claim(conn, job):
+            if self._claim(conn, job) != "held":
                 return []
             if retry_in is not None:
                 conn.execute(

@@ -1,0 +1,118 @@
+"""Async uploads run concurrently and fairly across stores, and a job that
+nothing waits for any more is cancelled without a download (issue 9)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import images
+from tests.conftest import Api, make_store
+from tests.servers import ImageServer
+from tests.test_external import remote, run_jobs  # noqa: F401 -- the fixture
+from vitrina.bootstrap import Services
+from vitrina.jobs import JobWorker
+
+
+def start_async(api: Api, category_id: int, url: str) -> int:
+    response = api.post(
+        f"/categories/{category_id}/image/async", json={"url": url, "width": 8, "height": 8}
+    )
+    assert response.status_code == 200, response.text
+    image_id: int = response.json()["id"]
+    return image_id
+
+
+def downloads(server: ImageServer, tag: str) -> list[str]:
+    return [r for r in server.requests if tag in r]
+
+
+@pytest.mark.parametrize("how", ["delete category", "delete image", "upload", "async again"])
+def test_a_job_nothing_waits_for_is_cancelled_without_a_download(
+    api: Api,
+    services: Services,
+    remote: ImageServer,
+    how: str,  # noqa: F811
+) -> None:
+    category_id = api.create()
+    start_async(api, category_id, remote.url("/image.jpg?first"))
+    if how == "delete category":
+        assert api.delete(f"/categories/{category_id}").status_code == 200
+    elif how == "delete image":
+        assert api.delete(f"/categories/{category_id}/image").json() == {"deleteCount": 1}
+    elif how == "upload":
+        assert api.upload(category_id, images.png(40, 30)).status_code == 200
+    else:
+        start_async(api, category_id, remote.url("/image.jpg?second"))
+    run_jobs(services)
+    assert downloads(remote, "first") == []
+    states = {job.url.rsplit("?", 1)[1]: job for job in services.metadata.list_jobs()}
+    assert states["first"].state == "cancelled"
+    assert "replaced or deleted" in states["first"].last_error
+    if how == "async again":
+        assert states["second"].state == "done"
+        assert api.category(category_id)["thumbnail"]["width"] == 400
+    if how == "upload":
+        assert api.category(category_id)["thumbnail"]["width"] == 40
+
+
+def test_claims_go_to_the_store_with_fewest_jobs_running(
+    api: Api,
+    services: Services,
+    remote: ImageServer,  # noqa: F811
+) -> None:
+    other = make_store(services, api.client, name="Other")
+    busy = [api.create() for _ in range(3)]
+    for category_id in busy:
+        start_async(api, category_id, remote.url(f"/image.jpg?busy{category_id}"))
+    start_async(other, other.create(), remote.url("/image.jpg?other"))
+    first = services.metadata.claim_job("w1", 60)
+    second = services.metadata.claim_job("w2", 60)
+    assert first is not None and first.store_id == api.store_id  # the oldest job
+    assert second is not None and second.store_id == other.store_id  # not the next oldest
+
+
+@pytest.fixture
+def worker(services: Services) -> Iterator[Any]:
+    started: list[JobWorker] = []
+
+    def start(concurrency: int) -> JobWorker:
+        services.settings = services.settings.replace(job_concurrency=concurrency)
+        job_worker = JobWorker(services)
+        job_worker.poll = 0.05
+        job_worker.start()
+        started.append(job_worker)
+        return job_worker
+
+    yield start
+    for job_worker in started:
+        job_worker.stop()
+
+
+@pytest.mark.embedded_only
+def test_slow_downloads_of_one_store_do_not_hold_up_another(
+    api: Api,
+    services: Services,
+    remote: ImageServer,
+    worker: Any,  # noqa: F811
+) -> None:
+    """Store 1 queues three downloads that take 3 s each, then store 2 queues
+    a quick one. With two job threads, store 2's job is done before any of
+    store 1's: one thread takes it while the other waits on store 1."""
+    other = make_store(services, api.client, name="Other")
+    for _ in range(3):
+        start_async(api, api.create(), remote.url("/hang"))
+    quick = other.create()
+    start_async(other, quick, remote.url("/image.jpg?quick"))
+    worker(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = [j for j in services.metadata.list_jobs() if j.state == "done"]
+        if done:
+            break
+        time.sleep(0.05)
+    assert done and done[0].store_id == other.store_id, [(j.store_id, j.url) for j in done]
+    assert other.category(quick)["thumbnail"]["width"] == 400
