@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,8 +10,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from tests import images
+from tests.servers import ImageServer, image_server
 from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_server, seaweed_server
 from vitrina.bootstrap import Services, build_services
+from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
@@ -143,3 +147,21 @@ def make_store(
 @pytest.fixture
 def api(services: Services, client: TestClient) -> Api:
     return make_store(services, client)
+
+
+@pytest.fixture
+def remote(tmp_path: Path, services: Services, settings: Settings) -> Iterator[ImageServer]:
+    """An HTTPS image server on loopback that this test's fetcher may reach."""
+    with image_server(tmp_path, images.jpeg(1600, 1200)) as server:
+        allowed = settings.replace(
+            fetch_allow_networks=("127.0.0.1/32",),
+            fetch_ports=(server.port,),
+            fetch_ca_bundle=str(server.ca_file),
+            fetch_total_timeout=3.0,
+        )
+        services.fetcher = GuardedFetcher(
+            FetchPolicy.from_settings(
+                allowed, resolver=lambda h, p: [ipaddress.ip_address("127.0.0.1")]
+            )
+        )
+        yield server

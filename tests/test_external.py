@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +12,11 @@ from starlette.testclient import TestClient
 
 from tests import images
 from tests.conftest import Api
-from tests.servers import ImageServer, image_server
+from tests.servers import ImageServer
 from vitrina.bootstrap import Services
-from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.jobs import JobRunner, JobWorker
 from vitrina.settings import Settings
 from vitrina.web.app import create_app
-
-
-@pytest.fixture
-def remote(tmp_path: Path, services: Services, settings: Settings) -> Iterator[ImageServer]:
-    with image_server(tmp_path, images.jpeg(1600, 1200)) as server:
-        allowed = settings.replace(
-            fetch_allow_networks=("127.0.0.1/32",),
-            fetch_ports=(server.port,),
-            fetch_ca_bundle=str(server.ca_file),
-            fetch_total_timeout=3.0,
-        )
-        services.fetcher = GuardedFetcher(
-            FetchPolicy.from_settings(
-                allowed, resolver=lambda h, p: [ipaddress.ip_address("127.0.0.1")]
-            )
-        )
-        yield server
 
 
 def test_external_url_in_the_query(api: Api, remote: ImageServer) -> None:

@@ -12,7 +12,7 @@ import pytest
 from tests import images
 from tests.conftest import Api, make_store
 from tests.servers import ImageServer
-from tests.test_external import remote, run_jobs  # noqa: F401 -- the fixture
+from tests.test_external import run_jobs
 from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
 
@@ -35,7 +35,7 @@ def test_a_job_nothing_waits_for_is_cancelled_without_a_download(
     api: Api,
     services: Services,
     remote: ImageServer,
-    how: str,  # noqa: F811
+    how: str,
 ) -> None:
     category_id = api.create()
     start_async(api, category_id, remote.url("/image.jpg?first"))
@@ -62,7 +62,7 @@ def test_a_job_nothing_waits_for_is_cancelled_without_a_download(
 def test_claims_go_to_the_store_with_fewest_jobs_running(
     api: Api,
     services: Services,
-    remote: ImageServer,  # noqa: F811
+    remote: ImageServer,
 ) -> None:
     other = make_store(services, api.client, name="Other")
     busy = [api.create() for _ in range(3)]
@@ -97,7 +97,7 @@ def test_slow_downloads_of_one_store_do_not_hold_up_another(
     api: Api,
     services: Services,
     remote: ImageServer,
-    worker: Any,  # noqa: F811
+    worker: Any,
 ) -> None:
     """Store 1 queues three downloads that take 3 s each, then store 2 queues
     a quick one. With two job threads, store 2's job is done before any of
