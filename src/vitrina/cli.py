@@ -61,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from vitrina.jobs import JobWorker
     from vitrina.web.app import create_app
+    from vitrina.web.server import DeadlineProtocol
 
     settings = _settings(args)
     services = build_services(settings)
@@ -73,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _demo(services)
     sys.stdout.flush()
     images.sweep(services, settings.gc_grace_seconds)
+    DeadlineProtocol.configure(settings)
     if settings.workers == 1:
         uvicorn.run(
             create_app(settings, services),
@@ -80,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
+            http=DeadlineProtocol,
         )
         return 0
     # Several processes: this one supervises them and runs the job worker once;
@@ -105,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workers=settings.workers,
             log_level=settings.log_level,
             access_log=False,
+            http=DeadlineProtocol,
         )
     finally:
         if worker:

@@ -190,6 +190,22 @@ SETTINGS: tuple[Setting, ...] = (
         "allows its share. 0 means this machine's VITRINA_WORKERS.",
     ),
     Setting(
+        "header_timeout",
+        "VITRINA_HEADER_TIMEOUT",
+        _positive_float,
+        "10",
+        "Seconds a client has to send a request's headers (from the connection or the "
+        "request's first byte); then the connection is closed.",
+    ),
+    Setting(
+        "body_timeout",
+        "VITRINA_BODY_TIMEOUT",
+        _positive_float,
+        "120",
+        "Seconds a client has to send a request's body after its headers (20 MiB at "
+        "175 KB/s); then the connection is closed.",
+    ),
+    Setting(
         "max_json_bytes",
         "VITRINA_MAX_JSON_BYTES",
         _positive_int,
@@ -380,6 +396,8 @@ class Settings:
     allow_query_token: bool = True
     rate_limit_per_minute: int = 600
     rate_limit_processes: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 120.0
     max_json_bytes: int = 1_048_576
     max_image_bytes: int = 20_971_520
     max_image_pixels: int = 50_000_000

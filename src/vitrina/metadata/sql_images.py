@@ -284,7 +284,7 @@ class SqlMetadataStore(CatalogQueries):
         return _job(row)
 
     def _claim(self, conn: sa.Connection, job: Job) -> str:
-        """"held" while this claim runs the job, "cancelled" when nothing waits
+        """ "held" while this claim runs the job, "cancelled" when nothing waits
         for it any more, "lost" when a newer claim runs it."""
         row = conn.execute(
             self._lock(sa.select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == job.id))

@@ -110,4 +110,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
 def factory() -> Starlette:
     """For ``uvicorn --factory`` in each server process: settings from the environment."""
-    return create_app(Settings.from_env())
+    from vitrina.web.server import DeadlineProtocol
+
+    settings = Settings.from_env()
+    DeadlineProtocol.configure(settings)
+    return create_app(settings)

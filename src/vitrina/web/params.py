@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from vitrina.errors import (
     BadRequest,
@@ -64,6 +64,12 @@ def query_ids(request: Request, name: str) -> list[int] | None:
     return [_int(p, name, 0, MAX_CATEGORY_ID) for p in parts]
 
 
+def _gone() -> BadRequest:
+    """The connection closed before the whole body arrived (the client gave up,
+    or the body deadline closed it): nobody reads this answer, nothing to log."""
+    return BadRequest("The connection closed before the whole request body arrived")
+
+
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
@@ -73,10 +79,13 @@ async def read_limited(request: Request, limit: int, error: Exception) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise error
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise error
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise error
+    except ClientDisconnect:
+        raise _gone() from None
     return bytes(body)
 
 
@@ -124,6 +133,9 @@ async def spool_body(request: Request, limit: int) -> Path:
                 if received > limit:
                     raise ImageTooBig(limit)
                 out.write(chunk)
+    except ClientDisconnect:
+        path.unlink(missing_ok=True)
+        raise _gone() from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
