@@ -23,7 +23,7 @@ def test_create_and_get_shows_every_core_field(api: Api) -> None:
     assert "parentId" not in data  # omitted for root categories
     assert data["orderBy"] == 10
     assert data["name"] == "Toys"
-    assert data["nameTranslated"] == {"de": "Spielzeug"}
+    assert data["nameTranslated"] == {"en": "Toys", "de": "Spielzeug"}  # en: the default
     assert data["enabled"] is True
     assert data["productIds"] == [5, 3]  # duplicates dropped, order kept
     assert data["productCount"] == 2
@@ -275,6 +275,7 @@ def test_profile(api: Api) -> None:
     assert data == {
         "generalInfo": {"storeId": api.store_id, "storeUrl": "https://shop.example.com"},
         "settings": {"storeName": "Test store"},
+        "languages": {"enabledLanguages": ["en"], "defaultLanguage": "en"},
     }
 
 

@@ -114,3 +114,21 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([*command, "--help"])
         assert exited.value.code == 0
         assert "--data-dir" in capsys.readouterr().out
+
+
+def test_store_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    code, out, _ = run(capsys, "store", "create", "--languages", "fr, en,fr", "--data-dir", data)
+    assert code == 0
+    from vitrina.bootstrap import build_services
+    from vitrina.settings import Settings
+
+    services = build_services(Settings(data_dir=Path(data)))
+    try:
+        store = services.metadata.get_store(int(out.strip()))
+        assert store is not None and store.languages == ("fr", "en")
+        assert store.default_language == "fr"
+    finally:
+        services.close()
+    code, _, err = run(capsys, "store", "create", "--languages", "english!", "--data-dir", data)
+    assert code == 2 and "language codes" in err

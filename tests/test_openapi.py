@@ -77,6 +77,7 @@ def test_the_document_is_served_and_names_every_route(served: dict[str, Any]) ->
         "/api/v3/{storeId}/categories/{categoryId}",
         "/api/v3/{storeId}/categories/{categoryId}/image",
         "/api/v3/{storeId}/categories/{categoryId}/image/async",
+        "/api/v3/{storeId}/categoriesByPath",
         "/api/v3/{storeId}/profile",
         "/images/{storeId}/{fileName}",
     }

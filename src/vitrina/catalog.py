@@ -51,6 +51,21 @@ class CategoryTree:
             self._product_counts[category_id] = len(products)
         return self._product_counts[category_id]
 
+    def by_path(self, names: Sequence[str]) -> list[Category]:
+        """Categories whose names from the root down are ``names``, compared
+        case-insensitively; by id."""
+        level: list[int | None] = [None]
+        for name in names:
+            wanted = name.casefold()
+            level = [
+                child
+                for parent in level
+                for child in self.children.get(parent, ())
+                if self.by_id[child].name.strip().casefold() == wanted
+            ]
+        found = [self.by_id[cid] for cid in level if cid is not None] if names else []
+        return sorted(found, key=lambda c: c.id)
+
     def search(self, query: CategoryQuery) -> tuple[int, list[Category]]:
         """(total matches, the page asked for), ordered by orderBy, then id."""
         found = self.categories

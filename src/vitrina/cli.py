@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,9 @@ from vitrina.settings import Settings, SettingsError
 from vitrina.tokens import create_token, parse_scopes, token_hash
 
 log = logging.getLogger("vitrina")
+
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})?")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -137,7 +141,17 @@ def cmd_store_create(args: argparse.Namespace) -> int:
         if not 16 <= size <= 10_000:
             print("vitrina: error: image sizes must be between 16 and 10000", file=sys.stderr)
             return 2
-    store = services.metadata.create_store(args.name, url, args.thumbnail_size, args.image_size)
+    languages = tuple(code.strip() for code in args.languages.split(",") if code.strip())
+    bad = [code for code in languages if not _LANGUAGE.fullmatch(code)]
+    if not languages or bad:
+        print(
+            f"vitrina: error: --languages takes language codes such as en,fr,pt_BR; got {bad}",
+            file=sys.stderr,
+        )
+        return 2
+    store = services.metadata.create_store(
+        args.name, url, args.thumbnail_size, args.image_size, tuple(dict.fromkeys(languages))
+    )
     print(store.id)
     return 0
 
@@ -264,6 +278,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="storefront URL used in category links")
     p.add_argument("--thumbnail-size", type=int, default=400, help="thumbnail box (default 400)")
     p.add_argument("--image-size", type=int, default=1200, help="image box (default 1200)")
+    p.add_argument(
+        "--languages",
+        default="en",
+        help="enabled languages, comma-separated; the first is the default (default en)",
+    )
     add("list", cmd_store_list, "List stores.", store)
 
     token = sub.add_parser("token", help="Create, revoke and list API tokens.").add_subparsers(
@@ -291,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("import", cmd_import, "Load an export into an empty database and file store.")
     p.add_argument("folder", type=Path, help="a folder written by vitrina export")
     p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
-    p.add_argument("--state", choices=["queued", "running", "done", "failed"])
+    p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"])
     p.add_argument("--limit", type=int, default=50)
     return parser
 

@@ -30,6 +30,11 @@ class Store:
     storefront_url: str
     thumbnail_size: int = 400
     image_size: int = 1200
+    languages: tuple[str, ...] = ("en",)  # enabled; the first is the default
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,12 @@ class MetadataStore(Protocol):
 
     # stores and tokens
     def create_store(
-        self, name: str, storefront_url: str, thumbnail_size: int = 400, image_size: int = 1200
+        self,
+        name: str,
+        storefront_url: str,
+        thumbnail_size: int = 400,
+        image_size: int = 1200,
+        languages: tuple[str, ...] = ("en",),
     ) -> Store: ...
     def get_store(self, store_id: int) -> Store | None: ...
     def list_stores(self) -> list[Store]: ...

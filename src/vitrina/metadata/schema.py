@@ -18,6 +18,8 @@ stores = sa.Table(
     # Bumped by every write to the store's categories or images; read caches
     # compare it to know whether their copy is current.
     sa.Column("catalog_version", sa.BigInteger, nullable=False, server_default="0"),
+    # Enabled languages, comma-separated; the first is the default.
+    sa.Column("languages", sa.Text, nullable=False, server_default="en"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sqlite_autoincrement=True,
 )

@@ -130,6 +130,7 @@ def _store(row: sa.Row[Any]) -> Store:
         storefront_url=row.storefront_url,
         thumbnail_size=row.thumbnail_size,
         image_size=row.image_size,
+        languages=tuple(row.languages.split(",")),
     )
 
 
@@ -196,7 +197,12 @@ class CatalogQueries(SqlBase):
 
     @translate_errors
     def create_store(
-        self, name: str, storefront_url: str, thumbnail_size: int = 400, image_size: int = 1200
+        self,
+        name: str,
+        storefront_url: str,
+        thumbnail_size: int = 400,
+        image_size: int = 1200,
+        languages: tuple[str, ...] = ("en",),
     ) -> Store:
         with self._write() as conn:
             row = conn.execute(
@@ -206,6 +212,7 @@ class CatalogQueries(SqlBase):
                     storefront_url=storefront_url,
                     thumbnail_size=thumbnail_size,
                     image_size=image_size,
+                    languages=",".join(languages),
                     created_at=now(),
                 )
                 .returning(*stores.c)

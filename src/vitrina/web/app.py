@@ -51,6 +51,7 @@ def routes() -> list[Route]:
             "DELETE": images.delete_image,
         },
         f"{API}/categories/{{categoryId}}/image/async": {"POST": images.upload_image_async},
+        f"{API}/categoriesByPath": {"GET": categories.categories_by_path},
         f"{API}/profile": {"GET": categories.profile},
         "/images/{storeId}/{fileName}": {"GET": files.serve_file},
         "/api/v3/openapi.json": {"GET": meta.openapi},

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import images
-from vitrina.catalog import MAX_PAGE, CategoryQuery
+from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
 from vitrina.category_fields import read_category
 from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
@@ -24,10 +24,13 @@ def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> 
     return View(
         files_base=ctx.settings.effective_files_url,
         store_url=request.query_params.get("baseUrl") or caller.store.storefront_url,
-        clean_urls=query_bool(request, "cleanUrls", False),
+        # docs.ecwid.com spells it cleanURLs, the API reference cleanUrls
+        clean_urls=query_bool(request, "cleanUrls", False)
+        or query_bool(request, "cleanURLs", False),
         slugs_without_ids=query_bool(request, "slugsWithoutIds", False),
         lang=request.query_params.get("lang", "")[:16],
         product_ids=product_ids,
+        languages=caller.store.languages,
     )
 
 
@@ -74,13 +77,26 @@ async def search_categories(request: Request) -> Response:
         limit=min(limit, MAX_PAGE),
         enabled_only=caller.public,
     )
+    _version, tree = await ctx.catalog.current(store_id)
+    total, page = tree.search(query)
+    return _page(request, ctx, caller, tree, total, page, query)
+
+
+def _page(
+    request: Request,
+    ctx: Context,
+    caller: Caller,
+    tree: CategoryTree,
+    total: int,
+    page: list[Category],
+    query: CategoryQuery,
+) -> Response:
+    """A search result: the envelope, the page, the view and responseFields."""
     view = _view(request, ctx, caller, product_ids=query_bool(request, "productIds", False))
     fields = request.query_params.get("responseFields")
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    _version, tree = await ctx.catalog.current(store_id)
-    total, page = tree.search(query)
     result = {
         "total": total,
         "count": len(page),
@@ -89,6 +105,29 @@ async def search_categories(request: Request) -> Response:
         "items": [category_json(c, tree, view) for c in page],
     }
     return JSON(pick(result, wanted))
+
+
+async def categories_by_path(request: Request) -> Response:
+    """GET /categoriesByPath?path=Toys/Cars&delimiter=/ (turn 2; Ecwid's two doc
+    sites spell the parameter delimiter and delimeter)."""
+    ctx = Context.of(request)
+    store_id = path_id(request, "storeId")
+    caller = await ctx.auth.require(request, store_id, "read_catalog")
+    path = request.query_params.get("path", "")
+    delimiter = request.query_params.get("delimiter") or request.query_params.get("delimeter")
+    delimiter = delimiter or "/"
+    names = [part.strip() for part in path.split(delimiter) if part.strip()]
+    if not names:
+        raise BadRequest("Parameter 'path' is required: category names separated by the delimiter")
+    offset = query_int(request, "offset", 0)
+    query = CategoryQuery(
+        offset=offset, limit=min(query_int(request, "limit", MAX_PAGE, low=1), MAX_PAGE)
+    )
+    hidden = query_bool(request, "hidden_categories", False) and not caller.public
+    _version, tree = await ctx.catalog.current(store_id)
+    found = [c for c in tree.by_path(names) if hidden or c.enabled]
+    page = found[query.offset : query.offset + query.limit]
+    return _page(request, ctx, caller, tree, len(found), page, query)
 
 
 async def create_category(request: Request) -> Response:
@@ -135,6 +174,10 @@ async def profile(request: Request) -> Response:
         {
             "generalInfo": {"storeId": caller.store.id, "storeUrl": caller.store.storefront_url},
             "settings": {"storeName": caller.store.name},
+            "languages": {
+                "enabledLanguages": list(caller.store.languages),
+                "defaultLanguage": caller.store.default_language,
+            },
         }
     )
 

@@ -60,6 +60,7 @@ _ALT = {
 _VIEW = [
     _param("baseUrl", "query", {"type": "string"}, "Storefront base URL for `url`"),
     _param("cleanUrls", "query", _BOOL, "Clean storefront URLs"),
+    _param("cleanURLs", "query", _BOOL, "The same, as docs.ecwid.com spells it"),
     _param("slugsWithoutIds", "query", _BOOL, "Clean URLs without the id"),
     _param("lang", "query", {"type": "string"}, "Language for translated fields"),
     _param("responseFields", "query", {"type": "string"}, "Fields to return, e.g. `id,name`"),
@@ -311,6 +312,31 @@ def _paths() -> dict[str, Any]:
                 async_body,
             ),
         },
+        "/api/v3/{storeId}/categoriesByPath": {
+            "get": _op(
+                "Find categories by their path of names",
+                "read_catalog",
+                [
+                    _STORE,
+                    _param(
+                        "path",
+                        "query",
+                        {"type": "string", "pattern": r"[^\s/]"},
+                        "Names from the root down, e.g. `Toys/Cars` (case-insensitive)",
+                        required=True,
+                    ),
+                    _param("delimiter", "query", {"type": "string"}, "Between names (default /)"),
+                    _param("delimeter", "query", {"type": "string"}, "The same, another spelling"),
+                    _param("hidden_categories", "query", _BOOL, "Include disabled categories"),
+                    _param("productIds", "query", _BOOL, "Include productIds"),
+                    _param("offset", "query", {"type": "integer", "minimum": 0}, "Skip this many"),
+                    _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size"),
+                    *_VIEW,
+                ],
+                _json(_ref("CategorySearch"), "Matching categories, by id"),
+                (400, 403, 429, 503),
+            ),
+        },
         "/api/v3/{storeId}/profile": {
             "get": _op(
                 "Store profile",
@@ -394,6 +420,16 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "settings": {
                             "type": "object",
                             "properties": {"storeName": {"type": "string"}},
+                        },
+                        "languages": {
+                            "type": "object",
+                            "properties": {
+                                "enabledLanguages": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                },
+                                "defaultLanguage": {"type": "string"},
+                            },
                         },
                     },
                 },
