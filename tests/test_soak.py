@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,11 +52,9 @@ class Load:
             if response.status_code not in allowed:
                 self.problems.append(f"{what}: {response.status_code} {response.text[:200]}")
 
-    def call(
-        self, what: str, allowed: tuple[int, ...], method: str, url: str, **kw: object
-    ) -> None:
+    def call(self, what: str, allowed: tuple[int, ...], method: str, url: str, **kw: Any) -> None:
         try:
-            response = self.client.request(method, url, **kw)  # type: ignore[arg-type]
+            response = self.client.request(method, url, **kw)
         except httpx.TransportError as exc:
             with self.lock:
                 self.problems.append(f"{what}: connection dropped ({exc!r})")
