@@ -149,8 +149,10 @@ def test_two_multi_process_servers_share_one_database_and_bucket(
     services = services_for(shared, tmp_path / "check")
     jobs = services.metadata.list_jobs(limit=1000)
     services.close()
-    assert jobs and all(job.state == "done" for job in jobs)
-    assert all(job.attempts == 1 for job in jobs)  # each ran once, though four workers polled
+    # a job whose image was replaced or deleted before it ran is cancelled, never run
+    assert jobs and {job.state for job in jobs} <= {"done", "cancelled"}
+    assert any(job.state == "done" for job in jobs)
+    assert all(job.attempts <= 1 for job in jobs)  # each ran once at most, though four polled
 
 
 def test_sigkill_mid_uploads_and_jobs_loses_nothing_and_leaves_nothing_dangling(
