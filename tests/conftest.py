@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,38 @@ from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
 from vitrina.web.app import create_app
+
+# -- tests write only inside their temporary folders --------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+_NOT_WATCHED = {".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+
+
+def _repository_files() -> set[str]:
+    found: set[str] = set()
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in _NOT_WATCHED and d != "__pycache__"]
+        found.update(os.path.relpath(os.path.join(folder, name), ROOT) for name in names)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = _repository_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left a file in the repository (a test must write
+    only under its tmp_path: an s3:// URL once became a folder named 's3:')."""
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    written = sorted(_repository_files() - before)
+    if written:
+        print(f"\nTests wrote files outside their temporary folders: {written[:10]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[set[str]]()
 
 
 class Api:
