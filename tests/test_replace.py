@@ -15,7 +15,7 @@ from vitrina import images as image_cases
 from vitrina.bootstrap import Services
 from vitrina.errors import StorageUnavailable
 from vitrina.interfaces import BlobStore
-from vitrina.metadata.sql import file_key
+from vitrina.naming import file_key
 
 
 def stored_keys(services: Services) -> set[str]:

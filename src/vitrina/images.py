@@ -18,9 +18,8 @@ from typing import Any
 
 from vitrina.bootstrap import Services
 from vitrina.errors import CategoryNotFound, VitrinaError
-from vitrina.imaging.vips import etag
 from vitrina.interfaces import ROLES, ProcessedImage, Store, StoredFile
-from vitrina.metadata.sql import file_key
+from vitrina.naming import etag, file_key, image_id
 
 log = logging.getLogger("vitrina.images")
 
@@ -99,7 +98,7 @@ def upload(services: Services, store: Store, category_id: int, source: Path) -> 
     keys = [file_key(store.id, f.id, f.ext) for f in stored]
     try:
         replaced = services.metadata.attach_image(
-            store.id, category_id, ids[1], stored, processed.border
+            store.id, category_id, image_id(ids), stored, processed.border
         )
     except BaseException:
         delete_quietly(services, keys)
@@ -108,7 +107,7 @@ def upload(services: Services, store: Store, category_id: int, source: Path) -> 
         delete_quietly(services, keys)
         raise CategoryNotFound(category_id)
     delete_quietly(services, replaced)
-    return ids[1]
+    return image_id(ids)
 
 
 def delete(services: Services, store_id: int, category_id: int) -> int:
@@ -133,12 +132,12 @@ def start_async(
     services.fetcher.check_url(url)
     ids = services.metadata.allocate_file_ids(len(ROLES))
     keys = services.metadata.start_async_image(
-        store.id, category_id, ids[1], url, width, height, external_id, alt
+        store.id, category_id, image_id(ids), url, width, height, external_id, alt
     )
     if keys is None:
         raise CategoryNotFound(category_id)
     delete_quietly(services, keys)
-    return ids[1]
+    return image_id(ids)
 
 
 def download(services: Services, url: str, folder: str | None = None) -> Path:

@@ -18,10 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-from vitrina import images
+from vitrina import images, naming
 from vitrina.bootstrap import Services
 from vitrina.errors import DownloadFailed, Unavailable, VitrinaError
-from vitrina.interfaces import ROLES, Job
+from vitrina.interfaces import Job
 
 log = logging.getLogger("vitrina.jobs")
 
@@ -63,7 +63,7 @@ class JobRunner:
                 return
             source = images.download(services, job.url)
             processed = images.process(services, store, source, wait_always=True)
-            ids = [job.image_id - 1 + i for i in range(len(ROLES))]
+            ids = naming.file_ids(job.image_id)
             try:
                 stored = images.write_files(services, store.id, ids, processed)
             finally:

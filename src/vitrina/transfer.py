@@ -26,6 +26,7 @@ from vitrina.bootstrap import Services
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.metadata import migrate
 from vitrina.metadata.schema import files, metadata
+from vitrina.naming import content_type, file_key
 
 FORMAT = "vitrina-dump-1"
 _COUNTED = ("stores", "tokens", "categories", "jobs")  # tables whose ids come from a counter
@@ -93,7 +94,7 @@ def export(services: Services, folder: Path) -> dict[str, Any]:
                     rows += 1
             counts[table.name] = rows
         counters = _counters(conn)
-        keys = [f"{r.store_id}/{r.id}.{r.ext}" for r in conn.execute(sa.select(files))]
+        keys = [file_key(r.store_id, r.id, r.ext) for r in conn.execute(sa.select(files))]
     checksums = {}
     for key in keys:
         target = folder / "files" / key
@@ -163,7 +164,4 @@ def _restore_counters(conn: sa.Connection, counters: dict[str, int]) -> None:
 
 
 def _type(key: str) -> str:
-    from vitrina.imaging.vips import CONTENT_TYPES, EXTENSIONS
-
-    by_ext = {ext: CONTENT_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
-    return by_ext.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+    return content_type(key.rsplit(".", 1)[-1])

@@ -19,7 +19,6 @@ The variants are fitted largest first, each from the one before.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ from vitrina.imaging.jpeg_strip import strip_jpeg
 from vitrina.imaging.ranges import Unkeepable
 from vitrina.imaging.sniff import describe, sniff
 from vitrina.interfaces import EncodedFile, ImageHeader, ProcessedImage
+from vitrina.naming import CONTENT_TYPES, EXTENSIONS
 
 pyvips.cache_set_max(0)  # every upload is new: caching operations only costs memory
 
@@ -50,22 +50,6 @@ class _LibvipsAsDebug(logging.Filter):
 
 logging.getLogger("pyvips").addFilter(_LibvipsAsDebug())
 
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "avif": "image/avif",
-    "heif": "image/heic",
-}
-EXTENSIONS = {
-    "jpeg": "jpg",
-    "png": "png",
-    "webp": "webp",
-    "gif": "gif",
-    "avif": "avif",
-    "heif": "heic",
-}
 HD_SIZE = 800
 JPEG_QUALITY = 85
 ORIGINAL_JPEG_QUALITY = 92  # an original encoded again loses as little as it can
@@ -192,13 +176,6 @@ def _rgba(image: pyvips.Image) -> Any:
         image = image.bandjoin_const([255])
     memory = image.write_to_memory()
     return np.ndarray(buffer=memory, dtype=np.uint8, shape=(image.height, image.width, 4))
-
-
-def etag(data: bytes | Path) -> str:
-    if isinstance(data, Path):
-        with data.open("rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()[:40]
-    return hashlib.sha256(data).hexdigest()[:40]
 
 
 def _needs_encoding(header: ImageHeader, head: pyvips.Image, orientation: int) -> bool:

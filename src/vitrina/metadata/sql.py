@@ -20,6 +20,7 @@ from vitrina.errors import BadRequest, CategoryNotFound, MetadataUnavailable, Vi
 from vitrina.interfaces import Category, Image, Store, StoredFile, TokenInfo
 from vitrina.metadata.engine import create_reader
 from vitrina.metadata.schema import categories, files, images, jobs, stores, tokens
+from vitrina.naming import file_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -181,10 +182,6 @@ def stored_file(row: sa.Row[Any]) -> StoredFile:
         size=row.size,
         etag=row.etag,
     )
-
-
-def file_key(store_id: int, file_id: int, ext: str) -> str:
-    return f"{store_id}/{file_id}.{ext}"
 
 
 class CatalogQueries(SqlBase):

@@ -21,13 +21,8 @@ import sqlalchemy as sa
 
 from vitrina.interfaces import Job, StoredFile
 from vitrina.metadata.schema import categories, file_ids, files, images, jobs
-from vitrina.metadata.sql import (
-    CatalogQueries,
-    aware,
-    file_key,
-    now,
-    translate_errors,
-)
+from vitrina.metadata.sql import CatalogQueries, aware, now, translate_errors
+from vitrina.naming import file_key, parse_key
 
 
 def _job(row: sa.Row[Any]) -> Job:
@@ -159,9 +154,9 @@ class SqlMetadataStore(CatalogQueries):
     def referenced_keys(self, keys: Sequence[str]) -> set[str]:
         wanted: dict[int, str] = {}
         for key in keys:
-            stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
-            if stem.isdigit():
-                wanted[int(stem)] = key
+            parsed = parse_key(key)
+            if parsed is not None:
+                wanted[parsed[1]] = key
         found = set()
         with self._read() as conn:
             ids = list(wanted)

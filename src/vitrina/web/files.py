@@ -12,8 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from vitrina.errors import NotFound, WrongNumber
 from vitrina.interfaces import StoredFile
-from vitrina.metadata.sql import file_key
-from vitrina.numbers import parse_whole
+from vitrina.naming import file_key, parse_file_name
 from vitrina.web.context import Context
 from vitrina.web.params import MAX_FILE_ID, path_id
 
@@ -74,8 +73,7 @@ def _matches(header: str, etag: str) -> bool:
 async def serve_file(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
-    stem, _, ext = request.path_params["fileName"].partition(".")
-    file_id = parse_whole(stem)
+    file_id, ext = parse_file_name(request.path_params["fileName"])
     if file_id is None or not 0 < file_id <= MAX_FILE_ID:
         raise WrongNumber("fileId")
     found, body = await run_in_threadpool(_open, ctx, store_id, file_id)

@@ -10,6 +10,7 @@ from typing import Any
 from vitrina.catalog import CategoryTree
 from vitrina.errors import BadRequest
 from vitrina.interfaces import Category, Image, StoredFile
+from vitrina.naming import public_path
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def category_url(category: Category, view: View) -> str:
 
 
 def file_url(view: View, store_id: int, file: StoredFile) -> str:
-    return f"{view.files_base}/images/{store_id}/{file.id}.{file.ext}"
+    return view.files_base + public_path(store_id, file.id, file.ext)
 
 
 def image_fields(image: Image, view: View) -> dict[str, Any]:
