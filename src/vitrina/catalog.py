@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
 
 MAX_PAGE = 100
@@ -20,6 +21,28 @@ class CategoryQuery:
     offset: int = 0
     limit: int = MAX_PAGE
     enabled_only: bool = False  # public tokens never see disabled categories
+
+
+def check_parent(
+    category_id: int, new_parent: int | None, parent_of: Mapping[int, int | None]
+) -> None:
+    """The rules for moving ``category_id`` under ``new_parent`` (None: the
+    root), given every category's parent: the parent exists, and is neither
+    the category itself nor inside it."""
+    if new_parent is None:
+        return
+    if new_parent == category_id:
+        raise BadRequest(f"Category #{category_id} cannot be its own parent")
+    if new_parent not in parent_of:
+        raise CategoryNotFound(new_parent)
+    ancestor: int | None = new_parent
+    while ancestor is not None:
+        if ancestor == category_id:
+            raise BadRequest(
+                f"Category #{category_id} cannot be moved under #{new_parent}: "
+                "that category is inside it"
+            )
+        ancestor = parent_of.get(ancestor)
 
 
 class CategoryTree:

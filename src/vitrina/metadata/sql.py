@@ -16,7 +16,8 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from vitrina.errors import BadRequest, CategoryNotFound, MetadataUnavailable, VitrinaError
+from vitrina.catalog import check_parent
+from vitrina.errors import CategoryNotFound, MetadataUnavailable, VitrinaError
 from vitrina.interfaces import Category, Image, Store, StoredFile, TokenInfo
 from vitrina.metadata.engine import create_reader
 from vitrina.metadata.schema import categories, files, images, jobs, stores, tokens
@@ -391,18 +392,8 @@ class CatalogQueries(SqlBase):
             parents: dict[int, int | None] = {row.id: row.parent_id for row in rows}
             if category_id not in parents:
                 return False
-            new_parent = row.get("parent_id")
-            if new_parent is not None:
-                if new_parent not in parents:
-                    raise CategoryNotFound(new_parent)
-                ancestor: int | None = new_parent
-                while ancestor is not None:
-                    if ancestor == category_id:
-                        raise BadRequest(
-                            f"Category #{category_id} cannot be moved under #{new_parent}: "
-                            "that category is inside it"
-                        )
-                    ancestor = parents.get(ancestor)
+            if "parent_id" in row:  # checked here, in the transaction that moves it
+                check_parent(category_id, row["parent_id"], parents)
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)

@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina import images
+from vitrina import categories as category_cases
 from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
 from vitrina.category_fields import read_category
 from vitrina.errors import BadRequest, CategoryNotFound
@@ -135,7 +135,7 @@ async def create_category(request: Request) -> Response:
     store_id = path_id(request, "storeId")
     await ctx.auth.require(request, store_id, "create_catalog")
     values = read_category(await read_json(request, ctx.settings.max_json_bytes), creating=True)
-    category_id = await run_in_threadpool(ctx.services.metadata.create_category, store_id, values)
+    category_id = await run_in_threadpool(category_cases.create, ctx.services, store_id, values)
     return JSON({"id": category_id})
 
 
@@ -145,13 +145,7 @@ async def update_category(request: Request) -> Response:
     await ctx.auth.require(request, store_id, "update_catalog")
     body = await read_json(request, ctx.settings.max_json_bytes)
     values = read_category(body, creating=False)
-    if values.get("parent_id") == category_id:
-        raise BadRequest(f"Category #{category_id} cannot be its own parent")
-    updated = await run_in_threadpool(
-        ctx.services.metadata.update_category, store_id, category_id, values
-    )
-    if not updated:
-        raise CategoryNotFound(category_id)
+    await run_in_threadpool(category_cases.update, ctx.services, store_id, category_id, values)
     return JSON({"updateCount": 1})
 
 
@@ -159,10 +153,7 @@ async def delete_category(request: Request) -> Response:
     ctx = Context.of(request)
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
-    keys = await run_in_threadpool(ctx.services.metadata.delete_category, store_id, category_id)
-    if keys is None:
-        raise CategoryNotFound(category_id)
-    await run_in_threadpool(images.delete_quietly, ctx.services, keys)
+    await run_in_threadpool(category_cases.delete, ctx.services, store_id, category_id)
     return JSON({"deleteCount": 1})
 
 
