@@ -16,7 +16,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import certifi
 import httpcore
 import httpx
 
+from vitrina.byte_cap import ByteCap
 from vitrina.errors import DownloadFailed, ImageTooBig, WrongUrl
 from vitrina.fetching.addresses import IPAddress, IPNetwork, is_allowed, parse_numeric_host
 from vitrina.fetching.pinned import PinnedBackend
@@ -187,10 +188,11 @@ class GuardedFetcher:
                     return location
                 if not 200 <= response.status < 300:
                     raise DownloadFailed(f"The server answered HTTP {response.status}")
-                declared = _header(response.headers, b"content-length")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise ImageTooBig(max_bytes)
-                self._save(response.iter_stream(), destination, max_bytes)
+                cap = ByteCap(max_bytes, lambda: ImageTooBig(max_bytes))
+                cap.declared(_header(response.headers, b"content-length"))
+                with destination.open("wb") as out:
+                    for chunk in response.iter_stream():
+                        out.write(cap.add(chunk))
                 return None
         except httpcore.TimeoutException:
             raise DownloadFailed(
@@ -202,16 +204,6 @@ class GuardedFetcher:
             raise DownloadFailed("Could not connect to the server") from None
         except (httpcore.ProtocolError, httpcore.NetworkError, ssl.SSLError, OSError):
             raise DownloadFailed("The connection to the server failed") from None
-
-    @staticmethod
-    def _save(chunks: Iterable[bytes], destination: Path, max_bytes: int) -> None:
-        received = 0
-        with destination.open("wb") as out:
-            for chunk in chunks:
-                received += len(chunk)
-                if received > max_bytes:
-                    raise ImageTooBig(max_bytes)
-                out.write(chunk)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from vitrina.byte_cap import ByteCap
 from vitrina.errors import (
     BadRequest,
     ImageTooBig,
@@ -75,15 +76,12 @@ def media_type(request: Request) -> str:
 
 
 async def read_limited(request: Request, limit: int, error: Exception) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise error
+    cap = ByteCap(limit, lambda: error)
+    cap.declared(request.headers.get("content-length", ""))
     body = bytearray()
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise error
+            body += cap.add(chunk)
     except ClientDisconnect:
         raise _gone() from None
     return bytes(body)
@@ -120,19 +118,14 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 async def spool_body(request: Request, limit: int) -> Path:
     """Stream the body into a temporary file, stopping at the first byte over
     ``limit``; the caller removes the file."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ImageTooBig(limit)
+    cap = ByteCap(limit, lambda: ImageTooBig(limit))
+    cap.declared(request.headers.get("content-length", ""))
     fd, name = tempfile.mkstemp(prefix="vitrina-", suffix=".upload")
     path = Path(name)
     try:
-        received = 0
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    raise ImageTooBig(limit)
-                out.write(chunk)
+                out.write(cap.add(chunk))
     except ClientDisconnect:
         path.unlink(missing_ok=True)
         raise _gone() from None
