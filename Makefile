@@ -19,6 +19,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 ## Start the server on http://127.0.0.1:8080 with its data in ./data.
 run: $(VENV)/.installed
+	$(BIN)/vitrina demo
 	$(BIN)/vitrina serve
 
 ## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server).

@@ -163,10 +163,13 @@ def in_process_median(body: bytes, runs: int) -> float:
     """The same use case the endpoint calls, on the same bytes, with no HTTP."""
     from vitrina import images
     from vitrina.bootstrap import build_services
+    from vitrina.metadata import migrate
     from vitrina.settings import Settings
 
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-inproc-"))
     services = build_services(Settings(data_dir=data))
+    assert services.engine is not None
+    migrate.upgrade(services.engine)
     try:
         store = services.metadata.create_store("Bench", "http://bench")
         category_id = services.metadata.create_category(store.id, {"name": "Bench"})

@@ -17,6 +17,7 @@ from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_ser
 from vitrina.bootstrap import Services, build_services
 from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.interfaces import SCOPES
+from vitrina.metadata import migrate
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
 from vitrina.web.app import create_app
@@ -152,9 +153,17 @@ def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
     )
 
 
+def migrated(settings: Settings) -> Services:
+    """Services over a database brought to the newest schema, as serve does."""
+    built = build_services(settings)
+    assert built.engine is not None
+    migrate.upgrade(built.engine)
+    return built
+
+
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings)
+    built = migrated(settings)
     yield built
     built.close()
 

@@ -75,6 +75,15 @@ def start_serve(
     ]
     environment = {**os.environ, "VITRINA_LOG_LEVEL": "warning", **(env or {})}
     with log.open("wb") as sink:
+        # as make run does: a demo store and token first (printed into the log)
+        demo = [sys.executable, "-m", "vitrina", "demo", "--data-dir", str(data_dir)]
+        subprocess.run(
+            demo,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**environment, "VITRINA_PORT": str(port)},
+            check=False,
+        )
         process = subprocess.Popen(
             command,
             stdout=sink,

@@ -18,6 +18,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def test_stores_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "data")
+    code, _, err = run(capsys, "store", "create", "--data-dir", data)
+    assert code == 2 and "vitrina migrate" in err  # no schema yet: said, not changed
+    code, out, _ = run(capsys, "migrate", "--data-dir", data)
+    assert code == 0 and "schema at revision" in out
     code, out, _ = run(capsys, "store", "create", "--name", "Shop", "--data-dir", data)
     assert code == 0
     store_id = out.strip()
@@ -44,6 +48,7 @@ def test_stores_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_bad_input_gets_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "data")
+    run(capsys, "migrate", "--data-dir", data)
     code, _, err = run(capsys, "token", "create", "--store", "42", "--data-dir", data)
     assert code == 2 and "Store #42 does not exist" in err
     run(capsys, "store", "create", "--data-dir", data)
@@ -118,6 +123,7 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_store_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path / "data")
+    run(capsys, "migrate", "--data-dir", data)
     code, out, _ = run(capsys, "store", "create", "--languages", "fr, en,fr", "--data-dir", data)
     assert code == 0
     from vitrina.bootstrap import build_services

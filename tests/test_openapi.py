@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from vitrina.bootstrap import build_services
+from tests.conftest import migrated
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
@@ -30,7 +30,7 @@ def _serve() -> dict[str, Any]:
     document then, to make a test per operation."""
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-openapi-"))
     config = Settings(data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0)
-    services = build_services(config)
+    services = migrated(config)
     store = services.metadata.create_store("Schema store", "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     parent = services.metadata.create_category(store.id, {"name": "Parent"})

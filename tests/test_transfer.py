@@ -8,9 +8,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests import images
-from tests.conftest import Api, make_store
+from tests.conftest import Api, make_store, migrated
 from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres
-from vitrina.bootstrap import build_services
 from vitrina.cli import main
 from vitrina.settings import Settings
 from vitrina.web.app import create_app
@@ -26,7 +25,7 @@ def test_export_then_import_into_postgres_and_s3(
     tmp_path: Path, postgres: Postgres, s3: S3, capsys: pytest.CaptureFixture[str]
 ) -> None:
     embedded = Settings(data_dir=tmp_path / "old", run_jobs=False, public_url="http://testserver")
-    source = build_services(embedded)
+    source = migrated(embedded)
     with TestClient(create_app(embedded, source)) as client:
         api = make_store(source, client)
         ids = [api.create(name=f"C{i}", productIds=[i + 1]) for i in range(4)]
@@ -49,7 +48,7 @@ def test_export_then_import_into_postgres_and_s3(
             s3_access_key_id=S3_KEY,
             s3_secret_access_key=S3_SECRET,
         )
-        target = build_services(scaled)
+        target = migrated(scaled)
         from vitrina import transfer
 
         transfer.import_(target, dump)
@@ -76,5 +75,7 @@ def test_export_refuses_a_folder_that_is_not_empty(
 ) -> None:
     (tmp_path / "dump").mkdir()
     (tmp_path / "dump" / "x").write_text("x")
+    assert main(["migrate", "--data-dir", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
     assert main(["export", str(tmp_path / "dump"), "--data-dir", str(tmp_path / "d")]) == 2
     assert "not empty" in capsys.readouterr().err

@@ -15,7 +15,6 @@ from vitrina.errors import StorageUnavailable
 from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.imaging.vips import VipsProcessor
 from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher
-from vitrina.metadata import migrate
 from vitrina.metadata.engine import create_engine
 from vitrina.metadata.sql_images import SqlMetadataStore
 from vitrina.settings import Settings
@@ -33,6 +32,12 @@ class Services:
 
     def __post_init__(self) -> None:
         self.decode_budget = build_decode_budget(self.settings)
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         close = getattr(self.metadata, "close", None)
@@ -62,10 +67,10 @@ def build_fetcher(settings: Settings) -> UrlFetcher:
     return GuardedFetcher(FetchPolicy.from_settings(settings))
 
 
-def build_services(settings: Settings, migrate_schema: bool = True) -> Services:
+def build_services(settings: Settings) -> Services:
+    """Every service, from settings. The schema is not touched: `vitrina
+    serve` and `vitrina migrate` upgrade it (``metadata.migrate``)."""
     engine = create_engine(settings.effective_database_url)
-    if migrate_schema:
-        migrate.upgrade(engine)
     return Services(
         settings=settings,
         metadata=SqlMetadataStore(engine),

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from vitrina import __version__, images
 from vitrina.bootstrap import Services, build_services
 from vitrina.errors import VitrinaError
 from vitrina.interfaces import SCOPES
+from vitrina.metadata import migrate
 from vitrina.settings import Settings, SettingsError
 from vitrina.tokens import create_token, parse_scopes, token_hash
 
@@ -35,8 +36,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**overrides)
 
 
-def _services(args: argparse.Namespace) -> Services:
-    return build_services(_settings(args))
+@contextmanager
+def _services(args: argparse.Namespace, upgrade: bool = False) -> Iterator[Services]:
+    """The services for one command, closed after it. The schema must be this
+    version's, unless ``upgrade`` (serve, migrate, import) brings it there."""
+    with build_services(_settings(args)) as services:
+        assert services.engine is not None
+        if upgrade:
+            migrate.upgrade(services.engine)
+        else:
+            migrate.require_current(services.engine)
+        yield services
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A demo store and a token, on an installation without stores; then how
+    to call the server (make run calls this before serve)."""
+    with _services(args, upgrade=True) as services:
+        _demo(services)
+    return 0
 
 
 def _demo(services: Services) -> None:
@@ -63,80 +81,53 @@ def _demo(services: Services) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from vitrina.jobs import JobWorker
-    from vitrina.web.app import create_app
-    from vitrina.web.server import DeadlineProtocol
+    from vitrina.web.server import DeadlineProtocol, serve_workers
 
     settings = _settings(args)
-    services = build_services(settings)
-    services.metadata.ping()
-    services.blobs.ping()  # a bucket that cannot be reached stops start-up, not the first upload
+    with _services(args, upgrade=True) as services:
+        services.metadata.ping()
+        services.blobs.ping()  # a bucket that cannot be reached stops start-up, not an upload
+        if not services.metadata.list_stores():
+            print("No store yet: `vitrina demo` creates one with a token (make run does)")
     print(
         f"vitrina {__version__} on {settings.effective_public_url} "
-        f"(data: {settings.data_dir}, {settings.workers} process(es))"
+        f"(data: {settings.data_dir}, {settings.workers} process(es)); "
+        f"API page {settings.effective_public_url}/docs"
     )
-    _demo(services)
     sys.stdout.flush()
-    images.sweep(services, settings.gc_grace_seconds)
     DeadlineProtocol.configure(settings)
-    if settings.workers == 1:
-        uvicorn.run(
-            create_app(settings, services),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            http=DeadlineProtocol,
-        )
-        return 0
-    # Several processes: this one supervises them and runs the job worker once;
-    # the server processes read the same settings from the environment.
-    for name, value in (
-        ("VITRINA_DATA_DIR", str(settings.data_dir)),
-        ("VITRINA_HOST", settings.host),
-        ("VITRINA_PORT", str(settings.port)),
-        ("VITRINA_WORKERS", str(settings.workers)),
-        ("VITRINA_DATABASE_URL", settings.database_url),
-    ):
-        os.environ[name] = value
-    worker = JobWorker(services) if settings.run_jobs else None
-    os.environ["VITRINA_RUN_JOBS"] = "false"
-    if worker:
-        worker.start()
-    try:
-        uvicorn.run(
-            "vitrina.web.app:factory",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            access_log=False,
-            http=DeadlineProtocol,
-        )
-    finally:
-        if worker:
-            worker.stop()
+    if settings.workers > 1:
+        return serve_workers(settings)
+    from vitrina.web.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        http=DeadlineProtocol,
+    )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from vitrina.jobs import JobWorker
 
-    worker = JobWorker(_services(args))
-    worker.start()
-    print("vitrina worker running async uploads; Ctrl-C stops it")
-    try:
-        while True:
-            worker.wait(3600)
-    except KeyboardInterrupt:
-        worker.stop()
+    with _services(args) as services:
+        worker = JobWorker(services)
+        worker.start()
+        print("vitrina worker running async uploads; Ctrl-C stops it")
+        try:
+            while True:
+                worker.wait(3600)
+        except KeyboardInterrupt:
+            worker.stop()
     return 0
 
 
 def cmd_store_create(args: argparse.Namespace) -> int:
-    services = _services(args)
-    url = args.url or services.settings.effective_public_url + "/store"
+    url = args.url or _settings(args).effective_public_url + "/store"
     for size in (args.thumbnail_size, args.image_size):
         if not 16 <= size <= 10_000:
             print("vitrina: error: image sizes must be between 16 and 10000", file=sys.stderr)
@@ -149,29 +140,34 @@ def cmd_store_create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    store = services.metadata.create_store(
-        args.name, url, args.thumbnail_size, args.image_size, tuple(dict.fromkeys(languages))
-    )
+    with _services(args) as services:
+        store = services.metadata.create_store(
+            args.name, url, args.thumbnail_size, args.image_size, tuple(dict.fromkeys(languages))
+        )
     print(store.id)
     return 0
 
 
 def cmd_store_list(args: argparse.Namespace) -> int:
-    for store in _services(args).metadata.list_stores():
+    with _services(args) as services:
+        found = services.metadata.list_stores()
+    for store in found:
         print(f"{store.id}\t{store.name}\t{store.storefront_url}")
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    services = _services(args)
     scopes = parse_scopes(args.scopes or ("read_catalog" if args.public else ",".join(SCOPES)))
-    token, _ = create_token(services.metadata, args.store, scopes, public=args.public)
+    with _services(args) as services:
+        token, _ = create_token(services.metadata, args.store, scopes, public=args.public)
     print(token)
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    if not _services(args).metadata.revoke_token(token_hash(args.token)):
+    with _services(args) as services:
+        revoked = services.metadata.revoke_token(token_hash(args.token))
+    if not revoked:
         print("vitrina: no such active token", file=sys.stderr)
         return 1
     print("revoked")
@@ -179,7 +175,9 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    for t in _services(args).metadata.list_tokens(args.store):
+    with _services(args) as services:
+        found = services.metadata.list_tokens(args.store)
+    for t in found:
         state = "revoked" if t.revoked else "active"
         print(
             f"{t.id}\t{t.hint}…\t{t.kind}\t{','.join(sorted(t.scopes))}\t{state}\t"
@@ -195,23 +193,26 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from vitrina.metadata import migrate
-
-    services = _services(args)
-    assert services.engine is not None
-    print(f"schema at revision {migrate.current(services.engine)}")
+    with _services(args, upgrade=True) as services:
+        assert services.engine is not None
+        print(f"schema at revision {migrate.current(services.engine)}")
     return 0
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    services = _services(args)
-    grace = services.settings.gc_grace_seconds if args.grace_seconds is None else args.grace_seconds
-    print(f"removed {images.sweep(services, grace)} unreferenced files")
+    with _services(args) as services:
+        grace = services.settings.gc_grace_seconds
+        removed = images.sweep(
+            services, grace if args.grace_seconds is None else args.grace_seconds
+        )
+    print(f"removed {removed} unreferenced files")
     return 0
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    for job in _services(args).metadata.list_jobs(args.state, args.limit):
+    with _services(args) as services:
+        found = services.metadata.list_jobs(args.state, args.limit)
+    for job in found:
         when = f"{job.updated_at:%Y-%m-%d %H:%M:%S}" if job.updated_at else ""
         print(
             f"{job.id}\t{job.state}\tstore {job.store_id}\tcategory {job.category_id}\t"
@@ -223,7 +224,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from vitrina import transfer
 
-    manifest = transfer.export(_services(args), args.folder)
+    with _services(args) as services:
+        manifest = transfer.export(services, args.folder)
     counts = manifest["counts"]
     print(
         f"exported {counts['stores']} stores, {counts['tokens']} tokens, "
@@ -236,7 +238,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from vitrina import transfer
 
-    manifest = transfer.import_(_services(args), args.folder)
+    with _services(args, upgrade=True) as services:
+        manifest = transfer.import_(services, args.folder)
     counts = manifest["counts"]
     print(
         f"imported {counts['stores']} stores, {counts['tokens']} tokens, "
@@ -269,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
     serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
     add("worker", cmd_worker, "Run only the async-upload worker.")
+    add("demo", cmd_demo, "Create a demo store and token if there is no store; print how to call.")
 
     store = sub.add_parser("store", help="Create and list stores.").add_subparsers(
         dest="store_command", required=True

@@ -136,7 +136,7 @@ class JobWorker:
 
     def _loop(self, number: int) -> None:
         runner = JobRunner(self.services)  # its own name, for the lease
-        next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+        next_sweep = time.monotonic()  # at start (what a crash left), then hourly
         while not self._stop.is_set():
             try:
                 if number == 0 and time.monotonic() >= next_sweep:

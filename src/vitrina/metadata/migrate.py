@@ -37,6 +37,24 @@ def current(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def require_current(engine: sa.Engine) -> None:
+    """Refuse to work on a database whose schema is not this version's."""
+    try:
+        found = current(engine)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        raise MetadataUnavailable(
+            f"Cannot reach the metadata database {_safe(engine.url)}: {first_line}"
+        ) from None
+    wanted = head()
+    if found != wanted:
+        raise MetadataUnavailable(
+            f"The database schema is at revision {found or 'none (an empty database)'}, "
+            f"this vitrina needs {wanted}: run `vitrina migrate` (vitrina serve does it too)"
+        )
+
+
 def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision. On PostgreSQL an advisory lock
     makes concurrent runs from several machines wait for each other; the late

@@ -66,3 +66,45 @@ class DeadlineProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+
+def serve_workers(settings: Settings) -> int:
+    """Run ``settings.workers`` server processes, and the async-upload worker
+    once, here. uvicorn starts the processes from an import string, so they
+    read their settings from the environment: what the command line chose
+    (data folder, database, address, processes) is put there for them."""
+    import os
+
+    import uvicorn
+
+    from vitrina.bootstrap import build_services
+    from vitrina.jobs import JobWorker
+
+    for name, value in (
+        ("VITRINA_DATA_DIR", str(settings.data_dir)),
+        ("VITRINA_HOST", settings.host),
+        ("VITRINA_PORT", str(settings.port)),
+        ("VITRINA_WORKERS", str(settings.workers)),
+        ("VITRINA_DATABASE_URL", settings.database_url),
+        ("VITRINA_RUN_JOBS", "false"),  # the server processes; the job worker runs here
+    ):
+        os.environ[name] = value
+    with build_services(settings) as services:
+        worker = JobWorker(services) if settings.run_jobs else None
+        if worker:
+            worker.start()
+        try:
+            uvicorn.run(
+                "vitrina.web.app:factory",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                log_level=settings.log_level,
+                access_log=False,
+                http=DeadlineProtocol,
+            )
+        finally:
+            if worker:
+                worker.stop()
+    return 0
