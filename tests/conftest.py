@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 from tests import images
 from tests.servers import ImageServer, image_server
 from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_server, seaweed_server
-from vitrina.bootstrap import Services, build_services
-from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
+from vitrina.bootstrap import Services, build_services, fetch_policy
+from vitrina.fetching.guarded import GuardedFetcher
 from vitrina.interfaces import SCOPES
 from vitrina.metadata import migrate
 from vitrina.settings import Settings
@@ -202,8 +202,6 @@ def remote(tmp_path: Path, services: Services, settings: Settings) -> Iterator[I
             fetch_total_timeout=3.0,
         )
         services.fetcher = GuardedFetcher(
-            FetchPolicy.from_settings(
-                allowed, resolver=lambda h, p: [ipaddress.ip_address("127.0.0.1")]
-            )
+            fetch_policy(allowed, resolver=lambda h, p: [ipaddress.ip_address("127.0.0.1")])
         )
         yield server

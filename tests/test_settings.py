@@ -12,7 +12,7 @@ from vitrina.settings import SETTINGS, Settings, SettingsError
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
-def test_the_table_defaults_are_the_dataclass_defaults() -> None:
+def test_each_default_reads_back_from_its_spelling_in_the_table() -> None:
     assert Settings.from_env({}) == Settings()
 
 

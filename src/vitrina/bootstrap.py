@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -55,7 +57,13 @@ def build_blob_store(settings: Settings) -> BlobStore:
     if parts.scheme == "s3":
         from vitrina.blobs.s3 import S3BlobStore
 
-        return S3BlobStore.from_settings(settings)
+        return S3BlobStore.connect(
+            url,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+        )
     raise StorageUnavailable(f"Unsupported storage URL {url!r}")
 
 
@@ -63,8 +71,24 @@ def build_decode_budget(settings: Settings) -> DecodeBudget:
     return DecodeBudget(settings.effective_decode_concurrency, settings.decode_queue)
 
 
+def fetch_policy(settings: Settings, **overrides: Any) -> FetchPolicy:
+    """The download rules the settings ask for (``overrides`` win: tests pass
+    their own resolver)."""
+    values: dict[str, Any] = {
+        "allow_http": settings.fetch_allow_http,
+        "allowed_networks": tuple(ipaddress.ip_network(n) for n in settings.fetch_allow_networks),
+        "extra_ports": frozenset(settings.fetch_ports),
+        "connect_timeout": settings.fetch_connect_timeout,
+        "total_timeout": settings.fetch_total_timeout,
+        "max_redirects": settings.fetch_max_redirects,
+        "ca_bundle": settings.fetch_ca_bundle,
+        **overrides,
+    }
+    return FetchPolicy(**values)
+
+
 def build_fetcher(settings: Settings) -> UrlFetcher:
-    return GuardedFetcher(FetchPolicy.from_settings(settings))
+    return GuardedFetcher(fetch_policy(settings))
 
 
 def build_services(settings: Settings) -> Services:

@@ -109,321 +109,289 @@ def _log_level(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Setting:
-    field: str
+class _Declared:
     env: str
     parse: Callable[[str], Any]
-    default: str
     help: str
-    secret: bool = False
+    secret: bool
+    shown: str | None
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "data_dir",
-        "VITRINA_DATA_DIR",
-        Path,
-        "./data",
-        "Folder for the embedded database and the local image files.",
-    ),
-    Setting(
-        "database_url",
-        "VITRINA_DATABASE_URL",
-        _database_url,
-        "",
-        "Metadata database. Empty means sqlite:///<data dir>/vitrina.db; "
-        "postgresql://user:password@host/db switches to PostgreSQL.",
-        secret=True,
-    ),
-    Setting(
-        "storage_url",
-        "VITRINA_STORAGE_URL",
-        _url("file", "s3"),
-        "",
-        "Where image files live. Empty means file://<data dir>/files.",
-    ),
-    Setting("host", "VITRINA_HOST", str, "127.0.0.1", "Address the server listens on."),
-    Setting("port", "VITRINA_PORT", _port, "8080", "Port the server listens on."),
-    Setting(
-        "workers",
-        "VITRINA_WORKERS",
-        _positive_int,
-        "1",
-        "Server processes on this machine (vitrina serve --workers).",
-    ),
-    Setting(
-        "public_url",
-        "VITRINA_PUBLIC_URL",
-        _url("http", "https"),
-        "",
-        "Base of every URL the server builds (image files, storefront links). "
-        "Empty means http://<host>:<port>.",
-    ),
-    Setting(
-        "files_url",
-        "VITRINA_FILES_URL",
-        _url("http", "https"),
-        "",
-        "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's "
-        "public endpoint). Empty means the public URL.",
-    ),
-    Setting(
-        "allow_query_token",
-        "VITRINA_ALLOW_QUERY_TOKEN",
-        parse_bool,
-        "true",
-        "Accept ?token=... besides Authorization: Bearer.",
-    ),
-    Setting(
-        "rate_limit_per_minute",
-        "VITRINA_RATE_LIMIT_PER_MINUTE",
-        _non_negative_int,
-        "600",
-        "Requests a token may make per minute (0 turns the limit off).",
-    ),
-    Setting(
-        "rate_limit_processes",
-        "VITRINA_RATE_LIMIT_PROCESSES",
-        _non_negative_int,
-        "0",
-        "Server processes that share the rate limit, across all machines; each "
-        "allows its share. 0 means this machine's VITRINA_WORKERS.",
-    ),
-    Setting(
-        "header_timeout",
-        "VITRINA_HEADER_TIMEOUT",
-        _positive_float,
-        "10",
-        "Seconds a client has to send a request's headers (from the connection or the "
-        "request's first byte); then the connection is closed.",
-    ),
-    Setting(
-        "body_timeout",
-        "VITRINA_BODY_TIMEOUT",
-        _positive_float,
-        "120",
-        "Seconds a client has to send a request's body after its headers (20 MiB at "
-        "175 KB/s); then the connection is closed.",
-    ),
-    Setting(
-        "max_json_bytes",
-        "VITRINA_MAX_JSON_BYTES",
-        _positive_int,
-        "1048576",
-        "Largest JSON request body, in bytes.",
-    ),
-    Setting(
-        "max_image_bytes",
-        "VITRINA_MAX_IMAGE_BYTES",
-        _positive_int,
-        "20971520",
-        "Largest image upload or download, in bytes (20 MiB).",
-    ),
-    Setting(
-        "max_image_pixels",
-        "VITRINA_MAX_IMAGE_PIXELS",
-        _positive_int,
-        "50000000",
-        "Largest image, in pixels (width x height), checked before decoding.",
-    ),
-    Setting(
-        "keep_original",
-        "VITRINA_KEEP_ORIGINAL",
-        parse_bool,
-        "false",
-        "Serve the original exactly as uploaded. When false, the original keeps its "
-        "compressed pixels and only the metadata a browser needs to show it (orientation, "
-        "colour profile); CMYK and formats browsers do not show are encoded again, "
-        "upright and in sRGB.",
-    ),
-    Setting(
-        "decode_concurrency",
-        "VITRINA_DECODE_CONCURRENCY",
-        _non_negative_int,
-        "0",
-        "Images a server process decodes at once; more wait in line. "
-        "0 means the number of CPU cores.",
-    ),
-    Setting(
-        "decode_queue",
-        "VITRINA_DECODE_QUEUE",
-        _non_negative_int,
-        "16",
-        "Uploads a server process lets wait for a decode; past that the answer is "
-        "503 with Retry-After.",
-    ),
-    Setting(
-        "render_cache_bytes",
-        "VITRINA_RENDER_CACHE_BYTES",
-        _non_negative_int,
-        "33554432",
-        "Bytes of rendered category answers a server process keeps (32 MiB; 0 keeps none).",
-    ),
-    Setting(
-        "render_cache_largest",
-        "VITRINA_RENDER_CACHE_LARGEST",
-        _non_negative_int,
-        "65536",
-        "A rendered answer larger than this many bytes is never kept.",
-    ),
-    Setting(
-        "gc_grace_seconds",
-        "VITRINA_GC_GRACE_SECONDS",
-        _non_negative_int,
-        "300",
-        "Unreferenced files younger than this are left alone by the sweep "
-        "(they may belong to an upload still in flight).",
-    ),
-    Setting(
-        "job_poll_seconds",
-        "VITRINA_JOB_POLL_SECONDS",
-        _positive_float,
-        "1",
-        "How often the async-upload worker looks for new jobs.",
-    ),
-    Setting(
-        "job_concurrency",
-        "VITRINA_JOB_CONCURRENCY",
-        _positive_int,
-        "4",
-        "Async uploads a process runs at once (their downloads overlap; stores take turns).",
-    ),
-    Setting(
-        "job_max_attempts",
-        "VITRINA_JOB_MAX_ATTEMPTS",
-        _positive_int,
-        "5",
-        "Attempts at an async upload before it is recorded as failed.",
-    ),
-    Setting(
-        "job_lease_seconds",
-        "VITRINA_JOB_LEASE_SECONDS",
-        _positive_int,
-        "180",
-        "How long a worker holds an async job before another may take it over "
-        "(it must exceed the download time limit plus processing).",
-    ),
-    Setting(
-        "run_jobs",
-        "VITRINA_RUN_JOBS",
-        parse_bool,
-        "true",
-        "Run the async-upload worker inside vitrina serve (turn off on nodes "
-        "that should only answer HTTP, and run vitrina worker elsewhere).",
-    ),
-    Setting(
-        "fetch_allow_http",
-        "VITRINA_FETCH_ALLOW_HTTP",
-        parse_bool,
-        "false",
-        "Let externalUrl and async uploads use http:// as well as https://.",
-    ),
-    Setting(
-        "fetch_allow_networks",
-        "VITRINA_FETCH_ALLOW_NETWORKS",
-        _networks,
-        "",
-        "Comma list of non-public networks downloads may reach on purpose "
-        "(e.g. 10.1.0.0/16). Empty: public internet addresses only.",
-    ),
-    Setting(
-        "fetch_ports",
-        "VITRINA_FETCH_PORTS",
-        _ports,
-        "",
-        "Comma list of extra ports downloads may use besides 443 (and 80 with http).",
-    ),
-    Setting(
-        "fetch_connect_timeout",
-        "VITRINA_FETCH_CONNECT_TIMEOUT",
-        _positive_float,
-        "5",
-        "Seconds to wait for a download's connection.",
-    ),
-    Setting(
-        "fetch_total_timeout",
-        "VITRINA_FETCH_TOTAL_TIMEOUT",
-        _positive_float,
-        "30",
-        "Seconds a whole download may take, redirects included.",
-    ),
-    Setting(
-        "fetch_max_redirects",
-        "VITRINA_FETCH_MAX_REDIRECTS",
-        _non_negative_int,
-        "3",
-        "Redirects a download may follow.",
-    ),
-    Setting(
-        "fetch_ca_bundle",
-        "VITRINA_FETCH_CA_BUNDLE",
-        str,
-        "",
-        "PEM file of certificate authorities trusted for downloads (empty: the certifi bundle).",
-    ),
-    Setting(
-        "s3_endpoint_url",
-        "VITRINA_S3_ENDPOINT_URL",
-        _url("http", "https"),
-        "",
-        "Endpoint of an S3-compatible store (empty: AWS).",
-    ),
-    Setting("s3_region", "VITRINA_S3_REGION", str, "us-east-1", "Region of the bucket."),
-    Setting(
-        "s3_access_key_id",
-        "VITRINA_S3_ACCESS_KEY_ID",
-        str,
-        "",
-        "Access key (empty: the usual AWS credential chain).",
-    ),
-    Setting(
-        "s3_secret_access_key", "VITRINA_S3_SECRET_ACCESS_KEY", str, "", "Secret key.", secret=True
-    ),
-    Setting("log_level", "VITRINA_LOG_LEVEL", _log_level, "info", "debug, info, warning or error."),
-)
+def setting(
+    env: str,
+    default: Any,
+    parse: Callable[[str], Any],
+    help: str,
+    *,
+    secret: bool = False,
+    shown: str | None = None,
+) -> Any:
+    """Declare a setting: a field of ``Settings`` with its environment
+    variable, its default, the parser of its text, a line of help, whether it
+    is a secret, and how the default reads in the docs (when not ``str()``)."""
+    return dataclasses.field(
+        default=default, metadata={"setting": _Declared(env, parse, help, secret, shown)}
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("./data")
-    database_url: str = ""
-    storage_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    public_url: str = ""
-    files_url: str = ""
-    allow_query_token: bool = True
-    rate_limit_per_minute: int = 600
-    rate_limit_processes: int = 0
-    header_timeout: float = 10.0
-    body_timeout: float = 120.0
-    max_json_bytes: int = 1_048_576
-    max_image_bytes: int = 20_971_520
-    max_image_pixels: int = 50_000_000
-    keep_original: bool = False
-    decode_concurrency: int = 0
-    decode_queue: int = 16
-    render_cache_bytes: int = 33_554_432
-    render_cache_largest: int = 65_536
-    gc_grace_seconds: int = 300
-    job_poll_seconds: float = 1.0
-    job_concurrency: int = 4
-    job_max_attempts: int = 5
-    job_lease_seconds: int = 180
-    run_jobs: bool = True
-    fetch_allow_http: bool = False
-    fetch_allow_networks: tuple[str, ...] = ()
-    fetch_ports: tuple[int, ...] = ()
-    fetch_connect_timeout: float = 5.0
-    fetch_total_timeout: float = 30.0
-    fetch_max_redirects: int = 3
-    fetch_ca_bundle: str = ""
-    s3_endpoint_url: str = ""
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str = ""
-    s3_secret_access_key: str = ""
-    log_level: str = "info"
+    """Every setting, declared once: the environment variable, the typed
+    default, the parser and the help are here; ``SETTINGS`` (the table that
+    ``from_env``, ``describe`` and docs/configuration.md use) derives from it."""
+
+    data_dir: Path = setting(
+        "VITRINA_DATA_DIR",
+        Path("./data"),
+        Path,
+        "Folder for the embedded database and the local image files.",
+        shown="./data",
+    )
+    database_url: str = setting(
+        "VITRINA_DATABASE_URL",
+        "",
+        _database_url,
+        "Metadata database. Empty means sqlite:///<data dir>/vitrina.db; "
+        "postgresql://user:password@host/db switches to PostgreSQL.",
+        secret=True,
+    )
+    storage_url: str = setting(
+        "VITRINA_STORAGE_URL",
+        "",
+        _url("file", "s3"),
+        "Where image files live. Empty means file://<data dir>/files.",
+    )
+    host: str = setting(
+        "VITRINA_HOST",
+        "127.0.0.1",
+        str,
+        "Address the server listens on.",
+    )
+    port: int = setting(
+        "VITRINA_PORT",
+        8080,
+        _port,
+        "Port the server listens on.",
+    )
+    workers: int = setting(
+        "VITRINA_WORKERS",
+        1,
+        _positive_int,
+        "Server processes on this machine (vitrina serve --workers).",
+    )
+    public_url: str = setting(
+        "VITRINA_PUBLIC_URL",
+        "",
+        _url("http", "https"),
+        "Base of every URL the server builds (image files, storefront links). Empty means"
+        " http://<host>:<port>.",
+    )
+    files_url: str = setting(
+        "VITRINA_FILES_URL",
+        "",
+        _url("http", "https"),
+        "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's public "
+        "endpoint). Empty means the public URL.",
+    )
+    allow_query_token: bool = setting(
+        "VITRINA_ALLOW_QUERY_TOKEN",
+        True,
+        parse_bool,
+        "Accept ?token=... besides Authorization: Bearer.",
+    )
+    rate_limit_per_minute: int = setting(
+        "VITRINA_RATE_LIMIT_PER_MINUTE",
+        600,
+        _non_negative_int,
+        "Requests a token may make per minute (0 turns the limit off).",
+    )
+    rate_limit_processes: int = setting(
+        "VITRINA_RATE_LIMIT_PROCESSES",
+        0,
+        _non_negative_int,
+        "Server processes that share the rate limit, across all machines; each allows its"
+        " share. 0 means this machine's VITRINA_WORKERS.",
+    )
+    header_timeout: float = setting(
+        "VITRINA_HEADER_TIMEOUT",
+        10.0,
+        _positive_float,
+        "Seconds a client has to send a request's headers (from the connection or the "
+        "request's first byte); then the connection is closed.",
+    )
+    body_timeout: float = setting(
+        "VITRINA_BODY_TIMEOUT",
+        120.0,
+        _positive_float,
+        "Seconds a client has to send a request's body after its headers (20 MiB at 175 "
+        "KB/s); then the connection is closed.",
+    )
+    max_json_bytes: int = setting(
+        "VITRINA_MAX_JSON_BYTES",
+        1_048_576,
+        _positive_int,
+        "Largest JSON request body, in bytes.",
+    )
+    max_image_bytes: int = setting(
+        "VITRINA_MAX_IMAGE_BYTES",
+        20_971_520,
+        _positive_int,
+        "Largest image upload or download, in bytes (20 MiB).",
+    )
+    max_image_pixels: int = setting(
+        "VITRINA_MAX_IMAGE_PIXELS",
+        50_000_000,
+        _positive_int,
+        "Largest image, in pixels (width x height), checked before decoding.",
+    )
+    keep_original: bool = setting(
+        "VITRINA_KEEP_ORIGINAL",
+        False,
+        parse_bool,
+        "Serve the original exactly as uploaded. When false, the original keeps its "
+        "compressed pixels and only the metadata a browser needs to show it (orientation,"
+        " colour profile); CMYK and formats browsers do not show are encoded again, "
+        "upright and in sRGB.",
+    )
+    decode_concurrency: int = setting(
+        "VITRINA_DECODE_CONCURRENCY",
+        0,
+        _non_negative_int,
+        "Images a server process decodes at once; more wait in line. 0 means the number "
+        "of CPU cores.",
+    )
+    decode_queue: int = setting(
+        "VITRINA_DECODE_QUEUE",
+        16,
+        _non_negative_int,
+        "Uploads a server process lets wait for a decode; past that the answer is 503 "
+        "with Retry-After.",
+    )
+    render_cache_bytes: int = setting(
+        "VITRINA_RENDER_CACHE_BYTES",
+        33_554_432,
+        _non_negative_int,
+        "Bytes of rendered category answers a server process keeps (32 MiB; 0 keeps none).",
+    )
+    render_cache_largest: int = setting(
+        "VITRINA_RENDER_CACHE_LARGEST",
+        65_536,
+        _non_negative_int,
+        "A rendered answer larger than this many bytes is never kept.",
+    )
+    gc_grace_seconds: int = setting(
+        "VITRINA_GC_GRACE_SECONDS",
+        300,
+        _non_negative_int,
+        "Unreferenced files younger than this are left alone by the sweep (they may "
+        "belong to an upload still in flight).",
+    )
+    job_poll_seconds: float = setting(
+        "VITRINA_JOB_POLL_SECONDS",
+        1.0,
+        _positive_float,
+        "How often the async-upload worker looks for new jobs.",
+    )
+    job_concurrency: int = setting(
+        "VITRINA_JOB_CONCURRENCY",
+        4,
+        _positive_int,
+        "Async uploads a process runs at once (their downloads overlap; stores take turns).",
+    )
+    job_max_attempts: int = setting(
+        "VITRINA_JOB_MAX_ATTEMPTS",
+        5,
+        _positive_int,
+        "Attempts at an async upload before it is recorded as failed.",
+    )
+    job_lease_seconds: int = setting(
+        "VITRINA_JOB_LEASE_SECONDS",
+        180,
+        _positive_int,
+        "How long a worker holds an async job before another may take it over (it must "
+        "exceed the download time limit plus processing).",
+    )
+    run_jobs: bool = setting(
+        "VITRINA_RUN_JOBS",
+        True,
+        parse_bool,
+        "Run the async-upload worker inside vitrina serve (turn off on nodes that should "
+        "only answer HTTP, and run vitrina worker elsewhere).",
+    )
+    fetch_allow_http: bool = setting(
+        "VITRINA_FETCH_ALLOW_HTTP",
+        False,
+        parse_bool,
+        "Let externalUrl and async uploads use http:// as well as https://.",
+    )
+    fetch_allow_networks: tuple[str, ...] = setting(
+        "VITRINA_FETCH_ALLOW_NETWORKS",
+        (),
+        _networks,
+        "Comma list of non-public networks downloads may reach on purpose (e.g. "
+        "10.1.0.0/16). Empty: public internet addresses only.",
+    )
+    fetch_ports: tuple[int, ...] = setting(
+        "VITRINA_FETCH_PORTS",
+        (),
+        _ports,
+        "Comma list of extra ports downloads may use besides 443 (and 80 with http).",
+    )
+    fetch_connect_timeout: float = setting(
+        "VITRINA_FETCH_CONNECT_TIMEOUT",
+        5.0,
+        _positive_float,
+        "Seconds to wait for a download's connection.",
+    )
+    fetch_total_timeout: float = setting(
+        "VITRINA_FETCH_TOTAL_TIMEOUT",
+        30.0,
+        _positive_float,
+        "Seconds a whole download may take, redirects included.",
+    )
+    fetch_max_redirects: int = setting(
+        "VITRINA_FETCH_MAX_REDIRECTS",
+        3,
+        _non_negative_int,
+        "Redirects a download may follow.",
+    )
+    fetch_ca_bundle: str = setting(
+        "VITRINA_FETCH_CA_BUNDLE",
+        "",
+        str,
+        "PEM file of certificate authorities trusted for downloads (empty: the certifi bundle).",
+    )
+    s3_endpoint_url: str = setting(
+        "VITRINA_S3_ENDPOINT_URL",
+        "",
+        _url("http", "https"),
+        "Endpoint of an S3-compatible store (empty: AWS).",
+    )
+    s3_region: str = setting(
+        "VITRINA_S3_REGION",
+        "us-east-1",
+        str,
+        "Region of the bucket.",
+    )
+    s3_access_key_id: str = setting(
+        "VITRINA_S3_ACCESS_KEY_ID",
+        "",
+        str,
+        "Access key (empty: the usual AWS credential chain).",
+    )
+    s3_secret_access_key: str = setting(
+        "VITRINA_S3_SECRET_ACCESS_KEY",
+        "",
+        str,
+        "Secret key.",
+        secret=True,
+    )
+    log_level: str = setting(
+        "VITRINA_LOG_LEVEL",
+        "info",
+        _log_level,
+        "debug, info, warning or error.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -505,3 +473,38 @@ def _mask_url_password(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
     return url
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table derived from ``Settings``."""
+
+    field: str
+    env: str
+    parse: Callable[[str], Any]
+    default: str  # as the environment would spell it
+    help: str
+    secret: bool = False
+
+
+def _spelled(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(
+        f.name,
+        f.metadata["setting"].env,
+        f.metadata["setting"].parse,
+        f.metadata["setting"].shown or _spelled(f.default),
+        f.metadata["setting"].help,
+        f.metadata["setting"].secret,
+    )
+    for f in dataclasses.fields(Settings)
+)

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobEntry
-from vitrina.settings import Settings
 
 S3_INSTALL = "pip install 'vitrina[s3]'  (or: pip install boto3)"
 _CHUNK = 256 * 1024
@@ -38,21 +37,29 @@ class S3BlobStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> S3BlobStore:
+    def connect(
+        cls,
+        url: str,
+        endpoint_url: str = "",
+        region: str = "us-east-1",
+        access_key_id: str = "",
+        secret_access_key: str = "",
+    ) -> S3BlobStore:
+        """A store for ``s3://BUCKET/PREFIX`` at ``endpoint_url`` (AWS when empty)."""
         boto3, config = _boto()
-        parts = urlsplit(settings.effective_storage_url)
+        parts = urlsplit(url)
         if not parts.netloc:
             raise StorageUnavailable("VITRINA_STORAGE_URL must name a bucket: s3://BUCKET/PREFIX")
         credentials = {}
-        if settings.s3_access_key_id:
+        if access_key_id:
             credentials = {
-                "aws_access_key_id": settings.s3_access_key_id,
-                "aws_secret_access_key": settings.s3_secret_access_key,
+                "aws_access_key_id": access_key_id,
+                "aws_secret_access_key": secret_access_key,
             }
         client = boto3.session.Session().client(
             "s3",
-            endpoint_url=settings.s3_endpoint_url or None,
-            region_name=settings.s3_region,
+            endpoint_url=endpoint_url or None,
+            region_name=region,
             config=config.Config(
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},

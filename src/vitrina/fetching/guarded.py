@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import certifi
 import httpcore
@@ -29,7 +28,6 @@ from vitrina.byte_cap import ByteCap
 from vitrina.errors import DownloadFailed, ImageTooBig, WrongUrl
 from vitrina.fetching.addresses import IPAddress, IPNetwork, is_allowed, parse_numeric_host
 from vitrina.fetching.pinned import PinnedBackend
-from vitrina.settings import Settings
 
 log = logging.getLogger("vitrina.fetch")
 
@@ -56,24 +54,6 @@ class FetchPolicy:
     max_redirects: int = 3
     ca_bundle: str = ""
     resolver: Resolver = field(default=system_resolver)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> FetchPolicy:
-        import ipaddress
-
-        values: dict[str, Any] = {
-            "allow_http": settings.fetch_allow_http,
-            "allowed_networks": tuple(
-                ipaddress.ip_network(n) for n in settings.fetch_allow_networks
-            ),
-            "extra_ports": frozenset(settings.fetch_ports),
-            "connect_timeout": settings.fetch_connect_timeout,
-            "total_timeout": settings.fetch_total_timeout,
-            "max_redirects": settings.fetch_max_redirects,
-            "ca_bundle": settings.fetch_ca_bundle,
-        }
-        values.update(overrides)
-        return cls(**values)
 
     @property
     def schemes(self) -> tuple[str, ...]:
