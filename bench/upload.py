@@ -171,8 +171,8 @@ def in_process_median(body: bytes, runs: int) -> float:
     assert services.engine is not None
     migrate.upgrade(services.engine)
     try:
-        store = services.metadata.create_store("Bench", "http://bench")
-        category_id = services.metadata.create_category(store.id, {"name": "Bench"})
+        store = services.metadata.stores.create_store("Bench", "http://bench")
+        category_id = services.metadata.catalog.create_category(store.id, {"name": "Bench"})
         source = data / "source"
 
         def once() -> float:

@@ -181,7 +181,7 @@ def make_store(
     public: bool = False,
     name: str = "Test store",
 ) -> Api:
-    store = services.metadata.create_store(name, "https://shop.example.com")
+    store = services.metadata.stores.create_store(name, "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(scopes.split(",")), public)
     return Api(client, store.id, token)
 

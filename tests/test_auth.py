@@ -59,7 +59,7 @@ def test_unknown_revoked_and_foreign_tokens(
         f"/api/v3/{mine.store_id}/categories/{theirs_category}", params={"token": mine.token}
     )
     assert response.status_code == 404  # another store's category does not exist for us
-    assert services.metadata.revoke_token(token_hash(mine.token))
+    assert services.metadata.stores.revoke_token(token_hash(mine.token))
     time.sleep(0.35)  # a revocation reaches every process within the token cache's lifetime
     assert mine.get("/categories").status_code == 403
 
@@ -87,7 +87,7 @@ def test_scopes(services: Services, client: TestClient) -> None:
 
 def test_public_tokens_see_enabled_categories_only(services: Services, client: TestClient) -> None:
     owner = make_store(services, client)
-    store = services.metadata.get_store(owner.store_id)
+    store = services.metadata.stores.get_store(owner.store_id)
     assert store is not None
     from vitrina.tokens import create_token
 

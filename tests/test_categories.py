@@ -283,8 +283,8 @@ def test_reads_see_writes_made_by_other_processes(api: Api, services: Services) 
     category_id = api.create(name="Before")
     assert api.category(category_id)["name"] == "Before"  # now cached in this process
     # Another process writes straight to the shared database.
-    services.metadata.update_category(api.store_id, category_id, {"name": "After"})
+    services.metadata.catalog.update_category(api.store_id, category_id, {"name": "After"})
     assert api.category(category_id)["name"] == "After"
-    other = services.metadata.create_category(api.store_id, {"name": "New"})
+    other = services.metadata.catalog.create_category(api.store_id, {"name": "New"})
     ids = [c["id"] for c in api.get("/categories").json()["items"]]
     assert other in ids

@@ -131,7 +131,7 @@ def test_store_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
     services = build_services(Settings(data_dir=Path(data)))
     try:
-        store = services.metadata.get_store(int(out.strip()))
+        store = services.metadata.stores.get_store(int(out.strip()))
         assert store is not None and store.languages == ("fr", "en")
         assert store.default_language == "fr"
     finally:

@@ -27,41 +27,43 @@ def store(services: Services) -> MetadataStore:
 
 
 def test_stores_and_tokens(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test", 300, 1000)
-    assert store.get_store(shop.id) == shop
+    shop = store.stores.create_store("Shop", "https://shop.test", 300, 1000)
+    assert store.stores.get_store(shop.id) == shop
     assert (shop.thumbnail_size, shop.image_size) == (300, 1000)
-    assert store.get_store(shop.id + 100) is None
-    token = store.add_token(shop.id, "h" * 64, "secret", frozenset({"read_catalog"}), "secret_abc")
-    assert store.find_token("h" * 64) == token
-    assert store.find_token("x" * 64) is None
-    assert store.revoke_token("h" * 64) is True
-    assert store.revoke_token("h" * 64) is False
-    found = store.find_token("h" * 64)
+    assert store.stores.get_store(shop.id + 100) is None
+    token = store.stores.add_token(
+        shop.id, "h" * 64, "secret", frozenset({"read_catalog"}), "secret_abc"
+    )
+    assert store.stores.find_token("h" * 64) == token
+    assert store.stores.find_token("x" * 64) is None
+    assert store.stores.revoke_token("h" * 64) is True
+    assert store.stores.revoke_token("h" * 64) is False
+    found = store.stores.find_token("h" * 64)
     assert found is not None and found.revoked
-    assert [t.id for t in store.list_tokens(shop.id)] == [token.id]
+    assert [t.id for t in store.stores.list_tokens(shop.id)] == [token.id]
 
 
 def test_categories(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test")
-    top = store.create_category(shop.id, {"name": "Top", "product_ids": (3, 1)})
-    child = store.create_category(shop.id, {"name": "Child", "parent_id": top})
-    got = store.get_category(shop.id, child)
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    top = store.catalog.create_category(shop.id, {"name": "Top", "product_ids": (3, 1)})
+    child = store.catalog.create_category(shop.id, {"name": "Child", "parent_id": top})
+    got = store.catalog.get_category(shop.id, child)
     assert got is not None and got.parent_id == top and got.order_by == 10
-    assert store.get_category(shop.id + 1, child) is None  # stores never see each other
+    assert store.catalog.get_category(shop.id + 1, child) is None  # stores never see each other
     with pytest.raises(CategoryNotFound):
-        store.create_category(shop.id, {"name": "X", "parent_id": 999_999})
+        store.catalog.create_category(shop.id, {"name": "X", "parent_id": 999_999})
     with pytest.raises(BadRequest):
-        store.update_category(shop.id, top, {"parent_id": child})
-    assert store.update_category(shop.id, child, {"parent_id": None, "enabled": False})
-    assert store.update_category(shop.id, 999_999, {"name": "X"}) is False
-    assert [c.id for c in store.list_categories(shop.id)] == [top, child]
-    assert store.delete_category(shop.id, top) == []
-    assert store.delete_category(shop.id, top) is None
+        store.catalog.update_category(shop.id, top, {"parent_id": child})
+    assert store.catalog.update_category(shop.id, child, {"parent_id": None, "enabled": False})
+    assert store.catalog.update_category(shop.id, 999_999, {"name": "X"}) is False
+    assert [c.id for c in store.catalog.list_categories(shop.id)] == [top, child]
+    assert store.catalog.delete_category(shop.id, top) == []
+    assert store.catalog.delete_category(shop.id, top) is None
 
 
 def test_file_ids_are_unique_even_when_allocated_concurrently(store: MetadataStore) -> None:
     with ThreadPoolExecutor(8) as pool:
-        blocks = list(pool.map(lambda _: store.allocate_file_ids(4), range(40)))
+        blocks = list(pool.map(lambda _: store.images.allocate_file_ids(4), range(40)))
     ids = [i for block in blocks for i in block]
     assert len(ids) == len(set(ids)) == 160
     for block in blocks:
@@ -69,34 +71,37 @@ def test_file_ids_are_unique_even_when_allocated_concurrently(store: MetadataSto
 
 
 def test_attach_detach_and_file_lookup(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test")
-    category = store.create_category(shop.id, {"name": "C"})
-    first = store.allocate_file_ids(4)
-    assert store.attach_image(shop.id, category, first[1], _files(first[0]), {"b": 1}) == []
-    found = store.find_file(shop.id, first[2])
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    category = store.catalog.create_category(shop.id, {"name": "C"})
+    first = store.images.allocate_file_ids(4)
+    assert store.images.attach_image(shop.id, category, first[1], _files(first[0]), {"b": 1}) == []
+    found = store.images.find_file(shop.id, first[2])
     assert found is not None and found.role == "hd"
-    assert store.find_file(shop.id + 1, first[2]) is None
-    second = store.allocate_file_ids(4)
-    replaced = store.attach_image(shop.id, category, second[1], _files(second[0]), {"b": 2})
+    assert store.images.find_file(shop.id + 1, first[2]) is None
+    second = store.images.allocate_file_ids(4)
+    replaced = store.images.attach_image(shop.id, category, second[1], _files(second[0]), {"b": 2})
     assert sorted(replaced or []) == sorted(f"{shop.id}/{i}.jpg" for i in first)
     keys = [f"{shop.id}/{i}.jpg" for i in first + second]
-    assert store.referenced_keys(keys) == {f"{shop.id}/{i}.jpg" for i in second}
-    assert store.attach_image(shop.id, 999_999, 5, _files(5), {}) is None
-    assert store.detach_image(shop.id, category) == (True, [f"{shop.id}/{i}.jpg" for i in second])
-    assert store.detach_image(shop.id, category) == (False, [])
+    assert store.images.referenced_keys(keys) == {f"{shop.id}/{i}.jpg" for i in second}
+    assert store.images.attach_image(shop.id, 999_999, 5, _files(5), {}) is None
+    assert store.images.detach_image(shop.id, category) == (
+        True,
+        [f"{shop.id}/{i}.jpg" for i in second],
+    )
+    assert store.images.detach_image(shop.id, category) == (False, [])
 
 
 def test_concurrent_attaches_leave_exactly_one_image(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test")
-    category = store.create_category(shop.id, {"name": "C"})
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    category = store.catalog.create_category(shop.id, {"name": "C"})
 
     def attach(_: int) -> list[str]:
-        ids = store.allocate_file_ids(4)
-        return store.attach_image(shop.id, category, ids[1], _files(ids[0]), {}) or []
+        ids = store.images.allocate_file_ids(4)
+        return store.images.attach_image(shop.id, category, ids[1], _files(ids[0]), {}) or []
 
     with ThreadPoolExecutor(8) as pool:
         released = [key for keys in pool.map(attach, range(24)) for key in keys]
-    current = store.get_category(shop.id, category)
+    current = store.catalog.get_category(shop.id, category)
     assert current is not None and current.image is not None
     live = {f"{shop.id}/{f.id}.{f.ext}" for f in current.image.files}
     assert len(live) == 4
@@ -105,46 +110,48 @@ def test_concurrent_attaches_leave_exactly_one_image(store: MetadataStore) -> No
 
 
 def test_jobs_are_claimed_once_and_only_the_newest_claim_finishes(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test")
-    category = store.create_category(shop.id, {"name": "C"})
-    ids = store.allocate_file_ids(4)
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    category = store.catalog.create_category(shop.id, {"name": "C"})
+    ids = store.images.allocate_file_ids(4)
     assert (
-        store.start_async_image(
+        store.jobs.start_async_image(
             shop.id, category, ids[1], "https://x.test/a.jpg", 5, 6, "ext", None
         )
         == []
     )
-    job = store.claim_job("worker-a", lease_seconds=1)
+    job = store.jobs.claim_job("worker-a", lease_seconds=1)
     assert job is not None and job.attempts == 1
-    assert store.claim_job("worker-b", lease_seconds=1) is None  # leased
+    assert store.jobs.claim_job("worker-b", lease_seconds=1) is None  # leased
     time.sleep(1.2)
-    again = store.claim_job("worker-b", lease_seconds=60)  # worker-a died: lease ran out
+    again = store.jobs.claim_job("worker-b", lease_seconds=60)  # worker-a died: lease ran out
     assert again is not None and again.attempts == 2
-    assert store.finish_job(job, _files(ids[0]), {}) == []  # the stale claim is ignored
-    assert store.finish_job(again, _files(ids[0]), {"x": 1}) == []
-    [done] = store.list_jobs(state="done")
+    assert store.jobs.finish_job(job, _files(ids[0]), {}) == []  # the stale claim is ignored
+    assert store.jobs.finish_job(again, _files(ids[0]), {"x": 1}) == []
+    [done] = store.jobs.list_jobs(state="done")
     assert done.id == job.id
-    current = store.get_category(shop.id, category)
+    current = store.catalog.get_category(shop.id, category)
     assert current is not None and current.image is not None
     assert current.image.pending_url is None and len(current.image.files) == 4
 
 
 def test_failed_jobs_retry_then_restore_the_previous_image(store: MetadataStore) -> None:
-    shop = store.create_store("Shop", "https://shop.test")
-    category = store.create_category(shop.id, {"name": "C"})
-    old = store.allocate_file_ids(4)
-    store.attach_image(shop.id, category, old[1], _files(old[0]), {})
-    new = store.allocate_file_ids(4)
-    store.start_async_image(shop.id, category, new[1], "https://x.test/a.jpg", 1, 1, None, None)
-    job = store.claim_job("w", 60)
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    category = store.catalog.create_category(shop.id, {"name": "C"})
+    old = store.images.allocate_file_ids(4)
+    store.images.attach_image(shop.id, category, old[1], _files(old[0]), {})
+    new = store.images.allocate_file_ids(4)
+    store.jobs.start_async_image(
+        shop.id, category, new[1], "https://x.test/a.jpg", 1, 1, None, None
+    )
+    job = store.jobs.claim_job("w", 60)
     assert job is not None
-    assert store.fail_job(job, "timed out", retry_in=0) == []
-    [queued] = store.list_jobs(state="queued")
+    assert store.jobs.fail_job(job, "timed out", retry_in=0) == []
+    [queued] = store.jobs.list_jobs(state="queued")
     assert queued.last_error == "timed out"
-    job = store.claim_job("w", 60)
+    job = store.jobs.claim_job("w", 60)
     assert job is not None
-    assert store.fail_job(job, "HTTP 404", retry_in=None) == []
-    [failed] = store.list_jobs(state="failed")
+    assert store.jobs.fail_job(job, "HTTP 404", retry_in=None) == []
+    [failed] = store.jobs.list_jobs(state="failed")
     assert failed.last_error == "HTTP 404" and failed.attempts == 2
-    current = store.get_category(shop.id, category)
+    current = store.catalog.get_category(shop.id, category)
     assert current is not None and current.image is not None and current.image.id == old[1]

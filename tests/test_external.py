@@ -125,7 +125,7 @@ def test_async_upload_shows_the_url_first_then_its_own_files(
     assert done["thumbnail"]["width"] == 400
     assert api.client.get(done["thumbnailUrl"].removeprefix("http://testserver")).status_code == 200
     assert done["imageExternalId"] == "ext-1"
-    [job] = services.metadata.list_jobs()
+    [job] = services.metadata.jobs.list_jobs()
     assert job.state == "done"
 
 
@@ -143,7 +143,7 @@ def test_a_failed_async_upload_goes_back_to_the_previous_image(
     assert api.category(category_id)["thumbnailUrl"] == remote.url("/text")
     run_jobs(services)
     assert api.category(category_id)["thumbnailUrl"] == before
-    [job] = services.metadata.list_jobs(state="failed")
+    [job] = services.metadata.jobs.list_jobs(state="failed")
     assert "not an image" in job.last_error and "HTML" in job.last_error
     assert job.attempts == 1  # not an image: no point retrying
 
@@ -159,10 +159,10 @@ def test_transient_failures_are_retried_then_recorded(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         run_jobs(services)
-        if services.metadata.list_jobs(state="failed"):
+        if services.metadata.jobs.list_jobs(state="failed"):
             break
         time.sleep(0.05)
-    [job] = services.metadata.list_jobs(state="failed")
+    [job] = services.metadata.jobs.list_jobs(state="failed")
     assert job.attempts == services.settings.job_max_attempts
     assert "HTTP 503" in job.last_error
     assert len(remote.requests) == job.attempts
@@ -191,13 +191,13 @@ def test_async_jobs_survive_a_restart(
     worker.start()
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not again.metadata.list_jobs(state="done"):
+        while time.monotonic() < deadline and not again.metadata.jobs.list_jobs(state="done"):
             time.sleep(0.05)
     finally:
         worker.stop()
         again.close()
-    assert services.metadata.list_jobs(state="done")
-    category = services.metadata.get_category(api.store_id, category_id)
+    assert services.metadata.jobs.list_jobs(state="done")
+    category = services.metadata.catalog.get_category(api.store_id, category_id)
     assert (
         category is not None and category.image is not None and category.image.pending_url is None
     )

@@ -49,7 +49,7 @@ def test_a_job_nothing_waits_for_is_cancelled_without_a_download(
         start_async(api, category_id, remote.url("/image.jpg?second"))
     run_jobs(services)
     assert downloads(remote, "first") == []
-    states = {job.url.rsplit("?", 1)[1]: job for job in services.metadata.list_jobs()}
+    states = {job.url.rsplit("?", 1)[1]: job for job in services.metadata.jobs.list_jobs()}
     assert states["first"].state == "cancelled"
     assert "replaced or deleted" in states["first"].last_error
     if how == "async again":
@@ -69,8 +69,8 @@ def test_claims_go_to_the_store_with_fewest_jobs_running(
     for category_id in busy:
         start_async(api, category_id, remote.url(f"/image.jpg?busy{category_id}"))
     start_async(other, other.create(), remote.url("/image.jpg?other"))
-    first = services.metadata.claim_job("w1", 60)
-    second = services.metadata.claim_job("w2", 60)
+    first = services.metadata.jobs.claim_job("w1", 60)
+    second = services.metadata.jobs.claim_job("w2", 60)
     assert first is not None and first.store_id == api.store_id  # the oldest job
     assert second is not None and second.store_id == other.store_id  # not the next oldest
 
@@ -110,7 +110,7 @@ def test_slow_downloads_of_one_store_do_not_hold_up_another(
     worker(2)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        done = [j for j in services.metadata.list_jobs() if j.state == "done"]
+        done = [j for j in services.metadata.jobs.list_jobs() if j.state == "done"]
         if done:
             break
         time.sleep(0.05)

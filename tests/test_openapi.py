@@ -31,10 +31,10 @@ def _serve() -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-openapi-"))
     config = Settings(data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0)
     services = migrated(config)
-    store = services.metadata.create_store("Schema store", "https://shop.example.com")
+    store = services.metadata.stores.create_store("Schema store", "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
-    parent = services.metadata.create_category(store.id, {"name": "Parent"})
-    services.metadata.create_category(store.id, {"name": "Child", "parent_id": parent})
+    parent = services.metadata.catalog.create_category(store.id, {"name": "Parent"})
+    services.metadata.catalog.create_category(store.id, {"name": "Child", "parent_id": parent})
     app = create_app(config, services)
     return {"app": app, "store": store.id, "token": token, "category": parent, "dir": data_dir}
 

@@ -116,17 +116,17 @@ def test_a_failed_write_keeps_the_old_image_and_leaves_nothing(
 
 def _upload_until(services: Services, store_id: int, category_id: int, stop: str) -> set[str]:
     """Run the upload's steps by hand and stop (as a killed process would)."""
-    store = services.metadata.get_store(store_id)
+    store = services.metadata.stores.get_store(store_id)
     assert store is not None
     source = Path(services.settings.data_dir) / "source.jpg"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(images.jpeg(640, 480))
     processed = image_cases.process(services, store, source)
-    ids = services.metadata.allocate_file_ids(4)
+    ids = services.metadata.images.allocate_file_ids(4)
     stored = image_cases.write_files(services, store_id, ids, processed)
     if stop == "after files":
         return set()
-    replaced = services.metadata.attach_image(
+    replaced = services.metadata.images.attach_image(
         store_id, category_id, ids[1], stored, processed.border
     )
     assert replaced is not None

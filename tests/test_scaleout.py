@@ -63,7 +63,9 @@ def wait_for_jobs(env: dict[str, str], data_dir: Path, timeout: float) -> None:
         services = services_for(env, data_dir)
         try:
             metadata = services.metadata
-            if not metadata.list_jobs(state="queued") + metadata.list_jobs(state="running"):
+            if not metadata.jobs.list_jobs(state="queued") + metadata.jobs.list_jobs(
+                state="running"
+            ):
                 return
         finally:
             services.close()
@@ -75,14 +77,14 @@ def check_consistent(env: dict[str, str], data_dir: Path, base: str) -> int:
     else (after a sweep). Returns the number of images checked."""
     services = services_for(env, data_dir)
     try:
-        assert services.metadata.list_jobs(state="queued") == []
-        assert services.metadata.list_jobs(state="running") == []
+        assert services.metadata.jobs.list_jobs(state="queued") == []
+        assert services.metadata.jobs.list_jobs(state="running") == []
         from vitrina import images as image_cases
 
         image_cases.sweep(services, grace_seconds=0)
         referenced: set[str] = set()
-        for store in services.metadata.list_stores():
-            for category in services.metadata.list_categories(store.id):
+        for store in services.metadata.stores.list_stores():
+            for category in services.metadata.catalog.list_categories(store.id):
                 if category.image is None:
                     continue
                 assert category.image.pending_url is None
@@ -147,7 +149,7 @@ def test_two_multi_process_servers_share_one_database_and_bucket(
         checked = check_consistent(shared, tmp_path / "check", second.base)
         assert checked >= 1
     services = services_for(shared, tmp_path / "check")
-    jobs = services.metadata.list_jobs(limit=1000)
+    jobs = services.metadata.jobs.list_jobs(limit=1000)
     services.close()
     # a job whose image was replaced or deleted before it ran is cancelled, never run
     assert jobs and {job.state for job in jobs} <= {"done", "cancelled"}
@@ -213,7 +215,7 @@ def test_sigkill_mid_uploads_and_jobs_loses_nothing_and_leaves_nothing_dangling(
         wait_for_jobs(shared, tmp_path / "check", timeout=90)
         assert check_consistent(shared, tmp_path / "check", again.base) == 4
     services = services_for(shared, tmp_path / "check")
-    jobs = services.metadata.list_jobs()
+    jobs = services.metadata.jobs.list_jobs()
     services.close()
     assert len(jobs) == 2
     for job in jobs:

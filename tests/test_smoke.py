@@ -78,7 +78,7 @@ def test_several_worker_processes_share_one_data_directory(tmp_path: Path) -> No
                 time.sleep(0.2)
             assert data["thumbnailUrl"].startswith(server.base)  # back to the previous image
     services = build_services(Settings(data_dir=tmp_path / "data"))
-    [job] = services.metadata.list_jobs()
+    [job] = services.metadata.jobs.list_jobs()
     services.close()
     assert job.state == "failed"
     assert job.attempts == 1  # run once, by one worker, not once per server process

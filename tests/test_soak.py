@@ -160,7 +160,7 @@ def test_mixed_load_on_two_processes_leaves_no_5xx_orphan_or_dangling_url(
         services = build_services(Settings(data_dir=data))
         try:
             referenced: set[str] = set()
-            for category in services.metadata.list_categories(1):
+            for category in services.metadata.catalog.list_categories(1):
                 if category.image is None:
                     continue
                 for file in category.image.files:

@@ -73,7 +73,7 @@ def test_clean_urls_in_both_spellings(api: Api) -> None:
 def test_store_languages_in_the_profile_and_every_translated_map(
     services: Services, client: TestClient
 ) -> None:
-    store = services.metadata.create_store(
+    store = services.metadata.stores.create_store(
         "Shop", "https://shop.example.com", languages=("fr", "en", "de")
     )
     token, _ = create_token(

@@ -18,7 +18,7 @@ from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.imaging.vips import VipsProcessor
 from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher
 from vitrina.metadata.engine import create_engine
-from vitrina.metadata.sql_images import SqlMetadataStore
+from vitrina.metadata.sql import SqlMetadataStore
 from vitrina.settings import Settings
 
 
@@ -42,9 +42,7 @@ class Services:
         self.close()
 
     def close(self) -> None:
-        close = getattr(self.metadata, "close", None)
-        if close is not None:
-            close()
+        self.metadata.close()
         if self.engine is not None:
             self.engine.dispose()
 

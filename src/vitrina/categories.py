@@ -15,17 +15,17 @@ from vitrina.errors import CategoryNotFound
 
 def create(services: Services, store_id: int, values: Mapping[str, Any]) -> int:
     """A new category from checked ``values``; its id."""
-    return services.metadata.create_category(store_id, values)
+    return services.metadata.catalog.create_category(store_id, values)
 
 
 def update(services: Services, store_id: int, category_id: int, values: Mapping[str, Any]) -> None:
-    if not services.metadata.update_category(store_id, category_id, values):
+    if not services.metadata.catalog.update_category(store_id, category_id, values):
         raise CategoryNotFound(category_id)
 
 
 def delete(services: Services, store_id: int, category_id: int) -> None:
     """Delete the category, its subcategories and every image file of them."""
-    keys = services.metadata.delete_category(store_id, category_id)
+    keys = services.metadata.catalog.delete_category(store_id, category_id)
     if keys is None:
         raise CategoryNotFound(category_id)
     images.delete_quietly(services, keys)

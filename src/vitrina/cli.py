@@ -60,11 +60,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo(services: Services) -> None:
     settings = services.settings
     base = settings.effective_public_url
-    if services.metadata.list_stores():
+    if services.metadata.stores.list_stores():
         print("API page:   " + base + "/docs")
         print("New token:  vitrina token create --store STORE_ID")
         return
-    store = services.metadata.create_store("Demo store", base + "/store/1")
+    store = services.metadata.stores.create_store("Demo store", base + "/store/1")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     print(f"Created the demo store #{store.id} and a secret token with scopes {','.join(SCOPES)}.")
     print("The token is shown only this once:")
@@ -87,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with _services(args, upgrade=True) as services:
         services.metadata.ping()
         services.blobs.ping()  # a bucket that cannot be reached stops start-up, not an upload
-        if not services.metadata.list_stores():
+        if not services.metadata.stores.list_stores():
             print("No store yet: `vitrina demo` creates one with a token (make run does)")
     print(
         f"vitrina {__version__} on {settings.effective_public_url} "
@@ -141,7 +141,7 @@ def cmd_store_create(args: argparse.Namespace) -> int:
         )
         return 2
     with _services(args) as services:
-        store = services.metadata.create_store(
+        store = services.metadata.stores.create_store(
             args.name, url, args.thumbnail_size, args.image_size, tuple(dict.fromkeys(languages))
         )
     print(store.id)
@@ -150,7 +150,7 @@ def cmd_store_create(args: argparse.Namespace) -> int:
 
 def cmd_store_list(args: argparse.Namespace) -> int:
     with _services(args) as services:
-        found = services.metadata.list_stores()
+        found = services.metadata.stores.list_stores()
     for store in found:
         print(f"{store.id}\t{store.name}\t{store.storefront_url}")
     return 0
@@ -166,7 +166,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     with _services(args) as services:
-        revoked = services.metadata.revoke_token(token_hash(args.token))
+        revoked = services.metadata.stores.revoke_token(token_hash(args.token))
     if not revoked:
         print("vitrina: no such active token", file=sys.stderr)
         return 1
@@ -176,7 +176,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     with _services(args) as services:
-        found = services.metadata.list_tokens(args.store)
+        found = services.metadata.stores.list_tokens(args.store)
     for t in found:
         state = "revoked" if t.revoked else "active"
         print(
@@ -211,7 +211,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     with _services(args) as services:
-        found = services.metadata.list_jobs(args.state, args.limit)
+        found = services.metadata.jobs.list_jobs(args.state, args.limit)
     for job in found:
         when = f"{job.updated_at:%Y-%m-%d %H:%M:%S}" if job.updated_at else ""
         print(

@@ -91,13 +91,13 @@ def upload(services: Services, store: Store, category_id: int, source: Path) -> 
     """Make the image in ``source`` the category's image; return the image id."""
     processed = process(services, store, source)
     try:
-        ids = services.metadata.allocate_file_ids(len(ROLES))
+        ids = services.metadata.images.allocate_file_ids(len(ROLES))
         stored = write_files(services, store.id, ids, processed)
     finally:
         remove_scratch(processed)
     keys = [file_key(store.id, f.id, f.ext) for f in stored]
     try:
-        replaced = services.metadata.attach_image(
+        replaced = services.metadata.images.attach_image(
             store.id, category_id, image_id(ids), stored, processed.border
         )
     except BaseException:
@@ -111,7 +111,7 @@ def upload(services: Services, store: Store, category_id: int, source: Path) -> 
 
 
 def delete(services: Services, store_id: int, category_id: int) -> int:
-    result = services.metadata.detach_image(store_id, category_id)
+    result = services.metadata.images.detach_image(store_id, category_id)
     if result is None:
         raise CategoryNotFound(category_id)
     had_image, keys = result
@@ -130,8 +130,8 @@ def start_async(
     alt: Mapping[str, Any] | None,
 ) -> int:
     services.fetcher.check_url(url)
-    ids = services.metadata.allocate_file_ids(len(ROLES))
-    keys = services.metadata.start_async_image(
+    ids = services.metadata.images.allocate_file_ids(len(ROLES))
+    keys = services.metadata.jobs.start_async_image(
         store.id, category_id, image_id(ids), url, width, height, external_id, alt
     )
     if keys is None:
@@ -161,7 +161,7 @@ def sweep(services: Services, grace_seconds: int) -> int:
     batch: list[str] = []
 
     def flush() -> int:
-        referenced = services.metadata.referenced_keys(batch)
+        referenced = services.metadata.images.referenced_keys(batch)
         doomed = [k for k in batch if k not in referenced]
         services.blobs.delete(doomed)
         batch.clear()

@@ -1,6 +1,8 @@
 """The four seams, named once, and the values they exchange.
 
-    MetadataStore   stores, tokens, categories, images, async jobs  (metadata/)
+    MetadataStore   four roles: StoreDirectory (stores, tokens), CatalogStore
+                    (categories), ImageRecords (files, pointers), JobQueue
+                    (async uploads)                                 (metadata/)
     BlobStore       image files by key                             (blobs/)
     ImageProcessor  sniff, check and turn bytes into variants       (imaging/)
     UrlFetcher      download an externalUrl under the safety rules  (fetching/)
@@ -156,10 +158,9 @@ class ProcessedImage:
     temporary: tuple[Path, ...] = ()  # scratch files the caller removes when done
 
 
-class MetadataStore(Protocol):
-    def ping(self) -> None: ...
+class StoreDirectory(Protocol):
+    """Stores and their API tokens."""
 
-    # stores and tokens
     def create_store(
         self,
         name: str,
@@ -177,7 +178,10 @@ class MetadataStore(Protocol):
     def revoke_token(self, token_hash: str) -> bool: ...
     def list_tokens(self, store_id: int) -> list[TokenInfo]: ...
 
-    # categories
+
+class CatalogStore(Protocol):
+    """Categories. Every write bumps the store's catalog version."""
+
     def list_categories(self, store_id: int) -> list[Category]: ...
     def get_category(self, store_id: int, category_id: int) -> Category | None: ...
     @property
@@ -200,7 +204,12 @@ class MetadataStore(Protocol):
         """Delete a category and its subtree; the blob keys to remove, or None."""
         ...
 
-    # images: ids first, files next, then one transaction swaps the pointer
+
+class ImageRecords(Protocol):
+    """Image files and category pointers: ids first, files next, then one
+    transaction swaps the pointer and returns the keys that just became
+    unreferenced."""
+
     def allocate_file_ids(self, count: int) -> list[int]: ...
     def attach_image(
         self,
@@ -221,7 +230,10 @@ class MetadataStore(Protocol):
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None: ...
     def referenced_keys(self, keys: Sequence[str]) -> set[str]: ...
 
-    # async uploads
+
+class JobQueue(Protocol):
+    """Async uploads: a pending image and its job, claimed with a lease."""
+
     def start_async_image(
         self,
         store_id: int,
@@ -243,6 +255,21 @@ class MetadataStore(Protocol):
         ...
 
     def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]: ...
+
+
+class MetadataStore(Protocol):
+    """The metadata database: its four roles, composed."""
+
+    @property
+    def stores(self) -> StoreDirectory: ...
+    @property
+    def catalog(self) -> CatalogStore: ...
+    @property
+    def images(self) -> ImageRecords: ...
+    @property
+    def jobs(self) -> JobQueue: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class BlobStore(Protocol):

@@ -40,7 +40,7 @@ class JobRunner:
 
     def run_once(self) -> Job | None:
         """Claim and run one job; the job as claimed, or None when none is due."""
-        job = self.services.metadata.claim_job(self.name, self.lease_seconds)
+        job = self.services.metadata.jobs.claim_job(self.name, self.lease_seconds)
         if job is not None:
             self._run(job)
         return job
@@ -53,12 +53,12 @@ class JobRunner:
 
     def _run(self, job: Job) -> None:
         services = self.services
-        store = services.metadata.get_store(job.store_id)
+        store = services.metadata.stores.get_store(job.store_id)
         source: Path | None = None
         try:
             if store is None:
                 raise VitrinaError("the store no longer exists")
-            if not services.metadata.job_wanted(job):
+            if not services.metadata.jobs.job_wanted(job):
                 log.info("async upload job %d was cancelled: nothing waits for it", job.id)
                 return
             source = images.download(services, job.url)
@@ -69,7 +69,7 @@ class JobRunner:
             finally:
                 images.remove_scratch(processed)
             images.delete_quietly(
-                services, services.metadata.finish_job(job, stored, processed.border)
+                services, services.metadata.jobs.finish_job(job, stored, processed.border)
             )
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
         except (DownloadFailed, Unavailable) as exc:
@@ -93,7 +93,7 @@ class JobRunner:
             f"; retrying in {retry_in:g}s" if retry_in is not None else "",
         )  # fmt: skip
         try:
-            keys = self.services.metadata.fail_job(job, reason, retry_in)
+            keys = self.services.metadata.jobs.fail_job(job, reason, retry_in)
         except Unavailable:
             return  # the lease runs out and the job is claimed again
         images.delete_quietly(self.services, keys)

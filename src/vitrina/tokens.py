@@ -27,11 +27,11 @@ def create_token(
     metadata: MetadataStore, store_id: int, scopes: frozenset[str], public: bool = False
 ) -> tuple[str, TokenInfo]:
     """Make a token for a store; return it (the only time it is seen) and its record."""
-    if metadata.get_store(store_id) is None:
+    if metadata.stores.get_store(store_id) is None:
         raise BadRequest(f"Store #{store_id} does not exist")
     if public and scopes - {"read_catalog"}:
         raise BadRequest("Public tokens can only read: use --scopes read_catalog")
     kind = "public" if public else "secret"
     token = f"{kind}_{secrets.token_urlsafe(24)}"
-    info = metadata.add_token(store_id, token_hash(token), kind, scopes, token[:12])
+    info = metadata.stores.add_token(store_id, token_hash(token), kind, scopes, token[:12])
     return token, info

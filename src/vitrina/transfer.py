@@ -124,7 +124,7 @@ def import_(services: Services, folder: Path) -> dict[str, Any]:
             f"The export is at schema revision {manifest['revision']}, this database at "
             f"{migrate.current(engine)}; run the same vitrina version on both"
         )
-    if services.metadata.list_stores():
+    if services.metadata.stores.list_stores():
         raise BadRequest("The target database already has stores; import into an empty one")
     # Files first: until the rows exist nothing points at them.
     for key, checksum in manifest["files"].items():

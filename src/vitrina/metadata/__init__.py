@@ -1,1 +1,2 @@
-"""Metadata stores: SQLite and PostgreSQL through one SQLAlchemy Core class."""
+"""The metadata store: four roles (stores, catalog, images, jobs) over one SQL
+database, SQLite or PostgreSQL, through SQLAlchemy Core; Alembic migrations."""

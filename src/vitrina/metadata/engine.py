@@ -26,9 +26,10 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def create_reader(engine: sa.Engine) -> sa.Engine:
-    """A second engine for the hottest single-row reads (token, catalog version,
-    file): one connection per thread, kept open, in autocommit mode, so such a
-    read is one driver call instead of a pooled checkout and a transaction."""
+    """A second engine for the hottest single-row reads (``SqlDatabase.one``:
+    the catalog version, a file's record): one connection per thread, kept
+    open, in autocommit mode, so such a read is one driver call instead of a
+    pooled checkout and a transaction."""
     if engine.dialect.name == "sqlite":
         reader = sa.create_engine(
             engine.url,

@@ -14,38 +14,104 @@ is claimed again. Only the holder of the newest claim may finish or fail it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from vitrina.interfaces import Job, StoredFile
+from vitrina.interfaces import StoredFile
 from vitrina.metadata.schema import categories, file_ids, files, images, jobs
-from vitrina.metadata.sql import CatalogQueries, aware, now, translate_errors
+from vitrina.metadata.sql_base import SqlDatabase, now, translate_errors
 from vitrina.naming import file_key, parse_key
 
 
-def _job(row: sa.Row[Any]) -> Job:
-    return Job(
+def stored_file(row: sa.Row[Any]) -> StoredFile:
+    return StoredFile(
         id=row.id,
-        store_id=row.store_id,
-        category_id=row.category_id,
-        image_id=row.image_id,
-        url=row.url,
-        attempts=row.attempts,
-        state=row.state,
-        last_error=row.last_error,
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
+        role=row.role,
+        ext=row.ext,
+        content_type=row.content_type,
+        width=row.width,
+        height=row.height,
+        size=row.size,
+        etag=row.etag,
     )
 
 
-class SqlMetadataStore(CatalogQueries):
-    # -- images -----------------------------------------------------------
+def delete_images(conn: sa.Connection, image_ids: list[int]) -> list[str]:
+    if not image_ids:
+        return []
+    keys = [
+        file_key(r.store_id, r.id, r.ext)
+        for r in conn.execute(sa.select(files).where(files.c.image_id.in_(image_ids)))
+    ]
+    conn.execute(files.delete().where(files.c.image_id.in_(image_ids)))
+    conn.execute(images.delete().where(images.c.id.in_(image_ids)))
+    # an async upload for a removed image has nothing waiting for it
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.image_id.in_(image_ids), jobs.c.state.in_(("queued", "running")))
+        .values(
+            state="cancelled",
+            lease_until=None,
+            last_error="cancelled: the image was replaced or deleted before it was ready",
+            updated_at=now(),
+        )
+    )
+    return keys
+
+
+def category_image(db: SqlDatabase, conn: sa.Connection, store_id: int, category_id: int) -> Any:
+    return conn.execute(
+        db.lock(
+            sa.select(categories.c.image_id).where(
+                categories.c.store_id == store_id, categories.c.id == category_id
+            )
+        )
+    ).first()
+
+
+def release(conn: sa.Connection, image_id: int | None) -> list[str]:
+    """Delete an image that nothing points at any more, with the images it
+    was keeping for a fallback; return their blob keys."""
+    chain = []
+    while image_id is not None:
+        chain.append(image_id)
+        image_id = conn.execute(
+            sa.select(images.c.previous_image_id).where(images.c.id == image_id)
+        ).scalar()
+    return delete_images(conn, chain)
+
+
+def insert_files(
+    conn: sa.Connection, store_id: int, image_id: int, stored: Sequence[StoredFile]
+) -> None:
+    conn.execute(
+        files.insert(),
+        [
+            {
+                "id": f.id,
+                "image_id": image_id,
+                "store_id": store_id,
+                "role": f.role,
+                "ext": f.ext,
+                "content_type": f.content_type,
+                "width": f.width,
+                "height": f.height,
+                "size": f.size,
+                "etag": f.etag,
+            }
+            for f in stored
+        ],
+    )
+
+
+class SqlImages:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
 
     @translate_errors
     def allocate_file_ids(self, count: int) -> list[int]:
-        with self._write() as conn:
+        with self.db.write() as conn:
             end = conn.execute(
                 file_ids.update()
                 .where(file_ids.c.id == 1)
@@ -53,48 +119,6 @@ class SqlMetadataStore(CatalogQueries):
                 .returning(file_ids.c.next_id)
             ).scalar_one()
         return list(range(end - count, end))
-
-    def _category_image(self, conn: sa.Connection, store_id: int, category_id: int) -> Any:
-        return conn.execute(
-            self._lock(
-                sa.select(categories.c.image_id).where(
-                    categories.c.store_id == store_id, categories.c.id == category_id
-                )
-            )
-        ).first()
-
-    def _release(self, conn: sa.Connection, image_id: int | None) -> list[str]:
-        """Delete an image that nothing points at any more, with the images it
-        was keeping for a fallback; return their blob keys."""
-        chain = []
-        while image_id is not None:
-            chain.append(image_id)
-            image_id = conn.execute(
-                sa.select(images.c.previous_image_id).where(images.c.id == image_id)
-            ).scalar()
-        return self._delete_images(conn, chain)
-
-    def _insert_files(
-        self, conn: sa.Connection, store_id: int, image_id: int, stored: Sequence[StoredFile]
-    ) -> None:
-        conn.execute(
-            files.insert(),
-            [
-                {
-                    "id": f.id,
-                    "image_id": image_id,
-                    "store_id": store_id,
-                    "role": f.role,
-                    "ext": f.ext,
-                    "content_type": f.content_type,
-                    "width": f.width,
-                    "height": f.height,
-                    "size": f.size,
-                    "etag": f.etag,
-                }
-                for f in stored
-            ],
-        )
 
     @translate_errors
     def attach_image(
@@ -105,8 +129,8 @@ class SqlMetadataStore(CatalogQueries):
         stored: Sequence[StoredFile],
         border: Mapping[str, Any],
     ) -> list[str] | None:
-        with self._write(store_id) as conn:
-            current = self._category_image(conn, store_id, category_id)
+        with self.db.write(store_id) as conn:
+            current = category_image(self.db, conn, store_id, category_id)
             if current is None:
                 return None
             conn.execute(
@@ -118,18 +142,18 @@ class SqlMetadataStore(CatalogQueries):
                     created_at=now(),
                 )
             )
-            self._insert_files(conn, store_id, image_id, stored)
+            insert_files(conn, store_id, image_id, stored)
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)
                 .values(image_id=image_id, updated_at=now())
             )
-            return self._release(conn, current.image_id)
+            return release(conn, current.image_id)
 
     @translate_errors
     def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
-        with self._write(store_id) as conn:
-            current = self._category_image(conn, store_id, category_id)
+        with self.db.write(store_id) as conn:
+            current = category_image(self.db, conn, store_id, category_id)
             if current is None:
                 return None
             if current.image_id is None:
@@ -139,10 +163,10 @@ class SqlMetadataStore(CatalogQueries):
                 .where(categories.c.id == category_id)
                 .values(image_id=None, image_external_id=None, updated_at=now())
             )
-            return True, self._release(conn, current.image_id)
+            return True, release(conn, current.image_id)
 
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
-        row = self._one(
+        row = self.db.one(
             "SELECT id, role, ext, content_type, width, height, size, etag FROM files "
             "WHERE id = ? AND store_id = ?",
             file_id,
@@ -158,7 +182,7 @@ class SqlMetadataStore(CatalogQueries):
             if parsed is not None:
                 wanted[parsed[1]] = key
         found = set()
-        with self._read() as conn:
+        with self.db.read() as conn:
             ids = list(wanted)
             for start in range(0, len(ids), 500):
                 for row in conn.execute(
@@ -168,214 +192,3 @@ class SqlMetadataStore(CatalogQueries):
                 ):
                     found.add(file_key(row.store_id, row.id, row.ext))
         return found & set(keys)
-
-    # -- async uploads ----------------------------------------------------
-
-    @translate_errors
-    def start_async_image(
-        self,
-        store_id: int,
-        category_id: int,
-        image_id: int,
-        url: str,
-        width: int,
-        height: int,
-        external_id: str | None,
-        alt: Mapping[str, Any] | None,
-    ) -> list[str] | None:
-        with self._write(store_id) as conn:
-            current = self._category_image(conn, store_id, category_id)
-            if current is None:
-                return None
-            previous, doomed = current.image_id, []
-            if previous is not None:
-                row = conn.execute(
-                    sa.select(images.c.pending_url, images.c.previous_image_id).where(
-                        images.c.id == previous
-                    )
-                ).one()
-                if row.pending_url is not None:  # replacing a pending image: keep its fallback
-                    doomed, previous = [current.image_id], row.previous_image_id
-            stamp = now()
-            conn.execute(
-                images.insert().values(
-                    id=image_id,
-                    store_id=store_id,
-                    category_id=category_id,
-                    pending_url=url,
-                    pending_width=width,
-                    pending_height=height,
-                    previous_image_id=previous,
-                    created_at=stamp,
-                )
-            )
-            changes: dict[str, Any] = {"image_id": image_id, "updated_at": stamp}
-            if external_id is not None:
-                changes["image_external_id"] = external_id
-            if alt is not None:
-                changes.update(alt)
-            conn.execute(
-                categories.update().where(categories.c.id == category_id).values(**changes)
-            )
-            conn.execute(
-                jobs.insert().values(
-                    store_id=store_id,
-                    category_id=category_id,
-                    image_id=image_id,
-                    url=url,
-                    state="queued",
-                    attempts=0,
-                    run_at=stamp,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-            )
-            return self._delete_images(conn, doomed)
-
-    @translate_errors
-    def claim_job(self, worker: str, lease_seconds: int) -> Job | None:
-        stamp = now()
-        with self._write() as conn:
-            # Fair across stores: a store with fewer jobs running goes first, so
-            # one store's slow downloads do not hold up another store's jobs.
-            running = jobs.alias("running")
-            busy = (
-                sa.select(sa.func.count())
-                .select_from(running)
-                .where(
-                    running.c.store_id == jobs.c.store_id,
-                    running.c.state == "running",
-                    running.c.lease_until >= stamp,
-                )
-                .scalar_subquery()
-            )
-            query = (
-                sa.select(jobs.c.id)
-                .where(
-                    jobs.c.state.in_(("queued", "running")),
-                    jobs.c.run_at <= stamp,
-                    sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < stamp),
-                )
-                .order_by(busy, jobs.c.run_at, jobs.c.id)
-                .limit(1)
-            )
-            if not self._sqlite:
-                query = query.with_for_update(skip_locked=True)
-            job_id = conn.execute(query).scalar()
-            if job_id is None:
-                return None
-            row = conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id)
-                .values(
-                    state="running",
-                    attempts=jobs.c.attempts + 1,
-                    lease_until=stamp + timedelta(seconds=lease_seconds),
-                    worker=worker[:100],
-                    updated_at=stamp,
-                )
-                .returning(*jobs.c)
-            ).one()
-        return _job(row)
-
-    def _claim(self, conn: sa.Connection, job: Job) -> str:
-        """ "held" while this claim runs the job, "cancelled" when nothing waits
-        for it any more, "lost" when a newer claim runs it."""
-        row = conn.execute(
-            self._lock(sa.select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == job.id))
-        ).first()
-        if row is None or row.attempts != job.attempts:
-            return "lost"
-        if row.state == "cancelled":
-            return "cancelled"
-        return "held" if row.state == "running" else "lost"
-
-    def job_wanted(self, job: Job) -> bool:
-        """Whether something still waits for ``job`` (checked before downloading)."""
-        with self._read() as conn:
-            return self._claim(conn, job) == "held"
-
-    @translate_errors
-    def finish_job(
-        self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
-    ) -> list[str]:
-        own_keys = [file_key(job.store_id, f.id, f.ext) for f in stored]
-        with self._write(job.store_id) as conn:
-            claim = self._claim(conn, job)
-            if claim == "cancelled":
-                return own_keys  # nothing points at them
-            if claim != "held":
-                return []  # a newer claim runs it; its files have the same keys
-            done = {"state": "done", "lease_until": None, "updated_at": now()}
-            image = conn.execute(
-                sa.select(images.c.previous_image_id, images.c.pending_url).where(
-                    images.c.id == job.image_id
-                )
-            ).first()
-            if image is None or image.pending_url is None:
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(last_error="superseded by a later upload", **done)
-                )
-                return own_keys
-            self._insert_files(conn, job.store_id, job.image_id, stored)
-            conn.execute(
-                images.update()
-                .where(images.c.id == job.image_id)
-                .values(
-                    pending_url=None,
-                    pending_width=0,
-                    pending_height=0,
-                    previous_image_id=None,
-                    border=dict(border),
-                )
-            )
-            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **done))
-            return self._release(conn, image.previous_image_id)
-
-    @translate_errors
-    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]:
-        stamp = now()
-        with self._write(job.store_id) as conn:
-            if self._claim(conn, job) != "held":
-                return []
-            if retry_in is not None:
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(
-                        state="queued",
-                        run_at=stamp + timedelta(seconds=retry_in),
-                        lease_until=None,
-                        last_error=reason,
-                        updated_at=stamp,
-                    )
-                )
-                return []
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job.id)
-                .values(state="failed", lease_until=None, last_error=reason, updated_at=stamp)
-            )
-            image = conn.execute(
-                sa.select(images.c.previous_image_id, images.c.pending_url).where(
-                    images.c.id == job.image_id
-                )
-            ).first()
-            if image is None or image.pending_url is None:
-                return []
-            conn.execute(
-                categories.update()
-                .where(categories.c.id == job.category_id, categories.c.image_id == job.image_id)
-                .values(image_id=image.previous_image_id, updated_at=stamp)
-            )
-            return self._delete_images(conn, [job.image_id])
-
-    @translate_errors
-    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]:
-        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
-        if state:
-            query = query.where(jobs.c.state == state)
-        with self._read() as conn:
-            return [_job(r) for r in conn.execute(query)]

@@ -75,10 +75,10 @@ class Authenticator:
         )
 
     def _lookup(self, hashed: str) -> tuple[TokenInfo, Store] | None:
-        info = self.metadata.find_token(hashed)
+        info = self.metadata.stores.find_token(hashed)
         if info is None or info.revoked:
             return None
-        store = self.metadata.get_store(info.store_id)
+        store = self.metadata.stores.get_store(info.store_id)
         if store is None:
             return None
         self.tokens.put(hashed, info, store)

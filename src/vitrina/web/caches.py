@@ -39,8 +39,8 @@ class CatalogCache:
             known = self._entries.get(store_id)
         if (
             known is not None
-            and self.metadata.local_reads
-            and self.metadata.catalog_version(store_id) == known[0]
+            and self.metadata.catalog.local_reads
+            and self.metadata.catalog.catalog_version(store_id) == known[0]
         ):
             return known
         return await run_in_threadpool(self.tree, store_id)
@@ -49,7 +49,9 @@ class CatalogCache:
         """The store's version and tree (blocking: call it in a worker thread)."""
         with self._lock:
             known = self._entries.get(store_id)
-        version, categories = self.metadata.catalog_snapshot(store_id, known[0] if known else None)
+        version, categories = self.metadata.catalog.catalog_snapshot(
+            store_id, known[0] if known else None
+        )
         if categories is None and known is not None:
             return known
         tree = CategoryTree(categories or [])

@@ -174,7 +174,9 @@ async def profile(request: Request) -> Response:
 
 
 async def require_category(ctx: Context, store_id: int, category_id: int) -> Category:
-    category = await run_in_threadpool(ctx.services.metadata.get_category, store_id, category_id)
+    category = await run_in_threadpool(
+        ctx.services.metadata.catalog.get_category, store_id, category_id
+    )
     if category is None:
         raise CategoryNotFound(category_id)
     return category

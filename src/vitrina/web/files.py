@@ -29,7 +29,7 @@ def _open(ctx: Context, store_id: int, file_id: int) -> tuple[StoredFile | None,
     deletes the file after this point cannot cut the answer short (an open file
     outlives its name); one that deleted it before makes this a 404. One trip
     to a worker thread."""
-    found = ctx.services.metadata.find_file(store_id, file_id)
+    found = ctx.services.metadata.images.find_file(store_id, file_id)
     if found is None:
         return None, None
     key = file_key(store_id, found.id, found.ext)

@@ -1,0 +1,112 @@
+"""The SQL database under every metadata role: SQLite or PostgreSQL through
+SQLAlchemy Core. Every write runs in one transaction; on SQLite it is opened
+with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+Foreign errors become ours here (``translate_errors``)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from vitrina.errors import MetadataUnavailable, VitrinaError
+from vitrina.metadata.engine import create_reader
+from vitrina.metadata.schema import stores
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; they were written in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """No SQLAlchemy or driver exception leaves the store."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise MetadataUnavailable(
+                f"The metadata database is not reachable ({type(cause).__name__})"
+            ) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            raise VitrinaError("The metadata database refused the operation") from exc
+
+    return wrapper
+
+
+class SqlDatabase:
+    """An engine, a reader for the hottest point reads, and transactions."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._reader = create_reader(engine)
+
+    def close(self) -> None:
+        self._reader.dispose()
+
+    @translate_errors
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        """One row of a single-statement read, straight through the driver.
+        ``sql`` uses ``?`` placeholders."""
+        if not self.sqlite:
+            sql = sql.replace("?", "%s")
+        raw = self._reader.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            cursor.close()
+        except Exception as exc:
+            raw.invalidate()
+            raise MetadataUnavailable(
+                f"The metadata database is not reachable ({type(exc).__name__})"
+            ) from exc
+        finally:
+            raw.close()
+        return tuple(row) if row is not None else None
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self, store_id: int | None = None) -> Iterator[sa.Connection]:
+        """A write transaction. Naming the store bumps its catalog version first,
+        which tells every process's read cache that the store changed (and, on
+        PostgreSQL, orders the store's writers on its row)."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn.execution_options(vitrina_begin="IMMEDIATE")
+            with conn.begin():
+                if store_id is not None:
+                    conn.execute(
+                        stores.update()
+                        .where(stores.c.id == store_id)
+                        .values(catalog_version=stores.c.catalog_version + 1)
+                    )
+                yield conn
+
+    def lock(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """Row locks on PostgreSQL; SQLite's write transaction already excludes."""
+        return query if self.sqlite else query.with_for_update()

@@ -1,0 +1,218 @@
+"""Categories in the SQL metadata database. Every write bumps the store's
+catalog version in its transaction (``SqlDatabase.write``), which read caches
+compare to know their copy is current."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.catalog import check_parent
+from vitrina.errors import CategoryNotFound
+from vitrina.interfaces import Category, Image, StoredFile
+from vitrina.metadata.schema import categories, files, images, stores
+from vitrina.metadata.sql_base import SqlDatabase, now, translate_errors
+from vitrina.metadata.sql_images import delete_images, stored_file
+
+_CATEGORY_DEFAULTS: dict[str, Any] = {
+    "name_translated": {},
+    "description": "",
+    "description_translated": {},
+    "enabled": True,
+    "product_ids": [],
+    "custom_slug": "",
+    "seo_title": "",
+    "seo_title_translated": {},
+    "seo_description": "",
+    "seo_description_translated": {},
+    "alt_main": "",
+    "alt_translated": {},
+}
+
+
+def _category(row: sa.Row[Any], image: Image | None) -> Category:
+    return Category(
+        id=row.id,
+        store_id=row.store_id,
+        parent_id=row.parent_id,
+        order_by=row.order_by,
+        name=row.name,
+        name_translated=row.name_translated,
+        description=row.description,
+        description_translated=row.description_translated,
+        enabled=bool(row.enabled),
+        product_ids=tuple(row.product_ids),
+        custom_slug=row.custom_slug,
+        seo_title=row.seo_title,
+        seo_title_translated=row.seo_title_translated,
+        seo_description=row.seo_description,
+        seo_description_translated=row.seo_description_translated,
+        alt_main=row.alt_main,
+        alt_translated=row.alt_translated,
+        image_external_id=row.image_external_id,
+        image=image,
+    )
+
+
+class SqlCatalog:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    def _images_of(self, conn: sa.Connection, image_ids: list[int]) -> dict[int, Image]:
+        if not image_ids:
+            return {}
+        found: dict[int, list[StoredFile]] = {i: [] for i in image_ids}
+        for row in conn.execute(
+            sa.select(files).where(files.c.image_id.in_(image_ids)).order_by(files.c.id)
+        ):
+            found[row.image_id].append(stored_file(row))
+        result = {}
+        for row in conn.execute(sa.select(images).where(images.c.id.in_(image_ids))):
+            result[row.id] = Image(
+                id=row.id,
+                store_id=row.store_id,
+                files=tuple(found[row.id]),
+                border=row.border,
+                pending_url=row.pending_url,
+                pending_width=row.pending_width,
+                pending_height=row.pending_height,
+            )
+        return result
+
+    def _categories(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Category]:
+        rows = conn.execute(
+            sa.select(categories).where(where).order_by(categories.c.order_by, categories.c.id)
+        ).all()
+        by_id = self._images_of(conn, [r.image_id for r in rows if r.image_id is not None])
+        return [_category(r, by_id.get(r.image_id)) for r in rows]
+
+    @translate_errors
+    def list_categories(self, store_id: int) -> list[Category]:
+        with self.db.read() as conn:
+            return self._categories(conn, categories.c.store_id == store_id)
+
+    @property
+    def local_reads(self) -> bool:
+        """Whether a point read is a local file access (SQLite), not a network call."""
+        return self.db.sqlite
+
+    def catalog_version(self, store_id: int) -> int | None:
+        row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
+        return int(row[0]) if row else None
+
+    @translate_errors
+    def catalog_snapshot(
+        self, store_id: int, known_version: int | None
+    ) -> tuple[int, list[Category] | None]:
+        """The store's catalog version, and its categories unless the caller's
+        copy is of that version already."""
+        if known_version is not None:
+            row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
+            if row is not None and row[0] == known_version:
+                return known_version, None
+        with self.db.read() as conn, conn.begin():
+            version = conn.execute(
+                sa.select(stores.c.catalog_version).where(stores.c.id == store_id)
+            ).scalar()
+            if version is None or version == known_version:
+                return version or 0, None
+            return version, self._categories(conn, categories.c.store_id == store_id)
+
+    @translate_errors
+    def get_category(self, store_id: int, category_id: int) -> Category | None:
+        with self.db.read() as conn:
+            found = self._categories(
+                conn, sa.and_(categories.c.store_id == store_id, categories.c.id == category_id)
+            )
+        return found[0] if found else None
+
+    def _check_parent(self, conn: sa.Connection, store_id: int, parent_id: int) -> None:
+        exists = conn.execute(
+            sa.select(categories.c.id).where(
+                categories.c.store_id == store_id, categories.c.id == parent_id
+            )
+        ).first()
+        if not exists:
+            raise CategoryNotFound(parent_id)
+
+    @translate_errors
+    def create_category(self, store_id: int, values: Mapping[str, Any]) -> int:
+        row = {**_CATEGORY_DEFAULTS, **values}
+        row["product_ids"] = list(row["product_ids"])
+        with self.db.write(store_id) as conn:
+            parent_id = row.get("parent_id")
+            if parent_id is not None:
+                self._check_parent(conn, store_id, parent_id)
+            if row.get("order_by") is None:
+                last = conn.execute(
+                    sa.select(sa.func.max(categories.c.order_by)).where(
+                        categories.c.store_id == store_id,
+                        categories.c.parent_id.is_(None)
+                        if parent_id is None
+                        else categories.c.parent_id == parent_id,
+                    )
+                ).scalar()
+                row["order_by"] = (last or 0) + 10
+            stamp = now()
+            category_id: int = conn.execute(
+                categories.insert()
+                .values(store_id=store_id, created_at=stamp, updated_at=stamp, **row)
+                .returning(categories.c.id)
+            ).scalar_one()
+        return category_id
+
+    @translate_errors
+    def update_category(self, store_id: int, category_id: int, values: Mapping[str, Any]) -> bool:
+        row = dict(values)
+        if "product_ids" in row:
+            row["product_ids"] = list(row["product_ids"])
+        with self.db.write(store_id) as conn:
+            rows = conn.execute(
+                self.db.lock(
+                    sa.select(categories.c.id, categories.c.parent_id).where(
+                        categories.c.store_id == store_id
+                    )
+                )
+            ).all()
+            parents: dict[int, int | None] = {row.id: row.parent_id for row in rows}
+            if category_id not in parents:
+                return False
+            if "parent_id" in row:  # checked here, in the transaction that moves it
+                check_parent(category_id, row["parent_id"], parents)
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == category_id)
+                .values(updated_at=now(), **row)
+            )
+        return True
+
+    @translate_errors
+    def delete_category(self, store_id: int, category_id: int) -> list[str] | None:
+        with self.db.write(store_id) as conn:
+            pairs = conn.execute(
+                sa.select(categories.c.id, categories.c.parent_id).where(
+                    categories.c.store_id == store_id
+                )
+            ).all()
+            children: dict[int | None, list[int]] = {}
+            for cid, parent in pairs:
+                children.setdefault(parent, []).append(cid)
+            if not any(cid == category_id for cid, _ in pairs):
+                return None
+            doomed, queue = [], [category_id]
+            while queue:
+                cid = queue.pop()
+                doomed.append(cid)
+                queue.extend(children.get(cid, ()))
+            image_ids = list(
+                conn.execute(
+                    sa.select(images.c.id).where(
+                        images.c.store_id == store_id, images.c.category_id.in_(doomed)
+                    )
+                ).scalars()
+            )
+            keys = delete_images(conn, image_ids)
+            conn.execute(categories.delete().where(categories.c.id.in_(doomed)))
+        return keys

@@ -1,0 +1,117 @@
+"""Stores and their API tokens in the SQL metadata database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.interfaces import Store, TokenInfo
+from vitrina.metadata.schema import stores, tokens
+from vitrina.metadata.sql_base import SqlDatabase, aware, now, translate_errors
+
+
+def _store(row: sa.Row[Any]) -> Store:
+    return Store(
+        id=row.id,
+        name=row.name,
+        storefront_url=row.storefront_url,
+        thumbnail_size=row.thumbnail_size,
+        image_size=row.image_size,
+        languages=tuple(row.languages.split(",")),
+    )
+
+
+def _token(row: sa.Row[Any]) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        store_id=row.store_id,
+        kind=row.kind,
+        scopes=frozenset(s for s in row.scopes.split(",") if s),
+        hint=row.hint,
+        created_at=aware(row.created_at),
+        revoked=row.revoked_at is not None,
+    )
+
+
+class SqlStores:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    @translate_errors
+    def create_store(
+        self,
+        name: str,
+        storefront_url: str,
+        thumbnail_size: int = 400,
+        image_size: int = 1200,
+        languages: tuple[str, ...] = ("en",),
+    ) -> Store:
+        with self.db.write() as conn:
+            row = conn.execute(
+                stores.insert()
+                .values(
+                    name=name,
+                    storefront_url=storefront_url,
+                    thumbnail_size=thumbnail_size,
+                    image_size=image_size,
+                    languages=",".join(languages),
+                    created_at=now(),
+                )
+                .returning(*stores.c)
+            ).one()
+        return _store(row)
+
+    @translate_errors
+    def get_store(self, store_id: int) -> Store | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(stores).where(stores.c.id == store_id)).first()
+        return _store(row) if row else None
+
+    @translate_errors
+    def list_stores(self) -> list[Store]:
+        with self.db.read() as conn:
+            return [_store(r) for r in conn.execute(sa.select(stores).order_by(stores.c.id))]
+
+    @translate_errors
+    def add_token(
+        self, store_id: int, token_hash: str, kind: str, scopes: frozenset[str], hint: str
+    ) -> TokenInfo:
+        with self.db.write() as conn:
+            row = conn.execute(
+                tokens.insert()
+                .values(
+                    store_id=store_id,
+                    token_hash=token_hash,
+                    kind=kind,
+                    scopes=",".join(sorted(scopes)),
+                    hint=hint,
+                    created_at=now(),
+                )
+                .returning(*tokens.c)
+            ).one()
+        return _token(row)
+
+    @translate_errors
+    def find_token(self, token_hash: str) -> TokenInfo | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash)).first()
+        return _token(row) if row else None
+
+    @translate_errors
+    def revoke_token(self, token_hash: str) -> bool:
+        with self.db.write() as conn:
+            result = conn.execute(
+                tokens.update()
+                .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now())
+            )
+        return result.rowcount > 0
+
+    @translate_errors
+    def list_tokens(self, store_id: int) -> list[TokenInfo]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(tokens).where(tokens.c.store_id == store_id).order_by(tokens.c.id)
+            )
+            return [_token(r) for r in rows]
