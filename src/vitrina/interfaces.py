@@ -257,8 +257,18 @@ class JobQueue(Protocol):
     def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]: ...
 
 
+@dataclass(frozen=True)
+class TableDump:
+    """What a metadata dump holds besides its rows (for export and import)."""
+
+    revision: str
+    counts: Mapping[str, int]  # rows per table
+    counters: Mapping[str, int]  # the last id handed out per table
+    file_keys: tuple[str, ...]  # every blob the rows point at
+
+
 class MetadataStore(Protocol):
-    """The metadata database: its four roles, composed."""
+    """The metadata database: its four roles, composed; and its dump."""
 
     @property
     def stores(self) -> StoreDirectory: ...
@@ -270,6 +280,14 @@ class MetadataStore(Protocol):
     def jobs(self) -> JobQueue: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
+    def schema_revision(self) -> str: ...
+    def dump(self, folder: Path) -> TableDump:
+        """Write every row under ``folder`` in one consistent snapshot."""
+        ...
+
+    def load(self, folder: Path, dump: TableDump) -> None:
+        """Load a dump into this empty database, ids and counters included."""
+        ...
 
 
 class BlobStore(Protocol):

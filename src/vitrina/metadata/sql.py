@@ -9,10 +9,15 @@ over one database, each a narrow seam of its own (interfaces.py):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
+from vitrina.interfaces import TableDump
+from vitrina.metadata import migrate
 from vitrina.metadata.sql_base import SqlDatabase
 from vitrina.metadata.sql_catalog import SqlCatalog
+from vitrina.metadata.sql_dump import SqlDump
 from vitrina.metadata.sql_images import SqlImages
 from vitrina.metadata.sql_jobs import SqlJobs
 from vitrina.metadata.sql_stores import SqlStores
@@ -28,6 +33,15 @@ class SqlMetadataStore:
 
     def ping(self) -> None:
         self.db.ping()
+
+    def schema_revision(self) -> str:
+        return migrate.current(self.db.engine) or ""
+
+    def dump(self, folder: Path) -> TableDump:
+        return SqlDump(self.db).dump(folder)
+
+    def load(self, folder: Path, dump: TableDump) -> None:
+        SqlDump(self.db).load(folder, dump)
 
     def close(self) -> None:
         self.db.close()
