@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # what starlette.testclient uses (httpx with it is deprecated)
 import pytest
 from starlette.testclient import TestClient
 

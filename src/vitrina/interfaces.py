@@ -102,13 +102,6 @@ class Category:
     image: Image | None = None
 
 
-# Fields a client may write; the use cases validate values before they get here.
-WRITABLE_FIELDS = (
-    "parent_id", "order_by", "name", "name_translated", "description",
-    "description_translated", "enabled", "product_ids", "custom_slug", "seo_title",
-    "seo_title_translated", "seo_description", "seo_description_translated",
-    "alt_main", "alt_translated",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-ACCEPTED = ("jpeg", "png", "gif", "webp", "avif", "heif")
-
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 
