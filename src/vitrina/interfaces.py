@@ -102,8 +102,6 @@ class Category:
     image: Image | None = None
 
 
-
-
 @dataclass(frozen=True)
 class Job:
     id: int

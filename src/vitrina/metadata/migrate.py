@@ -3,6 +3,8 @@ start-up), the same for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,14 +41,8 @@ def current(engine: sa.Engine) -> str | None:
 
 def require_current(engine: sa.Engine) -> None:
     """Refuse to work on a database whose schema is not this version's."""
-    try:
+    with _reachable(engine):
         found = current(engine)
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-        raise MetadataUnavailable(
-            f"Cannot reach the metadata database {_safe(engine.url)}: {first_line}"
-        ) from None
     wanted = head()
     if found != wanted:
         raise MetadataUnavailable(
@@ -59,8 +55,15 @@ def upgrade(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision. On PostgreSQL an advisory lock
     makes concurrent runs from several machines wait for each other; the late
     ones then find nothing left to do."""
-    try:
+    with _reachable(engine):
         _upgrade(engine)
+
+
+@contextmanager
+def _reachable(engine: sa.Engine) -> Iterator[None]:
+    """A database that cannot be reached is one line naming it (no password)."""
+    try:
+        yield
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
         cause = getattr(exc, "orig", None) or exc
         first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
