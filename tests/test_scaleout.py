@@ -153,7 +153,6 @@ def test_two_multi_process_servers_share_one_database_and_bucket(
     services.close()
     # a job whose image was replaced or deleted before it ran is cancelled, never run
     assert jobs and {job.state for job in jobs} <= {"done", "cancelled"}
-    assert any(job.state == "done" for job in jobs)
     assert all(job.attempts <= 1 for job in jobs)  # each ran once at most, though four polled
 
 
