@@ -40,10 +40,23 @@ def _param(
 
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+# Conservative spellings of what the server's readers accept (web/params.py,
+# web/shapes.py): a client that keeps to them is never refused.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_ID_LIST = {"type": "string", "pattern": r"^[0-9]{1,9}(,[0-9]{1,9})*$"}
+_FIELD_LIST = {
+    "type": "string",
+    "pattern": rf"^{_NAME}(\({_NAME}(,{_NAME})*\))?(,{_NAME}(\({_NAME}(,{_NAME})*\))?)*$",
+}
 _BOOL = {"type": "string", "enum": ["true", "false", "yes", "no", "on", "off", "1", "0"]}
 _STORE = _param("storeId", "path", _ID, "Store id", required=True)
 _CATEGORY = _param("categoryId", "path", _ID, "Category id", required=True)
 _TRANSLATED = {"type": "object", "additionalProperties": {"type": "string"}}
+_TRANSLATED_IN = {  # a language code is at most 16 characters
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "propertyNames": {"maxLength": 16},
+}
 _SIZE = {
     "type": "object",
     "properties": {
@@ -63,7 +76,7 @@ _VIEW = [
     _param("cleanURLs", "query", _BOOL, "The same, as docs.ecwid.com spells it"),
     _param("slugsWithoutIds", "query", _BOOL, "Clean URLs without the id"),
     _param("lang", "query", {"type": "string"}, "Language for translated fields"),
-    _param("responseFields", "query", {"type": "string"}, "Fields to return, e.g. `id,name`"),
+    _param("responseFields", "query", _FIELD_LIST, "Fields to return, e.g. `id,name`"),
 ]
 
 _CATEGORY_SCHEMA: dict[str, Any] = {
@@ -120,7 +133,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _TEXT = _nullable({"type": "string", "maxLength": 100_000})
-_INPUT_TRANSLATED = _nullable(_TRANSLATED)
+_INPUT_TRANSLATED = _nullable(_TRANSLATED_IN)
 _INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Unknown and read-only fields are ignored; null clears a field.",
@@ -179,7 +192,7 @@ def _paths() -> dict[str, Any]:
     }
     create_body = {
         "required": True,
-        "content": {"application/json": {"schema": {**_ref("CategoryInput")}}},
+        "content": {"application/json": {"schema": _ref("NewCategory")}},
     }
     image_body = {
         "required": False,
@@ -187,7 +200,10 @@ def _paths() -> dict[str, Any]:
         "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             "application/x-www-form-urlencoded": {
-                "schema": {"type": "object", "properties": {"externalUrl": {"type": "string"}}}
+                "schema": {
+                    "type": "object",
+                    "properties": {"externalUrl": {"type": "string", "pattern": r"\S"}},
+                }
             },
         },
     }
@@ -199,7 +215,7 @@ def _paths() -> dict[str, Any]:
                     "type": "object",
                     "required": ["url", "width", "height"],
                     "properties": {
-                        "url": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                        "url": {"type": "string", "pattern": r"^[ \t]*[Hh][Tt][Tt][Pp][Ss]://\S"},
                         "width": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
                         "height": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
                         "externalId": _nullable({"type": "string", "maxLength": 255}),
@@ -212,15 +228,22 @@ def _paths() -> dict[str, Any]:
     id_ok = _json(_ref("Id"), "The new id")
     search_params = [
         _STORE,
-        _param("parent", "query", {"type": "integer", "minimum": 0}, "Parent id; 0 for root"),
-        _param("parentIds", "query", {"type": "string"}, "Comma list of parent ids"),
+        _param("parent", "query", {**_ID, "minimum": 0}, "Parent id; 0 for root"),
+        _param("parentIds", "query", _ID_LIST, "Comma list of parent ids"),
         _param("withSubcategories", "query", _BOOL, "All descendants of the parents"),
         _param("hidden_categories", "query", _BOOL, "Include disabled categories"),
         _param("productIds", "query", _BOOL, "Include productIds"),
         _param("keyword", "query", {"type": "string"}, "Name or description contains"),
-        _param("categoryIds", "query", {"type": "string"}, "Comma list of ids"),
-        _param("offset", "query", {"type": "integer", "minimum": 0}, "Skip this many"),
-        _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size (max 100)"),
+        _param("categoryIds", "query", _ID_LIST, "Comma list of ids"),
+        _param(
+            "offset", "query", {"type": "integer", "minimum": 0, "maximum": 2**62}, "Skip this many"
+        ),
+        _param(
+            "limit",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": 2**62},
+            "Page size (max 100)",
+        ),
         *_VIEW,
     ]
     file_params = [
@@ -228,7 +251,7 @@ def _paths() -> dict[str, Any]:
         _param(
             "fileName",
             "path",
-            {"type": "string", "pattern": r"^[0-9]{1,16}\.[a-z]{3,4}$"},
+            {"type": "string", "pattern": r"^[1-9][0-9]{0,14}\.[a-z]{3,4}$"},
             "`<fileId>.<ext>`",
             required=True,
         ),
@@ -287,7 +310,10 @@ def _paths() -> dict[str, Any]:
                     _STORE,
                     _CATEGORY,
                     _param(
-                        "externalUrl", "query", {"type": "string"}, "Download the image from here"
+                        "externalUrl",
+                        "query",
+                        {"type": "string", "pattern": r"\S"},
+                        "Download the image from here (https)",
                     ),
                 ],
                 id_ok,
@@ -329,8 +355,18 @@ def _paths() -> dict[str, Any]:
                     _param("delimeter", "query", {"type": "string"}, "The same, another spelling"),
                     _param("hidden_categories", "query", _BOOL, "Include disabled categories"),
                     _param("productIds", "query", _BOOL, "Include productIds"),
-                    _param("offset", "query", {"type": "integer", "minimum": 0}, "Skip this many"),
-                    _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size"),
+                    _param(
+                        "offset",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 2**62},
+                        "Skip this many",
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 2**62},
+                        "Page size",
+                    ),
                     *_VIEW,
                 ],
                 _json(_ref("CategorySearch"), "Matching categories, by id"),
@@ -397,6 +433,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 },
                 "Category": _CATEGORY_SCHEMA,
                 "CategoryInput": _INPUT_SCHEMA,
+                "NewCategory": {**_INPUT_SCHEMA, "required": ["name"]},
                 "CategorySearch": {
                     "type": "object",
                     "properties": {
