@@ -163,3 +163,14 @@ class Overloaded(Unavailable):
         super().__init__(
             f"The server is busy processing other images; retry in {retry_after} seconds"
         )
+
+
+def codes_by_status() -> dict[int, list[str]]:
+    """Every errorCode of the tree, by HTTP status (for the OpenAPI document)."""
+    found: dict[int, set[str]] = {}
+    pending: list[type[VitrinaError]] = [VitrinaError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.status, set()).add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return {status: sorted(codes) for status, codes in sorted(found.items())}

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import categories as category_cases
+from vitrina import wire
 from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
 from vitrina.category_fields import read_category
 from vitrina.errors import BadRequest, CategoryNotFound
@@ -97,13 +98,13 @@ def _page(
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    result = {
-        "total": total,
-        "count": len(page),
-        "offset": query.offset,
-        "limit": query.limit,
-        "items": [category_json(c, tree, view) for c in page],
-    }
+    result = wire.CategorySearch(
+        total=total,
+        count=len(page),
+        offset=query.offset,
+        limit=query.limit,
+        items=[category_json(c, tree, view) for c in page],
+    )
     return JSON(pick(result, wanted))
 
 
@@ -136,7 +137,7 @@ async def create_category(request: Request) -> Response:
     await ctx.auth.require(request, store_id, "create_catalog")
     values = read_category(await read_json(request, ctx.settings.max_json_bytes), creating=True)
     category_id = await run_in_threadpool(category_cases.create, ctx.services, store_id, values)
-    return JSON({"id": category_id})
+    return JSON(wire.Id(id=category_id))
 
 
 async def update_category(request: Request) -> Response:
@@ -146,7 +147,7 @@ async def update_category(request: Request) -> Response:
     body = await read_json(request, ctx.settings.max_json_bytes)
     values = read_category(body, creating=False)
     await run_in_threadpool(category_cases.update, ctx.services, store_id, category_id, values)
-    return JSON({"updateCount": 1})
+    return JSON(wire.UpdateCount(updateCount=1))
 
 
 async def delete_category(request: Request) -> Response:
@@ -154,22 +155,22 @@ async def delete_category(request: Request) -> Response:
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
     await run_in_threadpool(category_cases.delete, ctx.services, store_id, category_id)
-    return JSON({"deleteCount": 1})
+    return JSON(wire.DeleteCount(deleteCount=1))
 
 
 async def profile(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
     caller = await ctx.auth.require(request, store_id, None)
+    store = caller.store
     return JSON(
-        {
-            "generalInfo": {"storeId": caller.store.id, "storeUrl": caller.store.storefront_url},
-            "settings": {"storeName": caller.store.name},
-            "languages": {
-                "enabledLanguages": list(caller.store.languages),
-                "defaultLanguage": caller.store.default_language,
-            },
-        }
+        wire.Profile(
+            generalInfo=wire.GeneralInfo(storeId=store.id, storeUrl=store.storefront_url),
+            settings=wire.StoreSettings(storeName=store.name),
+            languages=wire.Languages(
+                enabledLanguages=list(store.languages), defaultLanguage=store.default_language
+            ),
+        )
     )
 
 

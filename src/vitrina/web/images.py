@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina import images
+from vitrina import images, wire
 from vitrina.category_fields import read_alt, read_int
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.web.categories import require_category
@@ -68,7 +68,7 @@ async def upload_image(request: Request) -> Response:
     finally:
         if source is not None:
             source.unlink(missing_ok=True)
-    return JSON({"id": image_id})
+    return JSON(wire.Id(id=image_id))
 
 
 def _dimension(body: dict[str, Any], name: str) -> int:
@@ -107,7 +107,7 @@ async def upload_image_async(request: Request) -> Response:
     )
     if ctx.worker is not None:
         ctx.worker.wake()
-    return JSON({"id": image_id})
+    return JSON(wire.Id(id=image_id))
 
 
 async def delete_image(request: Request) -> Response:
@@ -115,4 +115,4 @@ async def delete_image(request: Request) -> Response:
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
     count = await run_in_threadpool(images.delete, ctx.services, store_id, category_id)
-    return JSON({"deleteCount": count})
+    return JSON(wire.DeleteCount(deleteCount=count))

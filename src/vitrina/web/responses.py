@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vitrina import wire
 from vitrina.errors import MethodNotAllowed, NotFound, Overloaded, VitrinaError
 
 log = logging.getLogger("vitrina.web")
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def render_json(content: Any) -> bytes:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON of plain values or answer structs (vitrina.wire)."""
+    return _ENCODER.encode(content)
 
 
 class JSON(Response):
@@ -32,7 +37,7 @@ def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> 
     if retry_after is not None:  # RateLimited, Overloaded
         headers["Retry-After"] = str(retry_after)
     return JSON(
-        {"errorMessage": exc.message, "errorCode": exc.code},
+        wire.Error(errorMessage=exc.message, errorCode=exc.code),
         status_code=exc.status,
         headers=headers,
     )
