@@ -125,9 +125,20 @@ class BlobEntry:
 
 @dataclass(frozen=True)
 class ImageHeader:
+    """What the header says, read once by ``probe`` (before any decode)."""
+
     format: str  # jpeg, png, gif, webp, avif, heif
-    width: int
+    width: int  # as stored (orientation not applied)
     height: int
+    orientation: int = 1  # EXIF, 1 to 8
+    cmyk: bool = False  # CMYK or YCCK pixels
+
+    @property
+    def shown(self) -> tuple[int, int]:
+        """Width and height as a viewer that applies the orientation shows them."""
+        if self.orientation >= 5:  # turned by a quarter
+            return self.height, self.width
+        return self.width, self.height
 
 
 @dataclass(frozen=True)

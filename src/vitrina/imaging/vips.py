@@ -133,9 +133,7 @@ def _reduced(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
     if header.format == "jpeg":
         image = _reduced_jpeg(source, header, box)
     else:
-        image = pyvips.Image.thumbnail(
-            str(source), box, height=box, size="down", fail_on=_FAIL_ON
-        ).copy_memory()
+        image = pyvips.Image.thumbnail(str(source), box, height=box, size="down", fail_on=_FAIL_ON)
     return _to_srgb(image).copy_memory()
 
 
@@ -178,39 +176,33 @@ def _rgba(image: pyvips.Image) -> Any:
     return np.ndarray(buffer=memory, dtype=np.uint8, shape=(image.height, image.width, 4))
 
 
-def _needs_encoding(header: ImageHeader, head: pyvips.Image, orientation: int) -> bool:
+def _needs_encoding(header: ImageHeader) -> bool:
     """Whether a browser could not show the original right as it is."""
     if header.format not in _SERVED_AS_IS:
         return True  # AVIF, HEIC
     if header.format == "jpeg":
-        return bool(head.interpretation == "cmyk")  # CMYK and YCCK
-    return orientation != 1  # browsers ignore EXIF orientation in PNG and WebP
+        return header.cmyk  # CMYK and YCCK
+    return header.orientation != 1  # browsers ignore EXIF orientation in PNG and WebP
 
 
-def _kept_original(
-    source: Path, header: ImageHeader, orientation: int, scratch: list[Path]
-) -> EncodedFile | None:
+def _as_uploaded(path: Path, header: ImageHeader) -> EncodedFile:
+    """``path`` served as the original, in the upload's format, at its shown size."""
+    fmt = header.format
+    return EncodedFile("original", path, EXTENSIONS[fmt], CONTENT_TYPES[fmt], *header.shown)
+
+
+def _kept_original(source: Path, header: ImageHeader, scratch: list[Path]) -> EncodedFile | None:
     """The original with only display metadata, or None when it can't be kept."""
     destination = source.with_name(source.name + ".original")
     scratch.append(destination)
     try:
         if header.format == "jpeg":
-            strip_jpeg(source, destination, orientation)
+            strip_jpeg(source, destination, header.orientation)
         else:
             strip_container(header.format, source, destination)
     except Unkeepable:
         return None
-    width, height = header.width, header.height
-    if orientation >= 5:  # shown turned by a quarter
-        width, height = height, width
-    return EncodedFile(
-        "original",
-        destination,
-        EXTENSIONS[header.format],
-        CONTENT_TYPES[header.format],
-        width,
-        height,
-    )
+    return _as_uploaded(destination, header)
 
 
 class VipsProcessor:
@@ -226,6 +218,7 @@ class VipsProcessor:
         try:
             image = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
             width, height = image.width, image.get_page_height()
+            orientation, cmyk = _orientation(image), image.interpretation == "cmyk"
         except pyvips.Error as exc:
             raise InvalidImage(_unreadable(fmt, exc)) from None
         if width * height > self.max_pixels:
@@ -233,7 +226,7 @@ class VipsProcessor:
                 f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
                 f"the limit is {self.max_pixels / 1e6:g} megapixels"
             )
-        return ImageHeader(format=fmt, width=width, height=height)
+        return ImageHeader(fmt, width, height, orientation, cmyk)
 
     def process(
         self,
@@ -266,41 +259,20 @@ class VipsProcessor:
             (("image", image_size), ("hd", HD_SIZE), ("thumbnail", thumbnail_size)),
             key=lambda pair: -pair[1],
         )
-        head = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
-        orientation = _orientation(head)
         original: EncodedFile | None = None
-        if keep_original:
-            width, height = header.width, header.height
-            if orientation >= 5:
-                width, height = height, width
-            original = EncodedFile(
-                "original",
-                source,  # the source lives until the caller has stored the files
-                EXTENSIONS[header.format],
-                CONTENT_TYPES[header.format],
-                width,
-                height,
-            )
-        elif not _needs_encoding(header, head, orientation):
-            original = _kept_original(source, header, orientation, scratch)
+        if keep_original:  # the source lives until the caller has stored the files
+            original = _as_uploaded(source, header)
+        elif not _needs_encoding(header):
+            original = _kept_original(source, header, scratch)
 
         base = _reduced(source, header, boxes[0][1]) if original else _full(source)
         base = _drop_opaque_alpha(base, header.format)
         out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
         out_fmt = out_fmt or ("png" if base.hasalpha() else "jpeg")
+        full_size = None
         if original is None:
-            data = _encode(base, out_fmt, original=True)
-            original = EncodedFile(
-                "original",
-                data,
-                EXTENSIONS[out_fmt],
-                CONTENT_TYPES[out_fmt],
-                base.width,
-                base.height,
-            )
+            original = _file("original", base, out_fmt, original=True)
             full_size = (base.width, base.height)
-        else:
-            full_size = None
 
         variants: dict[str, EncodedFile] = {}
         current = base
@@ -328,8 +300,8 @@ def fit(width: int, height: int, box: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _file(role: str, image: pyvips.Image, fmt: str) -> EncodedFile:
-    data = _encode(image, fmt)
+def _file(role: str, image: pyvips.Image, fmt: str, original: bool = False) -> EncodedFile:
+    data = _encode(image, fmt, original)
     return EncodedFile(role, data, EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height)
 
 
