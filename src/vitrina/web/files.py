@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -17,35 +17,45 @@ from vitrina.web.context import Context
 from vitrina.web.params import MAX_FILE_ID, path_id
 
 _CACHE = "public, max-age=31536000, immutable"
-_CHUNK = 256 * 1024
+_CHUNK = 256 * 1024  # also the largest file read whole, in the lookup's thread trip
+
+Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | None
 
 
-_WHOLE_IN_ONE_TRIP = 256 * 1024  # thumbnails and most variants: read with the lookup
+def _matches(header: str, etag: str) -> bool:
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
 
 
-def _open(ctx: Context, store_id: int, file_id: int) -> tuple[StoredFile | None, Any]:
-    """The file's record and its bytes, opened before answering: small files
-    read whole, larger ones as an open file or a started stream. A replace that
-    deletes the file after this point cannot cut the answer short (an open file
-    outlives its name); one that deleted it before makes this a 404. One trip
-    to a worker thread."""
+def _open(
+    ctx: Context, store_id: int, file_id: int, ext: str, if_none_match: str, head: bool
+) -> tuple[StoredFile | None, Body]:
+    """The file's record and, when the answer needs them, its bytes, opened
+    before answering: a small file read whole, a larger one as an open file or
+    a started stream. A replace that deletes the file after this point cannot
+    cut the answer short (an open file outlives its name); one that deleted it
+    before makes this a 404. One trip to a worker thread."""
     found = ctx.services.metadata.images.find_file(store_id, file_id)
-    if found is None:
+    if found is None or found.ext != ext:
         return None, None
+    if head or _matches(if_none_match, f'"{found.etag}"'):
+        return found, None
     key = file_key(store_id, found.id, found.ext)
     path = ctx.services.blobs.local_path(key)
     try:
-        if path is not None:
-            stream = path.open("rb")
-            if found.size <= _WHOLE_IN_ONE_TRIP:
-                with stream:
-                    return found, stream.read()
-            return found, stream
-        chunks = ctx.services.blobs.read(key)
-        first = next(chunks, b"")
+        if path is None:
+            chunks = ctx.services.blobs.read(key)
+            return found, (next(chunks, b""), chunks)
+        stream = path.open("rb")
     except (FileNotFoundError, NotFound):
         return None, None
-    return found, (first, chunks)
+    if found.size > _CHUNK:
+        return found, stream
+    with stream:
+        return found, stream.read()
 
 
 async def _from_file(stream: BinaryIO) -> AsyncIterator[bytes]:
@@ -62,35 +72,25 @@ async def _from_stream(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[byt
         yield chunk
 
 
-def _matches(header: str, etag: str) -> bool:
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False
-
-
 async def serve_file(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
-    file_id, ext = parse_file_name(request.path_params["fileName"])
+    name = request.path_params["fileName"]
+    file_id, ext = parse_file_name(name)
     if file_id is None or not 0 < file_id <= MAX_FILE_ID:
         raise WrongNumber("fileId")
-    found, body = await run_in_threadpool(_open, ctx, store_id, file_id)
-    if found is None or found.ext != ext:
-        if isinstance(body, io.BufferedReader):
-            body.close()
-        raise NotFound(f"No image file /images/{store_id}/{request.path_params['fileName']}")
-    etag = f'"{found.etag}"'
+    if_none_match = request.headers.get("if-none-match", "")
+    head = request.method == "HEAD"
+    found, body = await run_in_threadpool(_open, ctx, store_id, file_id, ext, if_none_match, head)
+    if found is None:
+        raise NotFound(f"No image file /images/{store_id}/{name}")
     # Range is ignored, as RFC 9110 allows: files are small and immutable.
-    headers = {"ETag": etag, "Cache-Control": _CACHE, "Accept-Ranges": "none"}
-    if _matches(request.headers.get("if-none-match", ""), etag) or request.method == "HEAD":
-        if isinstance(body, io.BufferedReader):
-            body.close()
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(found.size)
-            return Response(headers=headers, media_type=found.content_type)
+    headers = {"ETag": f'"{found.etag}"', "Cache-Control": _CACHE, "Accept-Ranges": "none"}
+    if body is None and _matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
+    if body is None:  # HEAD
+        headers["Content-Length"] = str(found.size)
+        return Response(headers=headers, media_type=found.content_type)
     if isinstance(body, bytes):
         return Response(body, media_type=found.content_type, headers=headers)
     headers["Content-Length"] = str(found.size)
