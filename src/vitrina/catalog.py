@@ -22,6 +22,14 @@ class CategoryQuery:
     limit: int = MAX_PAGE
     enabled_only: bool = False  # public tokens never see disabled categories
 
+    def shows(self, category: Category) -> bool:
+        """Whether a disabled category may be in the answer: with
+        hidden_categories, and never for a public token."""
+        return category.enabled or (self.hidden and not self.enabled_only)
+
+    def page(self, found: Sequence[Category]) -> tuple[int, list[Category]]:
+        return len(found), list(found[self.offset : self.offset + self.limit])
+
 
 def check_parent(
     category_id: int, new_parent: int | None, parent_of: Mapping[int, int | None]
@@ -74,9 +82,9 @@ class CategoryTree:
             self._product_counts[category_id] = len(products)
         return self._product_counts[category_id]
 
-    def by_path(self, names: Sequence[str]) -> list[Category]:
-        """Categories whose names from the root down are ``names``, compared
-        case-insensitively; by id."""
+    def by_path(self, names: Sequence[str], query: CategoryQuery) -> tuple[int, list[Category]]:
+        """(total, page) of the categories whose names from the root down are
+        ``names``, compared case-insensitively, by id."""
         level: list[int | None] = [None]
         for name in names:
             wanted = name.casefold()
@@ -87,7 +95,7 @@ class CategoryTree:
                 if self.by_id[child].name.strip().casefold() == wanted
             ]
         found = [self.by_id[cid] for cid in level if cid is not None] if names else []
-        return sorted(found, key=lambda c: c.id)
+        return query.page(sorted((c for c in found if query.shows(c)), key=lambda c: c.id))
 
     def search(self, query: CategoryQuery) -> tuple[int, list[Category]]:
         """(total matches, the page asked for), ordered by orderBy, then id."""
@@ -102,8 +110,7 @@ class CategoryTree:
             found = [c for c in found if c.id in ids]
         if query.category_ids is not None:
             found = [c for c in found if c.id in query.category_ids]
-        if query.enabled_only or not query.hidden:
-            found = [c for c in found if c.enabled]
+        found = [c for c in found if query.shows(c)]
         if query.keyword:
             needle = query.keyword.casefold()
             found = [
@@ -111,5 +118,4 @@ class CategoryTree:
                 for c in found
                 if needle in c.name.casefold() or needle in c.description.casefold()
             ]
-        found = sorted(found, key=lambda c: (c.order_by, c.id))
-        return len(found), found[query.offset : query.offset + query.limit]
+        return query.page(sorted(found, key=lambda c: (c.order_by, c.id)))

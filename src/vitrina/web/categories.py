@@ -66,8 +66,7 @@ async def search_categories(request: Request) -> Response:
     for parent_id in query_ids(request, "parentIds") or ():
         parents.add(parent_id or None)
     category_ids = query_ids(request, "categoryIds")
-    offset = query_int(request, "offset", 0)
-    limit = query_int(request, "limit", MAX_PAGE, low=1)
+    offset, limit = _paging(request)
     query = CategoryQuery(
         parents=frozenset(parents),
         with_subcategories=query_bool(request, "withSubcategories", False),
@@ -75,12 +74,18 @@ async def search_categories(request: Request) -> Response:
         keyword=request.query_params.get("keyword", "").strip(),
         category_ids=frozenset(category_ids) if category_ids is not None else None,
         offset=offset,
-        limit=min(limit, MAX_PAGE),
+        limit=limit,
         enabled_only=caller.public,
     )
     _version, tree = await ctx.catalog.current(store_id)
     total, page = tree.search(query)
     return _page(request, ctx, caller, tree, total, page, query)
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    """offset and limit (at most MAX_PAGE), as search and categoriesByPath read them."""
+    limit = query_int(request, "limit", MAX_PAGE, low=1)
+    return query_int(request, "offset", 0), min(limit, MAX_PAGE)
 
 
 def _page(
@@ -120,15 +125,16 @@ async def categories_by_path(request: Request) -> Response:
     names = [part.strip() for part in path.split(delimiter) if part.strip()]
     if not names:
         raise BadRequest("Parameter 'path' is required: category names separated by the delimiter")
-    offset = query_int(request, "offset", 0)
+    offset, limit = _paging(request)
     query = CategoryQuery(
-        offset=offset, limit=min(query_int(request, "limit", MAX_PAGE, low=1), MAX_PAGE)
+        hidden=query_bool(request, "hidden_categories", False),
+        offset=offset,
+        limit=limit,
+        enabled_only=caller.public,
     )
-    hidden = query_bool(request, "hidden_categories", False) and not caller.public
     _version, tree = await ctx.catalog.current(store_id)
-    found = [c for c in tree.by_path(names) if hidden or c.enabled]
-    page = found[query.offset : query.offset + query.limit]
-    return _page(request, ctx, caller, tree, len(found), page, query)
+    total, page = tree.by_path(names, query)
+    return _page(request, ctx, caller, tree, total, page, query)
 
 
 async def create_category(request: Request) -> Response:
