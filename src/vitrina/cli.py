@@ -85,8 +85,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     with _services(args, upgrade=True) as services:
-        services.metadata.ping()
-        services.blobs.ping()  # a bucket that cannot be reached stops start-up, not an upload
+        # the upgrade has reached the database; a bucket that cannot be reached
+        # stops start-up too, not the first upload
+        services.blobs.ping()
         if not services.metadata.stores.list_stores():
             print("No store yet: `vitrina demo` creates one with a token (make run does)")
     print(
@@ -136,7 +137,8 @@ def cmd_store_create(args: argparse.Namespace) -> int:
     bad = [code for code in languages if not _LANGUAGE.fullmatch(code)]
     if not languages or bad:
         print(
-            f"vitrina: error: --languages takes language codes such as en,fr,pt_BR; got {bad}",
+            "vitrina: error: --languages takes language codes such as en,fr,pt_BR; "
+            f"got {args.languages!r}",
             file=sys.stderr,
         )
         return 2
