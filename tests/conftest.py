@@ -17,6 +17,7 @@ from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_ser
 from vitrina.bootstrap import Services, build_services, fetch_policy
 from vitrina.fetching.guarded import GuardedFetcher
 from vitrina.interfaces import SCOPES
+from vitrina.jobs import JobRunner
 from vitrina.metadata import migrate
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
@@ -205,3 +206,8 @@ def remote(tmp_path: Path, services: Services, settings: Settings) -> Iterator[I
             fetch_policy(allowed, resolver=lambda h, p: [ipaddress.ip_address("127.0.0.1")])
         )
         yield server
+
+
+def run_jobs(services: Services) -> int:
+    """Run every due async-upload job now, retrying quickly."""
+    return JobRunner(services, retry_base=0.01).run_until_idle()

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +92,16 @@ def start_serve(
             start_new_session=new_session,
         )
     return Server(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:
+    """Poll ``condition`` until it is true (True) or time runs out (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:

@@ -4,23 +4,20 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 
 from tests import images
 from tests.conftest import Api
+from tests.processes import wait_until
 from vitrina.bootstrap import Services
 from vitrina.decode_budget import DecodeBudget
 from vitrina.errors import Overloaded
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
+def _wait_for(condition: Callable[[], bool]) -> None:
+    assert wait_until(condition, timeout=5), "timed out"
 
 
 def test_waiters_keep_their_place_in_line() -> None:

@@ -11,10 +11,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests import images
-from tests.conftest import Api
+from tests.conftest import Api, run_jobs
 from tests.servers import ImageServer
 from vitrina.bootstrap import Services
-from vitrina.jobs import JobRunner, JobWorker
+from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.app import create_app
 
@@ -90,10 +90,6 @@ def test_refused_targets_are_logged_without_the_token(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "WRONG_URL" in logged or "not point to a public" in logged
     assert api.token not in logged
-
-
-def run_jobs(services: Services) -> int:
-    return JobRunner(services, retry_base=0.01).run_until_idle()
 
 
 def test_async_upload_shows_the_url_first_then_its_own_files(

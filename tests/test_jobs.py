@@ -3,16 +3,15 @@ nothing waits for any more is cancelled without a download (issue 9)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests import images
-from tests.conftest import Api, make_store
+from tests.conftest import Api, make_store, run_jobs
+from tests.processes import wait_until
 from tests.servers import ImageServer
-from tests.test_external import run_jobs
 from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
 
@@ -108,11 +107,11 @@ def test_slow_downloads_of_one_store_do_not_hold_up_another(
     quick = other.create()
     start_async(other, quick, remote.url("/image.jpg?quick"))
     worker(2)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done = [j for j in services.metadata.jobs.list_jobs() if j.state == "done"]
-        if done:
-            break
-        time.sleep(0.05)
+
+    def done_jobs() -> list[Any]:
+        return [j for j in services.metadata.jobs.list_jobs() if j.state == "done"]
+
+    assert wait_until(done_jobs, timeout=30)
+    done = done_jobs()
     assert done and done[0].store_id == other.store_id, [(j.store_id, j.url) for j in done]
     assert other.category(quick)["thumbnail"]["width"] == 400
