@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-quick lint fmt bench clean
+.PHONY: run test test-quick fuzz lint fmt bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(VENV)/.dev-installed lint
 ## The quick subset for development: no slow end-to-end tests.
 test-quick: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -m "not slow"
+
+## schemathesis against the OpenAPI document with a random seed (CI runs a fixed one).
+fuzz: $(VENV)/.dev-installed
+	VITRINA_FUZZ_SEED=random VITRINA_FUZZ_EXAMPLES=$${VITRINA_FUZZ_EXAMPLES:-200} \
+		$(BIN)/pytest -q -s tests/test_openapi.py -k keeps_to_its_document
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

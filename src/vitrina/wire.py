@@ -1,7 +1,9 @@
-"""The answers of the API, declared once as typed structs (msgspec): the JSON
-writer encodes them and the OpenAPI document takes its response schemas from
-them, so the two cannot drift apart. Field order is Ecwid's; a field left
-``UNSET`` is left out of the JSON (SPEC.md §3: no image, no image fields).
+"""The wire contract, declared once as typed structs (msgspec): the answers,
+which the JSON writer encodes, and the request bodies, into which the reader
+converts what clients send. The OpenAPI document takes every schema from
+them, so the document, the validation and the writer cannot drift apart.
+Field order is Ecwid's; a field left ``UNSET`` is left out of the JSON
+(SPEC.md §3: no image, no image fields).
 
 msgspec was measured against the alternatives for one category answer with an
 image (bench figures in docs/architecture.md): building and encoding a struct
@@ -17,8 +19,11 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 __all__ = [
     "UNSET",
     "Alt",
+    "AltInput",
+    "AsyncUpload",
     "BorderInfo",
     "Category",
+    "CategoryInput",
     "CategorySearch",
     "Colour",
     "DeleteCount",
@@ -26,6 +31,7 @@ __all__ = [
     "GeneralInfo",
     "Id",
     "Languages",
+    "NewCategory",
     "Profile",
     "Size",
     "StoreSettings",
@@ -146,3 +152,67 @@ class Error(Struct, kw_only=True):
 
 
 RESPONSES = (Category, CategorySearch, Profile, Id, UpdateCount, DeleteCount, Error)
+
+
+# What clients send. The reader (vitrina.wire_input) converts a body into
+# these structs, so they are the validation, and the OpenAPI document takes
+# its request schemas from them. Unknown fields are ignored: clients send back
+# whole objects they fetched. ``None`` (JSON null) clears a field.
+
+MAX_ID = 2**31 - 1
+MAX_NAME = 255
+MAX_TEXT = 100_000
+MAX_SLUG = 255
+MAX_PRODUCTS = 10_000
+NOT_BLANK = r"\S"  # at least one character that is not a space
+
+LanguageCode = Annotated[str, Meta(max_length=16)]
+TranslationsIn = dict[LanguageCode, str]
+Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+ProductId = Annotated[int, Meta(ge=1, le=2**53 - 1)]
+Dimension = Annotated[int, Meta(ge=1, le=1_000_000)]
+
+
+class AltInput(Struct, kw_only=True):
+    main: Text | UnsetType | None = UNSET
+    translated: TranslationsIn | UnsetType | None = UNSET
+
+
+class CategoryInput(Struct, kw_only=True):
+    """PUT /categories/{id}: the fields present are changed, the rest kept.
+    A name longer than MAX_NAME is refused with 409 (SPEC.md §3)."""
+
+    name: Annotated[str, Meta(max_length=MAX_NAME, pattern=NOT_BLANK)] | UnsetType = UNSET
+    parentId: Annotated[int, Meta(ge=0, le=MAX_ID)] | UnsetType | None = UNSET  # 0: root
+    orderBy: Annotated[int, Meta(ge=-(2**31), le=MAX_ID)] | UnsetType = UNSET
+    nameTranslated: TranslationsIn | UnsetType | None = UNSET
+    description: Text | UnsetType | None = UNSET
+    descriptionTranslated: TranslationsIn | UnsetType | None = UNSET
+    enabled: bool | UnsetType = UNSET
+    productIds: Annotated[list[ProductId], Meta(max_length=MAX_PRODUCTS)] | UnsetType | None = UNSET
+    customSlug: Annotated[str, Meta(max_length=MAX_SLUG)] | UnsetType | None = UNSET
+    seoTitle: Text | UnsetType | None = UNSET
+    seoTitleTranslated: TranslationsIn | UnsetType | None = UNSET
+    seoDescription: Text | UnsetType | None = UNSET
+    seoDescriptionTranslated: TranslationsIn | UnsetType | None = UNSET
+    alt: AltInput | UnsetType | None = UNSET
+
+
+class NewCategory(CategoryInput, kw_only=True):
+    """POST /categories: as an update, with the name required."""
+
+    name: Annotated[str, Meta(max_length=MAX_NAME, pattern=NOT_BLANK)]
+
+
+class AsyncUpload(Struct, kw_only=True):
+    """POST /categories/{id}/image/async. ``url`` must be https (422 WRONG_URL
+    otherwise, from the download guard, which no schema can express)."""
+
+    url: Annotated[str, Meta(pattern=NOT_BLANK, examples=["https://example.com/toys.jpg"])]
+    width: Dimension
+    height: Dimension
+    externalId: Annotated[str, Meta(max_length=255)] | int | UnsetType | None = UNSET
+    alt: AltInput | UnsetType | None = UNSET
+
+
+REQUESTS = (CategoryInput, NewCategory, AsyncUpload)

@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import categories as category_cases
-from vitrina import wire
+from vitrina import wire, wire_input
 from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
-from vitrina.category_fields import read_category
 from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
 from vitrina.web.auth import Caller
@@ -141,7 +140,8 @@ async def create_category(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
     await ctx.auth.require(request, store_id, "create_catalog")
-    values = read_category(await read_json(request, ctx.settings.max_json_bytes), creating=True)
+    body = wire_input.read(await read_json(request, ctx.settings.max_json_bytes), wire.NewCategory)
+    values = wire_input.category_values(body)
     category_id = await run_in_threadpool(category_cases.create, ctx.services, store_id, values)
     return JSON(wire.Id(id=category_id))
 
@@ -150,8 +150,10 @@ async def update_category(request: Request) -> Response:
     ctx = Context.of(request)
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
-    body = await read_json(request, ctx.settings.max_json_bytes)
-    values = read_category(body, creating=False)
+    body = wire_input.read(
+        await read_json(request, ctx.settings.max_json_bytes), wire.CategoryInput
+    )
+    values = wire_input.category_values(body)
     await run_in_threadpool(category_cases.update, ctx.services, store_id, category_id, values)
     return JSON(wire.UpdateCount(updateCount=1))
 

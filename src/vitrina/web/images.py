@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
+from msgspec import UNSET
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina import images, wire
-from vitrina.category_fields import read_alt, read_int
+from vitrina import images, wire, wire_input
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.web.categories import require_category
 from vitrina.web.context import Context
@@ -71,37 +70,21 @@ async def upload_image(request: Request) -> Response:
     return JSON(wire.Id(id=image_id))
 
 
-def _dimension(body: dict[str, Any], name: str) -> int:
-    if body.get(name) is None:
-        raise BadRequest(f"Field '{name}' is required: a positive whole number")
-    return read_int(name, body[name], low=1, high=1_000_000)
-
-
 async def upload_image_async(request: Request) -> Response:
     ctx = Context.of(request)
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     caller = await ctx.auth.require(request, store_id, "update_catalog")
-    body = await read_json(request, ctx.settings.max_json_bytes)
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise BadRequest("Field 'url' is required: the https URL of the image")
-    width, height = _dimension(body, "width"), _dimension(body, "height")
-    external_id = body.get("externalId")
-    if external_id is not None and (
-        not isinstance(external_id, str | int) or isinstance(external_id, bool)
-    ):
-        raise BadRequest("Field 'externalId' must be a string")
-    if external_id is not None and len(str(external_id)) > 255:
-        raise BadRequest("Field 'externalId' is longer than 255 characters")
-    alt = read_alt(body["alt"]) if body.get("alt") is not None else None
+    body = wire_input.read(await read_json(request, ctx.settings.max_json_bytes), wire.AsyncUpload)
+    external_id = body.externalId if body.externalId is not UNSET else None
+    alt = wire_input.alt_values(body.alt) if body.alt not in (None, UNSET) else None
     image_id = await run_in_threadpool(
         images.start_async,
         ctx.services,
         caller.store,
         category_id,
-        url.strip(),
-        width,
-        height,
+        body.url.strip(),
+        body.width,
+        body.height,
         None if external_id is None else str(external_id),
         alt,
     )

@@ -1,7 +1,10 @@
-"""The OpenAPI 3 document, written by hand; tests check the server against it."""
+"""The OpenAPI 3.1 document. Paths, parameters and the error table are
+written here (the errors from errors.py); every body's schema comes from the
+structs of vitrina.wire. Tests check the server against it."""
 
 from __future__ import annotations
 
+import inspect
 from functools import cache
 from typing import Any
 
@@ -48,11 +51,6 @@ _FIELD_LIST = {
 _BOOL = {"type": "string", "enum": ["true", "false", "yes", "no", "on", "off", "1", "0"]}
 _STORE = _param("storeId", "path", _ID, "Store id", required=True)
 _CATEGORY = _param("categoryId", "path", _ID, "Category id", required=True)
-_TRANSLATED_IN = {  # a language code is at most 16 characters
-    "type": "object",
-    "additionalProperties": {"type": "string"},
-    "propertyNames": {"maxLength": 16},
-}
 
 
 _VIEW = [
@@ -65,55 +63,35 @@ _VIEW = [
 ]
 
 
-def _response_schemas() -> dict[str, Any]:
-    """The answers' schemas, from the structs the server encodes (vitrina.wire).
-    responseFields may leave out any field of a category and of what it holds,
-    so none of those is required."""
+def _schemas() -> dict[str, Any]:
+    """Every body's schema, from the structs the server reads and writes
+    (vitrina.wire). responseFields may leave out any field of a category and
+    of what it holds, so none of those is required."""
     _, schemas = msgspec.json.schema_components(
-        wire.RESPONSES, ref_template="#/components/schemas/{name}"
+        wire.RESPONSES + wire.REQUESTS, ref_template=_REF + "{name}"
     )
     for name in ("Category", "CategorySearch", "Size", "BorderInfo", "Colour", "Alt"):
         schemas[name].pop("required", None)
-    return schemas
+    return {name: _tidy(schema) for name, schema in schemas.items()}
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-_TEXT = _nullable({"type": "string", "maxLength": 100_000})
-_INPUT_TRANSLATED = _nullable(_TRANSLATED_IN)
-_INPUT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "Unknown and read-only fields are ignored; null clears a field.",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
-        "parentId": _nullable({"type": "integer", "minimum": 0, "maximum": 2**31 - 1}),
-        "orderBy": {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
-        "nameTranslated": _INPUT_TRANSLATED,
-        "description": _TEXT,
-        "descriptionTranslated": _INPUT_TRANSLATED,
-        "enabled": {"type": "boolean"},
-        "productIds": _nullable(
-            {
-                "type": "array",
-                "maxItems": 10_000,
-                "items": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
-            }
-        ),
-        "seoTitle": _TEXT,
-        "seoTitleTranslated": _INPUT_TRANSLATED,
-        "seoDescription": _TEXT,
-        "seoDescriptionTranslated": _INPUT_TRANSLATED,
-        "customSlug": _nullable({"type": "string", "maxLength": 255}),
-        "alt": _nullable(
-            {"type": "object", "properties": {"main": _TEXT, "translated": _INPUT_TRANSLATED}}
-        ),
-    },
-}
+def _tidy(schema: Any) -> Any:
+    """A schema as msgspec writes it, without titles or an empty
+    ``required``, and with docstrings unindented."""
+    if isinstance(schema, list):
+        return [_tidy(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {k: _tidy(v) for k, v in schema.items() if k != "title"}
+    if schema.get("required") == []:
+        del schema["required"]
+    if isinstance(schema.get("description"), str):  # a struct's docstring
+        schema["description"] = inspect.cleandoc(schema["description"])
+    return schema
 
 
 def _op(
+    operation_id: str,
     summary: str,
     scope: str | None,
     params: list[dict[str, Any]],
@@ -122,6 +100,7 @@ def _op(
     body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
+        "operationId": operation_id,
         "summary": summary,
         "parameters": params,
         "responses": {"200": ok, **_errors(*errors)},
@@ -144,13 +123,17 @@ def _paths() -> dict[str, Any]:
         "content": {"application/json": {"schema": _ref("NewCategory")}},
     }
     image_body = {
-        "required": False,
-        "description": "The image itself (any Content-Type), or a form with `externalUrl`.",
+        "required": True,
+        "description": "The image itself (any Content-Type), or a form with `externalUrl`. "
+        "With the `externalUrl` query parameter the body is not read.",
         "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary", "minLength": 1}
+            },
             "application/x-www-form-urlencoded": {
                 "schema": {
                     "type": "object",
+                    "required": ["externalUrl"],
                     "properties": {"externalUrl": {"type": "string", "pattern": r"\S"}},
                 }
             },
@@ -158,23 +141,29 @@ def _paths() -> dict[str, Any]:
     }
     async_body = {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["url", "width", "height"],
-                    "properties": {
-                        "url": {"type": "string", "pattern": r"^[ \t]*[Hh][Tt][Tt][Pp][Ss]://\S"},
-                        "width": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                        "height": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                        "externalId": _nullable({"type": "string", "maxLength": 255}),
-                        "alt": _INPUT_SCHEMA["properties"]["alt"],
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": _ref("AsyncUpload")}},
     }
     id_ok = _json(_ref("Id"), "The new id")
+    created = {
+        **_json(_ref("Id"), "The new category's id"),
+        "links": {
+            link: {
+                "operationId": link[0].lower() + link[1:],
+                "parameters": {
+                    "storeId": "$request.path.storeId",
+                    "categoryId": "$response.body#/id",
+                },
+            }
+            for link in (
+                "GetCategory",
+                "UpdateCategory",
+                "DeleteCategory",
+                "UploadCategoryImage",
+                "UploadCategoryImageAsync",
+                "DeleteCategoryImage",
+            )
+        },
+    }
     search_params = [
         _STORE,
         _param("parent", "query", {**_ID, "minimum": 0}, "Parent id; 0 for root"),
@@ -212,6 +201,7 @@ def _paths() -> dict[str, Any]:
     return {
         "/api/v3/{storeId}/categories": {
             "get": _op(
+                "searchCategories",
                 "Search categories",
                 "read_catalog",
                 search_params,
@@ -219,16 +209,18 @@ def _paths() -> dict[str, Any]:
                 (400, 403, 429, 503),
             ),
             "post": _op(
+                "createCategory",
                 "Create a category",
                 "create_catalog",
                 [_STORE],
-                id_ok,
+                created,
                 (400, 403, 404, 409, 413, 415, 429, 503),
                 create_body,
             ),
         },
         "/api/v3/{storeId}/categories/{categoryId}": {
             "get": _op(
+                "getCategory",
                 "Get a category",
                 "read_catalog",
                 [_STORE, _CATEGORY, *_VIEW],
@@ -236,6 +228,7 @@ def _paths() -> dict[str, Any]:
                 (400, 403, 404, 429, 503),
             ),
             "put": _op(
+                "updateCategory",
                 "Update a category",
                 "update_catalog",
                 [_STORE, _CATEGORY],
@@ -244,6 +237,7 @@ def _paths() -> dict[str, Any]:
                 json_body,
             ),
             "delete": _op(
+                "deleteCategory",
                 "Delete a category and its subcategories",
                 "update_catalog",
                 [_STORE, _CATEGORY],
@@ -253,6 +247,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v3/{storeId}/categories/{categoryId}/image": {
             "post": _op(
+                "uploadCategoryImage",
                 "Upload the category image",
                 "update_catalog",
                 [
@@ -270,6 +265,7 @@ def _paths() -> dict[str, Any]:
                 image_body,
             ),
             "delete": _op(
+                "deleteCategoryImage",
                 "Delete the category image",
                 "update_catalog",
                 [_STORE, _CATEGORY],
@@ -279,6 +275,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v3/{storeId}/categories/{categoryId}/image/async": {
             "post": _op(
+                "uploadCategoryImageAsync",
                 "Upload the category image from a URL, in the background",
                 "update_catalog",
                 [_STORE, _CATEGORY],
@@ -289,6 +286,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v3/{storeId}/categoriesByPath": {
             "get": _op(
+                "categoriesByPath",
                 "Find categories by their path of names",
                 "read_catalog",
                 [
@@ -324,6 +322,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v3/{storeId}/profile": {
             "get": _op(
+                "getProfile",
                 "Store profile",
                 None,
                 [_STORE],
@@ -333,7 +332,7 @@ def _paths() -> dict[str, Any]:
         },
         "/images/{storeId}/{fileName}": {
             "get": {
-                **_op("An image file", None, file_params, file_ok, (400, 404, 503)),
+                **_op("getImageFile", "An image file", None, file_params, file_ok, (400, 404, 503)),
                 "security": [],
             },
         },
@@ -342,7 +341,7 @@ def _paths() -> dict[str, Any]:
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "vitrina: Ecwid REST API v3, categories and category images",
             "version": __version__,
@@ -357,9 +356,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "queryToken": {"type": "apiKey", "in": "query", "name": "token"},
             },
             "schemas": {
-                "CategoryInput": _INPUT_SCHEMA,
-                "NewCategory": {**_INPUT_SCHEMA, "required": ["name"]},
-                **_response_schemas(),
+                **_schemas(),
             },
         },
     }
