@@ -17,22 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vitrina.numbers import parse_bool
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names it."""
-
-
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
-
-
-def parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("expected one of true, false, yes, no, on, off, 1, 0")
 
 
 def _positive_int(text: str) -> int:

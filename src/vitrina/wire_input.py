@@ -23,12 +23,9 @@ from msgspec import inspect as mi
 
 from vitrina import wire
 from vitrina.errors import BadRequest, ConstraintViolation, VitrinaError
-from vitrina.numbers import parse_whole
+from vitrina.numbers import parse_bool, parse_whole
 
 T = TypeVar("T", bound=msgspec.Struct)
-
-_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True,
-               "false": False, "no": False, "off": False, "0": False}  # fmt: skip
 
 
 def read(body: dict[str, Any], kind: type[T]) -> T:
@@ -64,7 +61,10 @@ def _lenient(value: Any, info: mi.Type) -> Any:
             return int(value)
     elif isinstance(info, mi.BoolType):
         if isinstance(value, str):
-            return _BOOL_WORDS.get(value.strip().lower(), value)
+            try:
+                return parse_bool(value)
+            except ValueError:
+                return value
     elif isinstance(info, mi.ListType) and isinstance(value, list):
         return [_lenient(item, info.item_type) for item in value]
     elif isinstance(info, mi.StructType) and isinstance(value, dict):

@@ -12,6 +12,7 @@ import msgspec
 
 from vitrina import __version__, wire
 from vitrina.errors import codes_by_status
+from vitrina.numbers import FALSE_WORDS, TRUE_WORDS
 
 _REF = "#/components/schemas/"
 
@@ -48,7 +49,7 @@ _FIELD_LIST = {
     "type": "string",
     "pattern": rf"^{_NAME}(\({_NAME}(,{_NAME})*\))?(,{_NAME}(\({_NAME}(,{_NAME})*\))?)*$",
 }
-_BOOL = {"type": "string", "enum": ["true", "false", "yes", "no", "on", "off", "1", "0"]}
+_BOOL = {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]}
 _STORE = _param("storeId", "path", _ID, "Store id", required=True)
 _CATEGORY = _param("categoryId", "path", _ID, "Category id", required=True)
 

@@ -19,8 +19,7 @@ from vitrina.errors import (
     UnsupportedMediaType,
     WrongNumber,
 )
-from vitrina.numbers import parse_whole
-from vitrina.settings import parse_bool
+from vitrina.numbers import FALSE_WORDS, TRUE_WORDS, parse_bool, parse_whole
 
 MAX_CATEGORY_ID = 2**31 - 1
 MAX_FILE_ID = 2**53 - 1
@@ -52,7 +51,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
         return parse_bool(text)
     except ValueError:
         raise BadRequest(
-            f"Parameter '{name}' must be one of true, false, yes, no, on, off, 1, 0; got {text!r}"
+            f"Parameter '{name}' must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}; got {text!r}"
         ) from None
 
 
