@@ -68,6 +68,10 @@ def served() -> Iterator[dict[str, Any]]:
     photo = data_dir / "photo.jpg"
     photo.write_bytes(images.phone_jpeg())
     image_id = image_cases.upload(services, store, parent, photo)
+    child = services.metadata.catalog.create_category(store.id, {"name": "Waiting"})
+    job_id = image_cases.start_async(
+        services, store, child, "https://images.example/toy.jpg", 800, 600, None, None
+    )
     app = create_app(config, services)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -79,6 +83,7 @@ def served() -> Iterator[dict[str, Any]]:
         "base": f"http://127.0.0.1:{port}",
         "token": token,
         "file": f"{image_id}.jpg",
+        "job": str(job_id),
         "store": store.id,
     }
     server.should_exit = True
@@ -133,7 +138,7 @@ def test_the_server_keeps_to_its_document(served: dict[str, Any]) -> None:
             "--no-color",
         ],
         cwd=REPO,  # schemathesis.toml
-        env={**os.environ, "VITRINA_FUZZ_FILE": served["file"]},
+        env={**os.environ, "VITRINA_FUZZ_FILE": served["file"], "VITRINA_FUZZ_JOB": served["job"]},
         capture_output=True,
         text=True,
         timeout=900,
@@ -156,6 +161,9 @@ def test_the_document_is_served_and_names_every_route(served: dict[str, Any]) ->
         "/api/v3/{storeId}/categories/{categoryId}/image/async",
         "/api/v3/{storeId}/categoriesByPath",
         "/api/v3/{storeId}/profile",
+        "/api/v3/{storeId}/_requests",
+        "/api/v3/{storeId}/_token",
+        "/api/v3/{storeId}/_jobs/{imageId}",
         "/images/{storeId}/{fileName}",
     }
     assert page.status_code == 200

@@ -67,6 +67,12 @@ class InsufficientScope(VitrinaError):
         super().__init__(f"This request needs the '{scope}' scope, which the token does not have")
 
 
+class SecretTokenRequired(VitrinaError):
+    status = 403
+    code = "INSUFFICIENT_APP_SCOPE"
+    default_message = "This needs a secret token; a public token cannot use it"
+
+
 class NotFound(VitrinaError):
     status = 404
     code = "NOT_FOUND"

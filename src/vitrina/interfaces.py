@@ -117,6 +117,22 @@ class Job:
 
 
 @dataclass(frozen=True)
+class RequestRecord:
+    """One API request to a store, as the request log keeps it: no token, no
+    Authorization header, no body."""
+
+    store_id: int
+    at: datetime
+    method: str
+    path: str
+    query: str  # without token=
+    status: int
+    duration_ms: float
+    error_code: str = ""
+    id: int = 0  # given by the log
+
+
+@dataclass(frozen=True)
 class BlobEntry:
     key: str
     size: int
@@ -256,7 +272,38 @@ class JobQueue(Protocol):
         """Whether the claim still holds and something waits for the job."""
         ...
 
-    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]: ...
+    def list_jobs(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        store_id: int | None = None,
+        image_id: int | None = None,
+    ) -> list[Job]:
+        """Newest first."""
+        ...
+
+
+REQUESTS_KEPT = 1000  # per store, in the request log
+
+
+class RequestLog(Protocol):
+    """The last REQUESTS_KEPT requests to each store, newest first."""
+
+    def record(self, entries: Sequence[RequestRecord]) -> None:
+        """Keep ``entries`` of stores that exist; drop each store's oldest past
+        REQUESTS_KEPT."""
+        ...
+
+    def recent(
+        self,
+        store_id: int,
+        limit: int = 100,
+        after_id: int = 0,
+        status_class: int | None = None,
+        path_contains: str = "",
+    ) -> list[RequestRecord]:
+        """Newest first; ``status_class`` 2 means 2xx; ``after_id`` for polling."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -270,7 +317,7 @@ class TableDump:
 
 
 class MetadataStore(Protocol):
-    """The metadata database: its four roles, composed; and its dump."""
+    """The metadata database: its five roles, composed; and its dump."""
 
     @property
     def stores(self) -> StoreDirectory: ...
@@ -280,6 +327,8 @@ class MetadataStore(Protocol):
     def images(self) -> ImageRecords: ...
     @property
     def jobs(self) -> JobQueue: ...
+    @property
+    def requests(self) -> RequestLog: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def schema_revision(self) -> str: ...

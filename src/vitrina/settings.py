@@ -307,6 +307,13 @@ class Settings:
         "Run the async-upload worker inside vitrina serve (turn off on nodes that should "
         "only answer HTTP, and run vitrina worker elsewhere).",
     )
+    request_log: bool = setting(
+        "VITRINA_REQUEST_LOG",
+        True,
+        parse_bool,
+        "Keep each store's last 1,000 API requests (method, path, query without the token,"
+        " status, duration, errorCode) for the console and GET /api/v3/{storeId}/_requests.",
+    )
     fetch_allow_http: bool = setting(
         "VITRINA_FETCH_ALLOW_HTTP",
         False,

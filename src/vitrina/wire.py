@@ -30,11 +30,15 @@ __all__ = [
     "Error",
     "GeneralInfo",
     "Id",
+    "ImageJob",
     "Languages",
+    "LoggedRequest",
     "NewCategory",
     "Profile",
+    "RequestLog",
     "Size",
     "StoreSettings",
+    "TokenScopes",
     "UpdateCount",
 ]
 
@@ -151,7 +155,61 @@ class Error(Struct, kw_only=True):
     errorCode: str
 
 
-RESPONSES = (Category, CategorySearch, Profile, Id, UpdateCount, DeleteCount, Error)
+# vitrina's own endpoints (docs/differences.md): under /api/v3/{storeId}/_…
+
+
+class LoggedRequest(Struct, kw_only=True):
+    """One API request to the store. The query never holds the token."""
+
+    id: int
+    time: str  # ISO 8601, UTC
+    method: str
+    path: str
+    query: str
+    status: int
+    durationMs: float
+    errorCode: str | UnsetType = UNSET  # error answers only
+
+
+class RequestLog(Struct, kw_only=True):
+    """The store's last requests, newest first (at most 1,000 are kept)."""
+
+    count: int
+    items: list[LoggedRequest]
+
+
+class TokenScopes(Struct, kw_only=True):
+    """What the calling token may do, so that a client (the console) shows
+    only the controls that will work."""
+
+    storeId: int
+    scopes: list[str]
+    public: bool
+
+
+class ImageJob(Struct, kw_only=True):
+    """An async upload: queued, running, done, failed or cancelled."""
+
+    imageId: int
+    categoryId: int
+    url: str
+    state: str
+    attempts: int
+    error: str | UnsetType = UNSET  # failed jobs: why
+
+
+RESPONSES = (
+    Category,
+    CategorySearch,
+    Profile,
+    Id,
+    UpdateCount,
+    DeleteCount,
+    Error,
+    RequestLog,
+    TokenScopes,
+    ImageJob,
+)
 
 
 # What clients send. The reader (vitrina.wire_input) converts a body into

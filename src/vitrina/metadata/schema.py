@@ -130,3 +130,21 @@ jobs = sa.Table(
     sa.Index("ix_jobs_state_run_at", "state", "run_at"),
     sqlite_autoincrement=True,
 )
+
+# The last API requests to each store (the console's request log): bounded,
+# pruned as it grows. Never a token, an Authorization header or a body.
+request_log = sa.Table(
+    "request_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("path", sa.String(2000), nullable=False),
+    sa.Column("query", sa.String(2000), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("error_code", sa.String(40), nullable=False),
+    sa.Index("ix_request_log_store_id", "store_id", "id"),
+    sqlite_autoincrement=True,
+)

@@ -1,10 +1,11 @@
-"""The metadata store on SQL (SQLite or PostgreSQL): four roles composed
+"""The metadata store on SQL (SQLite or PostgreSQL): five roles composed
 over one database, each a narrow seam of its own (interfaces.py):
 
     stores    stores and tokens        (sql_stores)
     catalog   categories               (sql_catalog)
     images    image files and pointers (sql_images)
     jobs      async uploads            (sql_jobs)
+    requests  the request log          (sql_requests)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from vitrina.metadata.sql_catalog import SqlCatalog
 from vitrina.metadata.sql_dump import SqlDump
 from vitrina.metadata.sql_images import SqlImages
 from vitrina.metadata.sql_jobs import SqlJobs
+from vitrina.metadata.sql_requests import SqlRequestLog
 from vitrina.metadata.sql_stores import SqlStores
 
 
@@ -30,6 +32,7 @@ class SqlMetadataStore:
         self.catalog = SqlCatalog(self.db)
         self.images = SqlImages(self.db)
         self.jobs = SqlJobs(self.db)
+        self.requests = SqlRequestLog(self.db)
 
     def ping(self) -> None:
         self.db.ping()

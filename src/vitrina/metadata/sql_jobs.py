@@ -238,9 +238,19 @@ class SqlJobs:
             return delete_images(conn, [job.image_id])
 
     @translate_errors
-    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        store_id: int | None = None,
+        image_id: int | None = None,
+    ) -> list[Job]:
         query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
         if state:
             query = query.where(jobs.c.state == state)
+        if store_id is not None:
+            query = query.where(jobs.c.store_id == store_id)
+        if image_id is not None:
+            query = query.where(jobs.c.image_id == image_id)
         with self.db.read() as conn:
             return [_job(r) for r in conn.execute(query)]

@@ -1,4 +1,5 @@
-"""The Starlette application: routes, error handlers, the job worker's life."""
+"""The Starlette application: routes, error handlers, the request log, the job
+worker's life."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from vitrina.bootstrap import Services, build_services
 from vitrina.errors import VitrinaError
 from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
-from vitrina.web import categories, files, images, meta
+from vitrina.web import categories, console, extensions, files, images, meta
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import CatalogCache, RenderedAnswers
 from vitrina.web.context import Context
+from vitrina.web.request_log import RequestLogMiddleware, RequestRecorder
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
 API = "/api/v3/{storeId}"
@@ -53,6 +55,12 @@ def routes() -> list[Route]:
         f"{API}/categories/{{categoryId}}/image/async": {"POST": images.upload_image_async},
         f"{API}/categoriesByPath": {"GET": categories.categories_by_path},
         f"{API}/profile": {"GET": categories.profile},
+        f"{API}/_requests": {"GET": extensions.request_log},
+        f"{API}/_token": {"GET": extensions.token_scopes},
+        f"{API}/_jobs/{{imageId}}": {"GET": extensions.image_job},
+        "/console": {"GET": console.console_redirect},
+        "/console/": {"GET": console.console},
+        "/console/{name}": {"GET": console.console},
         "/images/{storeId}/{fileName}": {"GET": files.serve_file},
         "/api/v3/openapi.json": {"GET": meta.openapi},
         "/docs": {"GET": meta.docs},
@@ -77,6 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         auth=Authenticator(services.metadata, settings),
         catalog=CatalogCache(services.metadata),
         rendered=RenderedAnswers(settings.render_cache_bytes, settings.render_cache_largest),
+        recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
     )
 
     @contextlib.asynccontextmanager
@@ -90,6 +99,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             if ctx.worker is not None:
                 ctx.worker.stop()
                 ctx.worker = None
+            if ctx.recorder is not None:
+                ctx.recorder.close()
             if owned:
                 services.close()
 
@@ -105,6 +116,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     # No trailing-slash redirects: a redirect built from the Host header would
     # send a ?token= to whatever host the caller named. /path/ is a 404.
     app.router.redirect_slashes = False
+    if ctx.recorder is not None:
+        app.add_middleware(RequestLogMiddleware, recorder=ctx.recorder)
     app.state.ctx = ctx
     return app
 

@@ -11,6 +11,7 @@ from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import CatalogCache, RenderedAnswers
+from vitrina.web.request_log import RequestRecorder
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Context:
     catalog: CatalogCache
     rendered: RenderedAnswers
     worker: JobWorker | None = field(default=None)
+    recorder: RequestRecorder | None = field(default=None)
 
     @property
     def settings(self) -> Settings:

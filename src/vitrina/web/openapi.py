@@ -280,7 +280,18 @@ def _paths() -> dict[str, Any]:
                 "Upload the category image from a URL, in the background",
                 "update_catalog",
                 [_STORE, _CATEGORY],
-                id_ok,
+                {
+                    **_json(_ref("Id"), "The new image's id"),
+                    "links": {
+                        "ImageJob": {
+                            "operationId": "imageJob",
+                            "parameters": {
+                                "storeId": "$request.path.storeId",
+                                "imageId": "$response.body#/id",
+                            },
+                        }
+                    },
+                },
                 (400, 403, 404, 413, 415, 422, 429, 503),
                 async_body,
             ),
@@ -329,6 +340,66 @@ def _paths() -> dict[str, Any]:
                 [_STORE],
                 _json(_ref("Profile"), "The profile"),
                 (400, 403, 429, 503),
+            ),
+        },
+        "/api/v3/{storeId}/_requests": {
+            "get": _op(
+                "requestLog",
+                "The store's last API requests, newest first (a vitrina extension)",
+                "read_catalog",
+                [
+                    _STORE,
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 2**62},
+                        "At most this many (up to 1000)",
+                    ),
+                    _param(
+                        "after",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 2**62},
+                        "Only entries with a larger id (for polling)",
+                    ),
+                    _param(
+                        "status",
+                        "query",
+                        {"type": "string", "enum": ["2xx", "3xx", "4xx", "5xx"]},
+                        "Only this status class",
+                    ),
+                    _param("path", "query", {"type": "string"}, "Only paths containing this"),
+                ],
+                _json(_ref("RequestLog"), "Newest first; needs a secret token"),
+                (400, 403, 429, 503),
+            ),
+        },
+        "/api/v3/{storeId}/_token": {
+            "get": _op(
+                "tokenScopes",
+                "What the calling token may do (a vitrina extension)",
+                None,
+                [_STORE],
+                _json(_ref("TokenScopes"), "The token's scopes"),
+                (400, 403, 429, 503),
+            ),
+        },
+        "/api/v3/{storeId}/_jobs/{imageId}": {
+            "get": _op(
+                "imageJob",
+                "The state of an async image upload (a vitrina extension)",
+                "read_catalog",
+                [
+                    _STORE,
+                    _param(
+                        "imageId",
+                        "path",
+                        {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
+                        "The id that image/async answered",
+                        required=True,
+                    ),
+                ],
+                _json(_ref("ImageJob"), "The job"),
+                (400, 403, 404, 429, 503),
             ),
         },
         "/images/{storeId}/{fileName}": {

@@ -43,29 +43,35 @@ def error_response(exc: VitrinaError, headers: dict[str, str] | None = None) -> 
     )
 
 
-async def on_vitrina_error(_request: Request, exc: Exception) -> Response:
+def _answer(request: Request, exc: VitrinaError, headers: dict[str, str] | None = None) -> JSON:
+    request.state.error_code = exc.code  # for the request log (web/request_log.py)
+    return error_response(exc, headers)
+
+
+async def on_vitrina_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, VitrinaError)
     if isinstance(exc, Overloaded):
         log.warning("%s: %s", exc.code, exc.message)
     elif exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message, exc_info=exc.__cause__ is not None)
-    return error_response(exc)
+    return _answer(request, exc)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(
+        return _answer(
+            request,
             MethodNotAllowed(f"Method {request.method} is not allowed for {request.url.path}"),
             headers=dict(exc.headers or {}),
         )
     if exc.status_code == 404:
-        return error_response(NotFound(f"No such resource: {request.method} {request.url.path}"))
+        return _answer(request, NotFound(f"No such resource: {request.method} {request.url.path}"))
     error = VitrinaError(str(exc.detail))
     error.status, error.code = exc.status_code, "HTTP_ERROR"
-    return error_response(error)
+    return _answer(request, error)
 
 
-async def on_unexpected(_request: Request, exc: Exception) -> Response:
+async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
-    return error_response(VitrinaError())
+    return _answer(request, VitrinaError())

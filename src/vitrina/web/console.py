@@ -1,0 +1,82 @@
+"""The web console at /console/: static files shipped in the package
+(web/console/), served with a strict Content-Security-Policy. The page is a
+client of the public API like any app; nothing here reads a token."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from importlib import resources
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vitrina.errors import NotFound
+from vitrina.web.context import Context
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+
+@cache
+def _asset(name: str) -> tuple[bytes, str] | None:
+    """(bytes, ETag) of a file of web/console, or None."""
+    if "/" in name or name.startswith(".") or not any(name.endswith(t) for t in _TYPES):
+        return None
+    path = resources.files("vitrina.web").joinpath("console", name)
+    if not path.is_file():
+        return None
+    body = path.read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security_headers(files_url: str) -> dict[str, str]:
+    files = _origin(files_url)
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' {files} data:",
+            f"connect-src 'self' {files}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-cache",
+    }
+
+
+async def console(request: Request) -> Response:
+    name = request.path_params.get("name") or "index.html"
+    found = _asset(name)
+    if found is None:
+        raise NotFound(f"No such console file: {name}")
+    body, etag = found
+    headers = {**security_headers(Context.of(request).settings.effective_files_url), "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    suffix = name[name.rindex(".") :]
+    return Response(body, media_type=_TYPES[suffix], headers=headers)
+
+
+async def console_redirect(_request: Request) -> Response:
+    # A relative Location: nothing built from the Host header.
+    return Response(status_code=308, headers={"Location": "console/"})

@@ -1,0 +1,119 @@
+"""Recording every API request to a store for the request log (the console's
+view of what an app did): method, path, query without the token, status,
+duration and errorCode. Never a token, an Authorization header or a body.
+
+The middleware hands records to a ``RequestRecorder``, which writes them in
+batches from one thread, so a request never waits for the log's write."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vitrina.interfaces import RequestLog, RequestRecord
+
+log = logging.getLogger("vitrina.requests")
+
+# A store's API; vitrina's own extensions (/_requests, /_token, /_jobs) are
+# the console's plumbing and are not recorded.
+_STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/(?!_)")
+_MAX_PENDING = 10_000
+
+
+class RequestRecorder:
+    """Batches records and writes them every ``interval`` seconds."""
+
+    def __init__(self, sink: RequestLog, interval: float = 0.25) -> None:
+        self.sink = sink
+        self.interval = interval
+        self._pending: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            if len(self._pending) >= _MAX_PENDING:  # the database is stuck: drop, don't grow
+                return
+            self._pending.append(record)
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(
+                    target=self._run, name="vitrina-request-log", daemon=True
+                )
+                self._thread.start()
+
+    def flush(self) -> None:
+        """Write what is pending now (the log's readers call this first, so a
+        process always reads its own requests)."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self.sink.record(batch)
+        except Exception as exc:  # the log must never break the API
+            log.warning("could not write %d request log entries: %s", len(batch), exc)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval)
+            self.flush()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+def _query_without_token(raw: bytes) -> str:
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return urlencode([(k, v) for k, v in pairs if k.lower() != "token"])
+
+
+class RequestLogMiddleware:
+    """Pure ASGI: sees the status as it is sent, never the body."""
+
+    def __init__(self, app: ASGIApp, recorder: RequestRecorder) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = _STORE_PATH.match(scope["path"]) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        started, at = time.perf_counter(), datetime.now(UTC)
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.recorder.add(
+                RequestRecord(
+                    store_id=int(found[1]),
+                    at=at,
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=_query_without_token(scope.get("query_string", b"")),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    error_code=scope.get("state", {}).get("error_code", "")
+                    if status >= 400
+                    else "",
+                )
+            )
