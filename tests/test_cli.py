@@ -114,6 +114,8 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         ["migrate"],
         ["gc"],
         ["jobs"],
+        ["requests"],
+        ["demo"],
     ):
         with pytest.raises(SystemExit) as exited:
             main([*command, "--help"])
@@ -138,3 +140,36 @@ def test_store_languages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         services.close()
     code, _, err = run(capsys, "store", "create", "--languages", "english!", "--data-dir", data)
     assert code == 2 and "language codes" in err
+
+
+def test_demo_prints_the_console_link_and_requests_are_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.testclient import TestClient
+
+    from vitrina.settings import Settings
+    from vitrina.web.app import create_app
+
+    data = tmp_path / "data"
+    code, out, _ = run(capsys, "demo", "--data-dir", str(data))
+    assert code == 0
+    link = next(line for line in out.splitlines() if line.startswith("Console:"))
+    token = out.split("token=", 1)[1].split()[0]
+    assert link.split()[1] == f"http://127.0.0.1:8080/console/#store=1&token={token}"
+    with TestClient(create_app(Settings(data_dir=data, run_jobs=False))) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        client.post("/api/v3/1/categories", json={"name": "Toys"}, headers=auth)
+        client.get("/api/v3/1/categories/77", params={"token": token, "lang": "en"})
+    code, out, _ = run(capsys, "requests", "--store", "1", "--data-dir", str(data))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 2
+    assert "GET\t404" in lines[0] and "/api/v3/1/categories/77?lang=en" in lines[0]
+    assert lines[0].endswith("CATEGORY_NOT_FOUND")
+    assert "POST\t200" in lines[1]
+    assert token not in out
+    code, out, _ = run(
+        capsys, "requests", "--store", "1", "--status", "2xx", "--data-dir", str(data)
+    )
+    assert len(out.splitlines()) == 1
+    code, out, _ = run(capsys, "demo", "--data-dir", str(data))
+    assert "/console/ (sign in" in out

@@ -62,6 +62,7 @@ def _demo(services: Services) -> None:
     base = settings.effective_public_url
     if services.metadata.stores.list_stores():
         print("API page:   " + base + "/docs")
+        print("Console:    " + base + "/console/ (sign in with a store id and a token)")
         print("New token:  vitrina token create --store STORE_ID")
         return
     store = services.metadata.stores.create_store("Demo store", base + "/store/1")
@@ -76,6 +77,8 @@ def _demo(services: Services) -> None:
     )
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v3/{store.id}/categories")
     print("API page:   " + base + "/docs")
+    # The token rides in the fragment, which browsers never send to a server.
+    print(f"Console:    {base}/console/#store={store.id}&token={token}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -93,7 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"vitrina {__version__} on {settings.effective_public_url} "
         f"(data: {settings.data_dir}, {settings.workers} process(es)); "
-        f"API page {settings.effective_public_url}/docs"
+        f"API page {settings.effective_public_url}/docs, "
+        f"console {settings.effective_public_url}/console/"
     )
     sys.stdout.flush()
     DeadlineProtocol.configure(settings)
@@ -223,6 +227,21 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_requests(args: argparse.Namespace) -> int:
+    status_class = int(args.status[0]) if args.status else None
+    with _services(args) as services:
+        found = services.metadata.requests.recent(
+            args.store, args.limit, 0, status_class, args.path or ""
+        )
+    for entry in found:
+        target = entry.path + ("?" + entry.query if entry.query else "")
+        print(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.method}\t{entry.status}\t"
+            f"{entry.duration_ms:.1f} ms\t{target}\t{entry.error_code}".rstrip()
+        )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from vitrina import transfer
 
@@ -311,6 +330,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grace-seconds", type=int, help="leave files younger than this (VITRINA_GC_GRACE_SECONDS)"
     )
+    p = add("requests", cmd_requests, "Print a store's last API requests, newest first.")
+    p.add_argument("--store", type=int, required=True, help="store id")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("--status", choices=["2xx", "3xx", "4xx", "5xx"], help="only this class")
+    p.add_argument("--path", help="only paths containing this")
     p = add("export", cmd_export, "Write every table and file to a folder, with checksums.")
     p.add_argument("folder", type=Path, help="a new or empty folder")
     p = add("import", cmd_import, "Load an export into an empty database and file store.")
