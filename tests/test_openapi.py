@@ -15,18 +15,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from tests import images
 from tests.conftest import migrated
-from tests.processes import free_port, wait_until
+from tests.live import serving
 from vitrina import images as image_cases
 from vitrina.bootstrap import fetch_policy
 from vitrina.errors import DownloadFailed
@@ -73,21 +71,15 @@ def served() -> Iterator[dict[str, Any]]:
         services, store, child, "https://images.example/toy.jpg", 800, 600, None, None
     )
     app = create_app(config, services)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: server.started, timeout=30)
-    yield {
-        "app": app,
-        "base": f"http://127.0.0.1:{port}",
-        "token": token,
-        "file": f"{image_id}.jpg",
-        "job": str(job_id),
-        "store": store.id,
-    }
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as base:
+        yield {
+            "app": app,
+            "base": base,
+            "token": token,
+            "file": f"{image_id}.jpg",
+            "job": str(job_id),
+            "store": store.id,
+        }
     services.close()
     shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -1,0 +1,115 @@
+// The console is a client of the public REST API like any app: the token is
+// kept in sessionStorage and sent only in the Authorization header.
+
+const KEY = "vitrina.console";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function session() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(KEY) || "null");
+    return saved && saved.store && saved.token ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+export function signIn(store, token) {
+  sessionStorage.setItem(KEY, JSON.stringify({ store: String(store), token: String(token) }));
+}
+
+export function signOut() {
+  sessionStorage.removeItem(KEY);
+}
+
+/** A one-click link carries #store=…&token=… (a fragment never reaches a
+ * server): keep it in sessionStorage and clear it from the address bar. */
+export function takeFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const store = params.get("store");
+  const token = params.get("token");
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  if (store && token) signIn(store, token);
+}
+
+function url(path, params) {
+  const { store } = session();
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params || {})) {
+    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+  }
+  const text = query.toString();
+  return `/api/v3/${encodeURIComponent(store)}${path}${text ? "?" + text : ""}`;
+}
+
+function explain(status, data) {
+  const message = (data && data.errorMessage) || `The server answered ${status}`;
+  const code = (data && data.errorCode) || "";
+  if (status === 403 && code === "INSUFFICIENT_APP_SCOPE") {
+    return new ApiError(status, code, `${message}. Ask for a token with that scope.`);
+  }
+  return new ApiError(status, code, message);
+}
+
+export async function api(method, path, { params, json, body, contentType } = {}) {
+  const headers = { Authorization: `Bearer ${session().token}` };
+  let payload = body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(json);
+  } else if (contentType) {
+    headers["Content-Type"] = contentType;
+  }
+  let response;
+  try {
+    response = await fetch(url(path, params), { method, headers, body: payload, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, "NETWORK", "The server cannot be reached");
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw explain(response.status, data);
+  return data;
+}
+
+/** POST a file as the raw body, reporting upload progress (0 to 1) and then
+ * "processing" once every byte is sent. */
+export function upload(path, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url(path));
+    xhr.setRequestHeader("Authorization", `Bearer ${session().token}`);
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    };
+    xhr.upload.onload = () => onProgress("processing");
+    xhr.onerror = () => reject(new ApiError(0, "NETWORK", "The upload was interrupted"));
+    xhr.onload = () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(explain(xhr.status, data));
+    };
+    xhr.send(file);
+  });
+}
+
+/** Every category the token may see, page by page. */
+export async function allCategories(params = {}) {
+  const items = [];
+  for (let offset = 0; ; offset += 100) {
+    const page = await api("GET", "/categories", { params: { ...params, offset, limit: 100 } });
+    items.push(...page.items);
+    if (page.count < 100 || items.length >= page.total) return items;
+  }
+}

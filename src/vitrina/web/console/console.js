@@ -1,0 +1,133 @@
+// The console's entry: sign in, load the store, switch between the category
+// tree and the request log.
+
+import { allCategories, api, ApiError, session, signIn, signOut, takeFragment } from "./api.js";
+import * as detail from "./detail.js";
+import { $, say } from "./dom.js";
+import * as log from "./log.js";
+import { can, index, state } from "./state.js";
+import * as tree from "./tree.js";
+
+async function load(selectId = state.selected) {
+  const items = await allCategories(can("read_catalog") ? { hidden_categories: "true" } : {});
+  index(items);
+  if (selectId !== null && !state.byId.has(selectId)) selectId = null;
+  state.selected = selectId;
+  if (state.searching !== null) await search($("search").value);
+  if (selectId !== null) tree.select(selectId, false);
+  else tree.render();
+  detail.show(selectId);
+}
+
+async function search(keyword) {
+  if (!keyword.trim()) {
+    state.searching = null;
+    $("search-clear").hidden = true;
+  } else {
+    const found = await allCategories({ keyword, hidden_categories: "true" });
+    state.searching = found.map((c) => c.id);
+    $("search-clear").hidden = false;
+  }
+  tree.render();
+}
+
+function showTab(name) {
+  const onCatalog = name === "catalog";
+  $("catalog").hidden = !onCatalog;
+  $("requests").hidden = onCatalog;
+  $("tab-catalog").setAttribute("aria-pressed", String(onCatalog));
+  $("tab-requests").setAttribute("aria-pressed", String(!onCatalog));
+  if (onCatalog) log.stop();
+  else log.start();
+}
+
+async function enter() {
+  const { store } = session();
+  state.store = store;
+  const [token, profile] = await Promise.all([api("GET", "/_token"), api("GET", "/profile")]);
+  state.scopes = new Set(token.public ? ["read_catalog"] : token.scopes);
+  state.profile = profile;
+  say($("store-name"), `${profile.settings.storeName} · store ${store}`);
+  document.title = `${profile.settings.storeName} · vitrina console`;
+  const readOnly = !can("update_catalog") || !can("create_catalog");
+  const note = $("readonly-note");
+  note.hidden = !readOnly;
+  const missing = ["create_catalog", "update_catalog"].filter((s) => !can(s));
+  say(
+    note,
+    token.public
+      ? "Signed in with a public token: you see enabled categories only and cannot change anything."
+      : readOnly
+        ? `This token lacks ${missing.join(" and ")}, so the controls that need ${missing.length > 1 ? "them" : "it"} are hidden.`
+        : "",
+  );
+  for (const node of document.querySelectorAll(".write")) node.hidden = !can("create_catalog");
+  $("tab-requests").hidden = token.public;
+  $("signin").hidden = true;
+  $("tabs").hidden = false;
+  showTab("catalog");
+  await load(null);
+}
+
+async function start() {
+  takeFragment();
+  tree.setup({ select: (id) => detail.show(id), changed: (id) => load(id) });
+  detail.setup({ reload: (id) => load(id) });
+  log.setup();
+
+  $("signin-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const store = $("signin-store").value.trim();
+    const token = $("signin-token").value.trim();
+    if (!/^\d+$/.test(store) || !token) {
+      say($("signin-error"), "Enter a store id (a number) and a token.");
+      return;
+    }
+    signIn(store, token);
+    await tryEnter();
+  });
+  $("sign-out").addEventListener("click", () => {
+    signOut();
+    location.reload();
+  });
+  $("tab-catalog").addEventListener("click", () => showTab("catalog"));
+  $("tab-requests").addEventListener("click", () => showTab("requests"));
+  $("search-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await search($("search").value).catch((error) => say($("tree-status"), error.message));
+  });
+  $("search-clear").addEventListener("click", async () => {
+    $("search").value = "";
+    await search("");
+  });
+  $("new-root-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say($("new-root-error"), "");
+    try {
+      const created = await api("POST", "/categories", { json: { name: $("new-root-name").value } });
+      $("new-root-name").value = "";
+      await load(created.id);
+    } catch (error) {
+      say($("new-root-error"), error.message);
+    }
+  });
+  if (session()) await tryEnter();
+}
+
+async function tryEnter() {
+  say($("signin-error"), "");
+  try {
+    await enter();
+  } catch (error) {
+    signOut();
+    $("signin").hidden = false;
+    $("tabs").hidden = true;
+    $("catalog").hidden = true;
+    const text = error instanceof ApiError && error.status === 403
+      ? `${error.message} (check the store id and the token).`
+      : error.message;
+    say($("signin-error"), text);
+  }
+}
+
+start();
