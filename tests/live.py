@@ -1,5 +1,6 @@
 """An app served by uvicorn in a thread on a free loopback port, for clients
-that need real HTTP (schemathesis, a browser) without a second process."""
+that need real HTTP (schemathesis, a browser) without a second process; and a
+download guard for it that connects nowhere."""
 
 from __future__ import annotations
 
@@ -11,6 +12,23 @@ import uvicorn
 from starlette.applications import Starlette
 
 from tests.processes import free_port, wait_until
+from vitrina.errors import DownloadFailed
+from vitrina.fetching.addresses import IPAddress
+from vitrina.fetching.guarded import GuardedFetcher
+
+
+class LoopbackOnly(GuardedFetcher):
+    """The real guard (scheme, port and address rules), which then never
+    connects: URLs that tests send must not reach off this machine, and no
+    name is looked up."""
+
+    def resolve(self, host: str, port: int) -> IPAddress:
+        address = super().resolve(host, port)
+        raise DownloadFailed(f"Tests connect to no address ({address} was allowed)")
+
+
+def no_lookups(host: str, port: int) -> list[IPAddress]:
+    raise OSError("tests look up no names")
 
 
 @contextmanager

@@ -24,12 +24,9 @@ from starlette.testclient import TestClient
 
 from tests import images
 from tests.conftest import migrated
-from tests.live import serving
+from tests.live import LoopbackOnly, no_lookups, serving
 from vitrina import images as image_cases
 from vitrina.bootstrap import fetch_policy
-from vitrina.errors import DownloadFailed
-from vitrina.fetching.addresses import IPAddress
-from vitrina.fetching.guarded import GuardedFetcher
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
@@ -39,26 +36,12 @@ REPO = Path(__file__).resolve().parent.parent
 FIXED_SEED = 20261127
 
 
-class LoopbackOnly(GuardedFetcher):
-    """The real guard (scheme, port and address rules), which then never
-    connects: generated URLs must not send a packet off this machine, and no
-    name is looked up."""
-
-    def resolve(self, host: str, port: int) -> IPAddress:
-        address = super().resolve(host, port)
-        raise DownloadFailed(f"Tests connect to no address ({address} was allowed)")
-
-
-def _no_lookups(host: str, port: int) -> list[IPAddress]:
-    raise OSError("tests look up no names")
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[dict[str, Any]]:
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-openapi-"))
     config = Settings(data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0)
     services = migrated(config)
-    services.fetcher = LoopbackOnly(fetch_policy(config, resolver=_no_lookups))
+    services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
     store = services.metadata.stores.create_store("Schema store", "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     parent = services.metadata.catalog.create_category(store.id, {"name": "Parent"})

@@ -1,0 +1,408 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright,
+against a live vitrina on loopback. Every test also checks that the page
+logged no error and broke no Content-Security-Policy rule, and saves a
+screenshot under its temporary folder."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from tests import images
+from tests.conftest import migrated
+from tests.live import LoopbackOnly, no_lookups, serving
+from tests.processes import free_port
+from vitrina.bootstrap import Services, fetch_policy
+from vitrina.interfaces import SCOPES
+from vitrina.settings import Settings
+from vitrina.tokens import create_token
+from vitrina.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="scripts/test-deps.sh installs chromium"),
+]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@dataclass
+class Site:
+    base: str
+    services: Services
+
+    def store(self, scopes: str = ",".join(SCOPES), public: bool = False) -> tuple[int, str]:
+        store = self.services.metadata.stores.create_store("Toy shop", "https://shop.example.com")
+        token, _ = create_token(
+            self.services.metadata, store.id, frozenset(scopes.split(",")), public
+        )
+        return store.id, token
+
+    def api(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    data_dir = Path(tempfile.mkdtemp(prefix="vitrina-console-"))
+    port = free_port()
+    config = Settings(data_dir=data_dir, port=port, rate_limit_per_minute=0, job_max_attempts=1)
+    services = migrated(config)
+    services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
+    with serving(create_app(config, services), port) as base:
+        yield Site(base, services)
+    services.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+# Counts every Content-Security-Policy violation the page reports.
+_WATCH_CSP = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+def _problem(message: Any) -> bool:
+    """An error in the page's console. Chromium also logs every 4xx answer as
+    "Failed to load resource"; those are the API's refusals that the tests
+    provoke on purpose and the page explains, so they do not count (a 5xx or
+    a failed connection does)."""
+    if message.type != "error":
+        return False
+    return re.fullmatch(r"Failed to load resource: .* status of 4\d\d .*", message.text) is None
+
+
+@pytest.fixture
+def page(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.add_init_script(_WATCH_CSP)
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("console", lambda m: problems.append(m.text) if _problem(m) else None)
+    opened.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    opened.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    yield opened
+    opened.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
+    violations = opened.evaluate("window.__csp || []")
+    context.close()
+    assert problems == [], problems
+    assert violations == [], violations
+
+
+def sign_in(page: Any, site: Site, store: int, token: str) -> None:
+    page.goto(f"{site.base}/console/#store={store}&token={token}")
+    page.wait_for_selector("#tabs:not([hidden])")
+    page.wait_for_selector("#tree-status:has-text('categor')")
+
+
+def row(page: Any, name: str) -> Any:
+    return page.locator(".treeitem > .row", has=page.locator(".name", has_text=name)).first
+
+
+def until(page: Any, expression: str, timeout: float = 10) -> None:
+    """Poll ``expression`` from here: Playwright's wait_for_function evaluates
+    strings with eval, which the page's policy rightly refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(50)
+
+
+def shown_in_order(page: Any, expected: str) -> None:
+    until(
+        page,
+        "[...document.querySelectorAll('.treeitem .name')].map(n => n.textContent).join()"
+        f" === '{expected}'",
+    )
+
+
+def names(page: Any) -> list[str]:
+    return [n.strip() for n in page.locator(".treeitem > .row .name").all_inner_texts()]
+
+
+def test_sign_in_by_link_keeps_the_token_out_of_the_address_and_cookies(
+    page: Any, site: Site
+) -> None:
+    store, token = site.store()
+    sign_in(page, site, store, token)
+    assert page.url == f"{site.base}/console/"
+    assert page.evaluate("sessionStorage.length") == 1
+    assert token in page.evaluate("JSON.stringify(sessionStorage)")
+    assert page.context.cookies() == []
+    assert token not in page.content()
+    assert "Toy shop" in page.inner_text("#store-name")
+
+
+def test_a_wrong_token_is_explained(page: Any, site: Site) -> None:
+    store, _ = site.store()
+    page.goto(f"{site.base}/console/")
+    page.fill("#signin-store", str(store))
+    page.fill("#signin-token", "secret_wrong")
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector("#signin-error:has-text('token')")
+    assert page.is_visible("#signin")
+
+
+def test_create_a_category_and_a_child(page: Any, site: Site) -> None:
+    store, token = site.store()
+    sign_in(page, site, store, token)
+    page.fill("#new-root-name", "Toys")
+    page.press("#new-root-name", "Enter")
+    page.wait_for_selector("#detail-title:has-text('Toys')")
+    page.fill("#child-name", "Cars")
+    page.click("#child-form button")
+    page.wait_for_selector("#detail-title:has-text('Cars')")
+    assert names(page) == ["Toys", "Cars"]
+    with site.api(token) as api:
+        items = api.get(f"/api/v3/{store}/categories").json()["items"]
+    by_name = {c["name"]: c for c in items}
+    assert by_name["Cars"]["parentId"] == by_name["Toys"]["id"]
+
+
+def _drop(page: Any, selector: str, data: bytes, name: str, kind: str) -> None:
+    transfer = page.evaluate_handle(
+        """([b64, name, kind]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: kind }));
+            return transfer;
+        }""",
+        [base64.b64encode(data).decode(), name, kind],
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def test_drop_a_phone_photo_and_see_it_upright_with_progress(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": "Photos"})
+    sign_in(page, site, store, token)
+    row(page, "Photos").click()
+    page.wait_for_selector("#drop")
+    page.evaluate(
+        """() => {
+            window.__statuses = [];
+            new MutationObserver(() => {
+                const status = document.getElementById('upload-status');
+                if (status) window.__statuses.push(status.textContent);
+            }).observe(document.getElementById('detail'),
+                       { subtree: true, childList: true, characterData: true });
+        }"""
+    )
+    photo = images.phone_jpeg()  # 12 MP, orientation 6, Display P3
+    _drop(page, "#drop", photo, "phone.jpg", "image/jpeg")
+    thumb = row(page, "Photos").locator("img.thumb")
+    thumb.wait_for(timeout=60_000)
+    until(page, "document.querySelector('.treeitem img.thumb').naturalWidth > 0")
+    width, height = thumb.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    assert height > width  # stored turned, shown upright
+    statuses = page.evaluate("window.__statuses")
+    assert any(s.startswith("Uploading…") and s.endswith("%") for s in statuses), statuses
+    assert statuses.index("Processing…") > max(
+        i for i, s in enumerate(statuses) if s.startswith("Uploading…")
+    )
+    assert page.inner_text("#upload-status") == "Uploaded."
+    page.wait_for_selector(".files td:has-text('3024 \u00d7 4032')")
+    page.wait_for_selector(".files td:has-text('MB')")
+    assert page.locator(".files tbody tr").count() == 4
+    assert page.is_visible(".swatch")
+
+
+def test_a_non_image_shows_the_api_message(page: Any, site: Site, tmp_path: Path) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": "Docs"})
+    sign_in(page, site, store, token)
+    row(page, "Docs").click()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are not pixels\n" * 50)
+    page.set_input_files("#file", str(notes))
+    error = page.wait_for_selector("#upload-error:has-text('not an image')")
+    assert error.is_visible()
+
+
+def test_reorder_by_drag_and_by_keyboard(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        for name in ("Alpha", "Bravo", "Charlie"):
+            api.post(f"/api/v3/{store}/categories", json={"name": name})
+    sign_in(page, site, store, token)
+    assert names(page) == ["Alpha", "Bravo", "Charlie"]
+    top = row(page, "Alpha").bounding_box()
+    row(page, "Charlie").drag_to(row(page, "Alpha"), target_position={"x": 40, "y": 2})
+    shown_in_order(page, "Charlie,Alpha,Bravo")
+    assert top is not None
+    # the keyboard alternative: select with arrows and Enter, then "Move down"
+    row(page, "Charlie").click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail-title:has-text('Alpha')")
+    page.click("#p-down")
+    shown_in_order(page, "Charlie,Bravo,Alpha")
+    with site.api(token) as api:
+        items = api.get(f"/api/v3/{store}/categories").json()["items"]
+    assert [c["name"] for c in sorted(items, key=lambda c: c["orderBy"])] == [
+        "Charlie",
+        "Bravo",
+        "Alpha",
+    ]
+
+
+def test_move_under_another_category_by_drag(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        toys = api.post(f"/api/v3/{store}/categories", json={"name": "Toys"}).json()["id"]
+        api.post(f"/api/v3/{store}/categories", json={"name": "Kites"})
+    sign_in(page, site, store, token)
+    box = row(page, "Toys").bounding_box()
+    assert box is not None
+    row(page, "Kites").drag_to(row(page, "Toys"), target_position={"x": 60, "y": box["height"] / 2})
+    page.wait_for_selector(f".treeitem[data-id='{toys}'] ul .name:has-text('Kites')")
+
+
+def test_a_read_only_token_hides_the_write_controls(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": "Shown"})
+    _, reader = store, create_token(site.services.metadata, store, frozenset({"read_catalog"}))[0]
+    sign_in(page, site, store, reader)
+    assert page.is_visible("#readonly-note")
+    assert "lacks create_catalog and update_catalog" in page.inner_text("#readonly-note")
+    assert not page.is_visible("#new-root-form")
+    row(page, "Shown").click()
+    page.wait_for_selector("#detail-title:has-text('Shown')")
+    for control in ("#fields-form", "#drop", "#delete-category", "#child-form", "#p-parent"):
+        assert page.locator(control).count() == 0, control
+    assert page.locator(".treeitem > .row[draggable=true]").count() == 0
+
+
+def test_a_public_token_sees_no_request_log(page: Any, site: Site) -> None:
+    store, _ = site.store()
+    public = create_token(site.services.metadata, store, frozenset({"read_catalog"}), True)[0]
+    sign_in(page, site, store, public)
+    assert "public token" in page.inner_text("#readonly-note")
+    assert not page.is_visible("#tab-requests")
+
+
+def test_a_hostile_name_renders_as_text(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": XSS, "enabled": False})
+    sign_in(page, site, store, token)
+    assert names(page) == [XSS]
+    assert page.locator("img[src=x]").count() == 0
+    row(page, XSS).click()
+    assert page.inner_text("#detail-title") == XSS
+    assert page.is_visible(".treeitem .hidden-badge")
+
+
+def test_the_request_log_shows_the_upload_and_no_token(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        category = api.post(f"/api/v3/{store}/categories", json={"name": "Logged"}).json()["id"]
+        api.post(
+            f"/api/v3/{store}/categories/{category}/image",
+            content=images.jpeg(800, 600),
+            params={"token": token},
+        )
+        api.get(f"/api/v3/{store}/categories/424242")
+    sign_in(page, site, store, token)
+    page.click("#tab-requests")
+    upload = page.wait_for_selector(f"#log-rows tr:has-text('/categories/{category}/image')")
+    assert "200" in upload.inner_text() and "POST" in upload.inner_text()
+    page.wait_for_selector("#log-rows tr:has-text('CATEGORY_NOT_FOUND')")
+    page.select_option("#log-status", "4xx")
+    until(page, "document.querySelectorAll('#log-rows tr').length === 1")
+    assert token not in page.content()
+    # live: a new request shows without reloading
+    page.select_option("#log-status", "")
+    with site.api(token) as api:
+        api.get(f"/api/v3/{store}/categories/515151")
+    page.wait_for_selector("#log-rows tr:has-text('515151')", timeout=10_000)
+
+
+def test_an_async_upload_shows_its_failure_and_reason(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": "Remote"})
+    sign_in(page, site, store, token)
+    row(page, "Remote").click()
+    page.click("#image summary")
+    page.fill("#url", "https://images.example/toy.jpg")
+    page.click("#url-async")
+    failed = page.wait_for_selector(".job.failed", timeout=30_000)
+    assert "Could not resolve the URL's host name" in failed.inner_text()
+
+
+def test_delete_says_that_subcategories_go_too(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        top = api.post(f"/api/v3/{store}/categories", json={"name": "Old"}).json()["id"]
+        api.post(f"/api/v3/{store}/categories", json={"name": "Older", "parentId": top})
+    sign_in(page, site, store, token)
+    row(page, "Old").click()
+    page.click("#delete-category")
+    assert "its 1 subcategory" in page.inner_text("#confirm-text")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#tree-status:has-text('No categories yet')")
+
+
+def test_the_375_pixel_layout(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        api.post(f"/api/v3/{store}/categories", json={"name": "A rather long category name"})
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, site, store, token)
+    row(page, "A rather long").click()
+    page.wait_for_selector("#drop")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.is_visible("#tree") and page.is_visible("#detail")
+    page.keyboard.press("Tab")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+
+
+def test_the_console_is_served_with_a_strict_policy(site: Site) -> None:
+    with TestClient(create_app(site.services.settings, site.services)) as client:
+        page = client.get("/console/")
+        script = client.get("/console/console.js")
+        assert client.get("/console", follow_redirects=False).headers["location"] == "console/"
+        assert client.get("/console/../settings.py").status_code == 404
+        assert client.get("/console/nope.js").status_code == 404
+    policy = page.headers["content-security-policy"]
+    for rule in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"):
+        assert rule in policy
+    assert f"img-src 'self' {site.base}" in policy
+    assert "unsafe-inline" not in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in page.text  # only <script src=…>
+    assert re.search(r"\son[a-z]+=", page.text) is None  # no inline handlers
+    assert script.headers["content-type"].startswith("text/javascript")
+    weight = sum(
+        len(p.read_bytes())
+        for p in (Path(__file__).parent.parent / "src/vitrina/web/console").iterdir()
+    )
+    assert weight < 150_000
