@@ -102,7 +102,12 @@ def page(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
     problems: list[str] = []
     opened.on("console", lambda m: problems.append(m.text) if _problem(m) else None)
     opened.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    opened.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:  # alert() would mean a script ran that should not
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    opened.on("dialog", on_dialog)
     yield opened
     opened.screenshot(path=str(tmp_path / f"{request.node.name}.png"), full_page=True)
     violations = opened.evaluate("window.__csp || []")
