@@ -104,11 +104,15 @@ export function upload(path, file, onProgress) {
   });
 }
 
-/** Every category the token may see, page by page. */
+// What the tree draws; the chosen category is fetched whole.
+const TREE_FIELDS = "total,count,items(id,parentId,orderBy,name,enabled,thumbnailUrl)";
+
+/** Every category the token may see, page by page, with the tree's fields. */
 export async function allCategories(params = {}) {
   const items = [];
   for (let offset = 0; ; offset += 100) {
-    const page = await api("GET", "/categories", { params: { ...params, offset, limit: 100 } });
+    const query = { ...params, offset, limit: 100, responseFields: TREE_FIELDS };
+    const page = await api("GET", "/categories", { params: query });
     items.push(...page.items);
     if (page.count < 100 || items.length >= page.total) return items;
   }

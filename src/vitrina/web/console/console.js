@@ -14,9 +14,12 @@ async function load(selectId = state.selected) {
   if (selectId !== null && !state.byId.has(selectId)) selectId = null;
   state.selected = selectId;
   if (state.searching !== null) await search($("search").value);
-  if (selectId !== null) tree.select(selectId, false);
-  else tree.render();
-  detail.show(selectId);
+  if (selectId !== null) {
+    await tree.select(selectId, false);
+  } else {
+    tree.render();
+    await detail.show(null);
+  }
 }
 
 async function search(keyword) {

@@ -41,14 +41,21 @@ async function run(where, button, action) {
   }
 }
 
-export function show(id) {
-  const category = state.byId.get(id);
+export async function show(id) {
   const panel = $("detail");
   clearTimeout(jobTimer);
-  if (!category) {
+  if (!state.byId.has(id)) {
     panel.replaceChildren(h("p", { class: "empty", text: "Choose a category to see and change it." }));
     return;
   }
+  let category;
+  try {
+    category = await api("GET", `/categories/${id}`);
+  } catch (error) {
+    panel.replaceChildren(h("p", { class: "error", role: "alert", text: error.message }));
+    return;
+  }
+  if (state.selected !== id) return; // another category was chosen meanwhile
   const parts = [
     h("h2", { id: "detail-title", text: category.name }),
     category.enabled ? null : h("p", {}, h("span", { class: "badge hidden-badge", text: "hidden" }), " Not shown in the storefront."),

@@ -78,7 +78,7 @@ export function select(id, focus = true) {
   render();
   const item = $("tree").querySelector(`[data-id="${id}"]`);
   if (item && focus) item.focus();
-  onSelect(id);
+  return onSelect(id);
 }
 
 function ancestors(id) {
