@@ -2,8 +2,11 @@
 view of what an app did): method, path, query without the token, status,
 duration and errorCode. Never a token, an Authorization header or a body.
 
-The middleware hands records to a ``RequestRecorder``, which writes them in
-batches from one thread, so a request never waits for the log's write."""
+The middleware hands a bare tuple per request to a ``RequestRecorder``, which
+writes them in batches from one thread, so a request never waits for the
+log's write and costs only an append. A batch keeps at most the newest
+REQUESTS_KEPT per store: under heavy load the log's writes stay bounded, and
+what it drops would have been pruned anyway."""
 
 from __future__ import annotations
 
@@ -12,11 +15,11 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vitrina.interfaces import RequestLog, RequestRecord
+from vitrina.interfaces import REQUESTS_KEPT, RequestLog, RequestRecord
 
 log = logging.getLogger("vitrina.requests")
 
@@ -26,23 +29,41 @@ _STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/(?!_)")
 _MAX_PENDING = 10_000
 
 
-class RequestRecorder:
-    """Batches records and writes them every ``interval`` seconds."""
+# (store id, epoch seconds, method, path, raw query, status, ms, errorCode)
+Seen = tuple[int, float, str, str, bytes, int, float, str]
 
-    def __init__(self, sink: RequestLog, interval: float = 0.25) -> None:
+
+def _record(seen: Seen) -> RequestRecord:
+    store_id, at, method, path, query, status, duration, error_code = seen
+    return RequestRecord(
+        store_id=store_id,
+        at=datetime.fromtimestamp(at, UTC),
+        method=method,
+        path=path,
+        query=_query_without_token(query),
+        status=status,
+        duration_ms=round(duration, 2),
+        error_code=error_code,
+    )
+
+
+class RequestRecorder:
+    """Batches what the middleware saw and writes it every ``interval`` seconds."""
+
+    def __init__(self, sink: RequestLog, interval: float = 1.0) -> None:
         self.sink = sink
         self.interval = interval
-        self._pending: list[RequestRecord] = []
+        self._pending: list[Seen] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, seen: Seen) -> None:
         with self._lock:
             if len(self._pending) >= _MAX_PENDING:  # the database is stuck: drop, don't grow
                 return
-            self._pending.append(record)
+            self._pending.append(seen)
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(
                     target=self._run, name="vitrina-request-log", daemon=True
@@ -53,9 +74,17 @@ class RequestRecorder:
         """Write what is pending now (the log's readers call this first, so a
         process always reads its own requests)."""
         with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
+            pending, self._pending = self._pending, []
+        if not pending:
             return
+        per_store: dict[int, int] = {}
+        newest_first: list[RequestRecord] = []
+        for seen in reversed(pending):
+            kept = per_store.get(seen[0], 0)
+            if kept < REQUESTS_KEPT:
+                per_store[seen[0]] = kept + 1
+                newest_first.append(_record(seen))
+        batch = newest_first[::-1]
         try:
             self.sink.record(batch)
         except Exception as exc:  # the log must never break the API
@@ -75,8 +104,13 @@ class RequestRecorder:
 
 
 def _query_without_token(raw: bytes) -> str:
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    return urlencode([(k, v) for k, v in pairs if k.lower() != "token"])
+    """The query as the client wrote it, less every ``token=`` parameter."""
+    kept = [
+        part
+        for part in raw.decode("latin-1").split("&")
+        if part and unquote_plus(part.split("=", 1)[0]).strip().lower() != "token"
+    ]
+    return "&".join(kept)
 
 
 class RequestLogMiddleware:
@@ -91,7 +125,7 @@ class RequestLogMiddleware:
         if found is None:
             await self.app(scope, receive, send)
             return
-        started, at = time.perf_counter(), datetime.now(UTC)
+        started, at = time.perf_counter(), time.time()
         status = 500
 
         async def sending(message: Message) -> None:
@@ -103,17 +137,16 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
+            error_code = scope.get("state", {}).get("error_code", "") if status >= 400 else ""
             self.recorder.add(
-                RequestRecord(
-                    store_id=int(found[1]),
-                    at=at,
-                    method=scope["method"],
-                    path=scope["path"],
-                    query=_query_without_token(scope.get("query_string", b"")),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    error_code=scope.get("state", {}).get("error_code", "")
-                    if status >= 400
-                    else "",
+                (
+                    int(found[1]),
+                    at,
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    error_code,
                 )
             )
