@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs wrk, the load generator bench/serve.py drives (Debian's package).
+# Installs what the benchmarks drive besides the test dependencies: wrk, the
+# load generator of bench/serve.py (Debian's package). Chromium, which
+# bench/console.py drives, comes with scripts/test-deps.sh.
 set -euo pipefail
+"$(dirname "$0")/test-deps.sh"
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" != 0 ]; then
     echo "wrk is missing: sudo apt-get install -y wrk" >&2
