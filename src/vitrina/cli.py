@@ -10,14 +10,25 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vitrina import __version__, images
-from vitrina.bootstrap import Services, build_services
+from vitrina import __version__
+from vitrina.client.cli import add_commands as add_client_commands
 from vitrina.errors import VitrinaError
 from vitrina.interfaces import SCOPES
-from vitrina.metadata import migrate
 from vitrina.settings import Settings, SettingsError
 from vitrina.tokens import create_token, parse_scopes, token_hash
+
+if TYPE_CHECKING:
+    from vitrina.bootstrap import Services
+
+# The server's commands import the server (SQLAlchemy, pyvips, Starlette) when
+# they run, so that the client's commands work where only the client is
+# installed (pip install vitrina, without the [server] extra).
+_SERVER_PACKAGES = {"sqlalchemy", "alembic", "pyvips", "starlette", "uvicorn", "numpy"}
+SERVER_MISSING = (
+    "vitrina: this command needs the server, which is not installed: pip install 'vitrina[server]'"
+)
 
 log = logging.getLogger("vitrina")
 
@@ -40,6 +51,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _services(args: argparse.Namespace, upgrade: bool = False) -> Iterator[Services]:
     """The services for one command, closed after it. The schema must be this
     version's, unless ``upgrade`` (serve, migrate, import) brings it there."""
+    from vitrina.bootstrap import build_services
+    from vitrina.metadata import migrate
+
     with build_services(_settings(args)) as services:
         assert services.engine is not None
         if upgrade:
@@ -199,6 +213,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from vitrina.metadata import migrate
+
     with _services(args, upgrade=True) as services:
         assert services.engine is not None
         print(f"schema at revision {migrate.current(services.engine)}")
@@ -206,6 +222,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    from vitrina import images
+
     with _services(args) as services:
         grace = services.settings.gc_grace_seconds
         removed = images.sweep(
@@ -342,11 +360,27 @@ def _parser() -> argparse.ArgumentParser:
     p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
     p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"])
     p.add_argument("--limit", type=int, default=50)
+
+    def add_client(
+        name: str, func: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func, client=True)
+        return p
+
+    add_client_commands(add_client)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "client", False):  # upload, mirror: no server settings
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            client_result: int = args.func(args)
+        except KeyboardInterrupt:
+            return 130
+        return client_result
     try:
         settings = _settings(args)
         if settings.log_level != "debug":
@@ -362,3 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in _SERVER_PACKAGES:
+            print(SERVER_MISSING, file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,158 @@
+"""What each API call sends and what it answers, shared by the synchronous
+and the asynchronous client; and the retry rules."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from vitrina import wire
+
+log = logging.getLogger("vitrina.client")
+
+ECWID_API = "https://app.ecwid.com/api/v3"
+T = TypeVar("T")
+PAGE = 100
+
+
+class ApiError(Exception):
+    """An error answer: ``status``, Ecwid's ``error_code`` and its ``message``."""
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(
+            f"{status} {error_code}: {message}" if error_code else f"{status}: {message}"
+        )
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+
+class NotFound(ApiError):
+    """404: the store, category or file does not exist."""
+
+
+class Forbidden(ApiError):
+    """403: the token is wrong, or lacks the scope."""
+
+
+class RateLimited(ApiError):
+    """429, after the retries ran out."""
+
+
+class ServerError(ApiError):
+    """5xx, after the retries ran out (where they apply)."""
+
+
+def error_for(response: httpx.Response) -> ApiError:
+    try:
+        body = msgspec.json.decode(response.content, type=wire.Error)
+        code, message = body.errorCode, body.errorMessage
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        code, message = "", response.text[:300] or response.reason_phrase
+    kind = {404: NotFound, 403: Forbidden, 401: Forbidden, 429: RateLimited}.get(
+        response.status_code, ServerError if response.status_code >= 500 else ApiError
+    )
+    return kind(response.status_code, code, message)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Capped exponential backoff with full jitter. A 429 is always retried
+    after its Retry-After; 5xx and connection errors only where a repeat is
+    safe (GET, PUT, DELETE). A POST (an upload, a new category) is repeated
+    only when the server cannot have acted on it: the connection failed, or
+    it answered 429 or 503."""
+
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+    def wait_for(
+        self,
+        attempt: int,
+        idempotent: bool,
+        response: httpx.Response | None,
+        error: Exception | None,
+    ) -> float | None:
+        """Seconds to wait before another attempt, or None to give up."""
+        if attempt + 1 >= self.attempts:
+            return None
+        if error is not None:
+            if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                return self.backoff(attempt)
+            if idempotent and isinstance(error, httpx.TransportError):
+                return self.backoff(attempt)
+            return None
+        assert response is not None
+        status = response.status_code
+        if status in (429, 503):
+            after = _retry_after(response)
+            if after is not None:
+                return min(after, self.max_retry_after)
+            if status == 429 or not idempotent:
+                return self.backoff(attempt)
+        if status >= 500 and idempotent:
+            return self.backoff(attempt)
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Call:
+    """One request: its method, path under the store, and body."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "PUT", "DELETE", "HEAD")
+
+
+def body(fields: msgspec.Struct | Mapping[str, Any]) -> Any:
+    """A request body from a struct of vitrina.wire or a plain mapping."""
+    if isinstance(fields, msgspec.Struct):
+        return msgspec.to_builtins(fields)
+    return dict(fields)
+
+
+def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list | tuple | set | frozenset):
+            value = ",".join(str(v) for v in value)
+        out[name] = value
+    return out
+
+
+def decode(response: httpx.Response, kind: type[T]) -> T:
+    return msgspec.json.decode(response.content, type=kind)
+
+
+def log_retry(call: Call, attempt: int, wait: float, why: str) -> None:
+    log.debug(
+        "retrying %s %s in %.2f s (attempt %d): %s", call.method, call.path, wait, attempt + 2, why
+    )

@@ -1,0 +1,177 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import msgspec
+
+from vitrina import wire
+from vitrina.client._calls import (
+    ECWID_API,
+    PAGE,
+    Call,
+    Retries,
+    body,
+    decode,
+    error_for,
+    log_retry,
+    search_params,
+)
+from vitrina.client._sources import Source, Upload
+
+Fields = msgspec.Struct | Mapping[str, Any]
+
+
+class Client:
+    """Ecwid's REST API v3 for categories and their images, on vitrina or on
+    Ecwid itself (``base_url``, Ecwid's by default)::
+
+        with Client(store_id=1, token="secret_…", base_url="http://127.0.0.1:8080/api/v3") as api:
+            toys = api.categories.create({"name": "Toys"})
+            api.images.upload(toys, "toys.jpg")
+    """
+
+    def __init__(
+        self,
+        store_id: int,
+        token: str,
+        base_url: str = ECWID_API,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        retries: Retries | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.store_id = store_id
+        self.retries = retries or Retries()
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/{store_id}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            transport=transport,
+        )
+        self.categories = Categories(self)
+        self.images = Images(self)
+
+    def profile(self) -> wire.Profile:
+        return decode(self.send(Call("GET", "/profile")), wire.Profile)
+
+    def send(self, call: Call, upload: Upload | None = None) -> httpx.Response:
+        """The answer to ``call``, retried by ``self.retries``; an error answer
+        raises ApiError, a connection that keeps failing httpx.TransportError."""
+        idempotent = call.idempotent
+        for attempt in range(self.retries.attempts):
+            response, error = None, None
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params or None,
+                    json=call.json,
+                    content=upload.chunks() if upload else None,
+                    headers=upload.headers() if upload else None,
+                )
+            except httpx.TransportError as exc:
+                error = exc
+            if response is not None and response.status_code < 400:
+                return response
+            wait = None
+            if upload is None or upload.repeatable:
+                wait = self.retries.wait_for(attempt, idempotent, response, error)
+            if wait is None:
+                if error is not None:
+                    raise error
+                assert response is not None
+                raise error_for(response)
+            why = str(error) if error is not None else str(response.status_code if response else "")
+            log_retry(call, attempt, wait, why)
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Categories:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def search(self, **params: Any) -> Iterator[wire.Category]:
+        """Every category matching Ecwid's search ``params`` (``parent``,
+        ``keyword``, ``hidden_categories``, …), fetching pages as it goes."""
+        return self._pages("/categories", params)
+
+    def by_path(self, path: str, delimiter: str = "/", **params: Any) -> list[wire.Category]:
+        """Categories whose names from the root down are ``path``."""
+        return list(
+            self._pages("/categoriesByPath", {**params, "path": path, "delimiter": delimiter})
+        )
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[wire.Category]:
+        query = search_params(params)
+        offset = int(query.pop("offset", 0))
+        limit = int(query.pop("limit", PAGE))
+        while True:
+            call = Call("GET", path, {**query, "offset": offset, "limit": limit})
+            page = decode(self._client.send(call), wire.CategorySearch)
+            yield from page.items
+            offset += page.count
+            if page.count < limit or page.count == 0 or offset >= page.total:
+                return
+
+    def get(self, category_id: int, **params: Any) -> wire.Category:
+        call = Call("GET", f"/categories/{category_id}", search_params(params))
+        return decode(self._client.send(call), wire.Category)
+
+    def create(self, fields: Fields) -> int:
+        return decode(self._client.send(Call("POST", "/categories", json=body(fields))), wire.Id).id
+
+    def update(self, category_id: int, fields: Fields) -> int:
+        call = Call("PUT", f"/categories/{category_id}", json=body(fields))
+        return decode(self._client.send(call), wire.UpdateCount).updateCount
+
+    def delete(self, category_id: int) -> int:
+        call = Call("DELETE", f"/categories/{category_id}")
+        return decode(self._client.send(call), wire.DeleteCount).deleteCount
+
+
+class Images:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def upload(self, category_id: int, source: Source, content_type: str | None = None) -> int:
+        """Upload ``source`` (a path, bytes or a binary file), streamed."""
+        call = Call("POST", f"/categories/{category_id}/image")
+        return decode(self._client.send(call, Upload(source, content_type)), wire.Id).id
+
+    def upload_from_url(self, category_id: int, url: str) -> int:
+        call = Call("POST", f"/categories/{category_id}/image", {"externalUrl": url})
+        return decode(self._client.send(call), wire.Id).id
+
+    def upload_async(
+        self,
+        category_id: int,
+        url: str,
+        width: int,
+        height: int,
+        external_id: str | None = None,
+    ) -> int:
+        fields: dict[str, Any] = {"url": url, "width": width, "height": height}
+        if external_id is not None:
+            fields["externalId"] = external_id
+        call = Call("POST", f"/categories/{category_id}/image/async", json=fields)
+        return decode(self._client.send(call), wire.Id).id
+
+    def delete(self, category_id: int) -> int:
+        call = Call("DELETE", f"/categories/{category_id}/image")
+        return decode(self._client.send(call), wire.DeleteCount).deleteCount
