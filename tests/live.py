@@ -7,14 +7,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 
 from tests.processes import free_port, wait_until
+from vitrina.bootstrap import Services, fetch_policy
 from vitrina.errors import DownloadFailed
 from vitrina.fetching.addresses import IPAddress
 from vitrina.fetching.guarded import GuardedFetcher
+from vitrina.interfaces import SCOPES
+from vitrina.settings import Settings
+from vitrina.tokens import create_token
+from vitrina.web.app import create_app
 
 
 class LoopbackOnly(GuardedFetcher):
@@ -44,3 +53,48 @@ def serving(app: Starlette, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class Live:
+    """A vitrina on loopback with one store and a token with every scope."""
+
+    base: str
+    services: Services
+    store: int
+    token: str
+
+    @property
+    def api(self) -> str:
+        return self.base + "/api/v3"
+
+    def requests(self, path: str = "") -> list[dict[str, Any]]:
+        """The store's request log, newest first (filtered by ``path``)."""
+        answer = httpx.get(
+            f"{self.api}/{self.store}/_requests",
+            params={"limit": 1000, "path": path},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+
+@contextmanager
+def live_vitrina(data_dir: Path, port: int | None = None, **settings: Any) -> Iterator[Live]:
+    """A migrated vitrina with the given settings, served in a thread."""
+    from tests.conftest import migrated
+
+    port = port or free_port()
+    config = Settings(
+        **{"data_dir": data_dir, "port": port, "run_jobs": False, "rate_limit_per_minute": 0}
+        | settings
+    )
+    services = migrated(config)
+    services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
+    store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
+    token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
+    try:
+        with serving(create_app(config, services), port) as base:
+            yield Live(base, services, store.id, token)
+    finally:
+        services.close()
