@@ -85,10 +85,8 @@ def live_vitrina(data_dir: Path, port: int | None = None, **settings: Any) -> It
     from tests.conftest import migrated
 
     port = port or free_port()
-    config = Settings(
-        **{"data_dir": data_dir, "port": port, "run_jobs": False, "rate_limit_per_minute": 0}
-        | settings
-    )
+    chosen: dict[str, Any] = {"run_jobs": False, "rate_limit_per_minute": 0, **settings}
+    config = Settings(data_dir=data_dir, port=port, **chosen)
     services = migrated(config)
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
