@@ -128,7 +128,7 @@ def files_in(folder: Path, state_file: Path) -> list[Item]:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or path == state_file:
             continue
-        if path.is_file():
+        if path.is_file() or path.is_symlink():  # a broken link is reported, not skipped
             found.append(Item(file=path, name=relative.as_posix()))
     return found
 
