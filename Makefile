@@ -51,6 +51,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/bulk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
