@@ -38,3 +38,16 @@ def test_importing_the_package_loads_no_server_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_client_surface() -> None:
+    import vitrina.client as client
+
+    assert {"Client", "AsyncClient", "ApiError", "NotFound", "Retries", "Category"} <= set(
+        client.__all__
+    )
+    for name in client.__all__:
+        assert getattr(client, name) is not None, name
+    assert issubclass(client.NotFound, client.ApiError)
+    assert client.Client.__init__.__annotations__["base_url"] == "str"
+    assert client.ECWID_API == "https://app.ecwid.com/api/v3"
