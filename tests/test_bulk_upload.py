@@ -184,7 +184,7 @@ def test_a_rerun_uploads_only_what_changed(
     assert [f for f, s in statuses(report).items() if s == "uploaded"] == [f"{ids[1]}.jpg"]
     assert image_posts(live) == 5
     state = json.loads((folder / ".vitrina-upload.json").read_text())
-    assert set(state["files"]) == {f"{i}.jpg" for i in ids}
+    assert set(state["entries"]) == {f"{i}.jpg" for i in ids}
 
 
 def test_the_summary_and_progress_for_people(
@@ -229,10 +229,10 @@ def test_an_interrupted_run_finishes_without_duplicates(live: Live, tmp_path: Pa
     output = running.communicate(timeout=60)[0].decode()
     assert running.returncode == 130, output
     assert "run the same command again" in output
-    done_first = len(json.loads(state.read_text())["files"])
+    done_first = len(json.loads(state.read_text())["entries"])
     assert 1 <= done_first < 12
     again = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
     assert again.returncode == 0, again.stdout.decode()
-    assert len(json.loads(state.read_text())["files"]) == 12
+    assert len(json.loads(state.read_text())["entries"]) == 12
     time.sleep(0.1)
     assert image_posts(live) == 12  # every photo uploaded exactly once

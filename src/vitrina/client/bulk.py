@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,6 +18,7 @@ import httpx
 
 from vitrina import wire
 from vitrina.client._calls import ApiError
+from vitrina.client._state import read_state, write_state
 from vitrina.client._sync import Client
 from vitrina.client.tree import SEPARATOR, Tree
 
@@ -88,16 +86,7 @@ class State:
         self.path = path
         self.target = target
         self.lock = threading.Lock()
-        self.files: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            try:
-                saved = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise SystemExit(
-                    f"vitrina upload: cannot read the state file {path}: {exc}"
-                ) from None
-            if saved.get("target") == target:
-                self.files = dict(saved.get("files", {}))
+        self.files: dict[str, dict[str, Any]] = read_state(path, target, "upload")
 
     def done(self, item: Item) -> bool:
         entry = self.files.get(item.name) or {}
@@ -110,13 +99,7 @@ class State:
                 "category": item.category,
                 "image": item.image,
             }
-            data = json.dumps(
-                {"target": self.target, "files": self.files}, indent=1, sort_keys=True
-            )
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".vitrina-upload-")
-            with os.fdopen(fd, "w") as out:
-                out.write(data)
-            os.replace(temp, self.path)
+            write_state(self.path, self.target, self.files)
 
 
 # -- finding the files and their categories -----------------------------------

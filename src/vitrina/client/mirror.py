@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ import msgspec
 
 from vitrina import wire
 from vitrina.client._calls import ApiError, NotFound
+from vitrina.client._state import read_state, write_state
 from vitrina.client._sync import Client
 from vitrina.client.tree import Tree
 
@@ -87,16 +86,7 @@ class MirrorState:
     def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self.key = key
-        self.ids: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            try:
-                saved = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise SystemExit(
-                    f"vitrina mirror: cannot read the state file {path}: {exc}"
-                ) from None
-            if saved.get("key") == key:
-                self.ids = dict(saved.get("ids", {}))
+        self.ids: dict[str, dict[str, Any]] = read_state(path, key, "mirror")
 
     def target(self, source: int) -> int | None:
         entry = self.ids.get(str(source))
@@ -109,11 +99,7 @@ class MirrorState:
         self.ids.pop(str(source), None)
 
     def save(self) -> None:
-        data = json.dumps({"key": self.key, "ids": self.ids}, indent=1, sort_keys=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".vitrina-mirror-")
-        with os.fdopen(fd, "w") as out:
-            out.write(data)
-        os.replace(temp, self.path)
+        write_state(self.path, self.key, self.ids)
 
 
 def _fields(category: wire.Category) -> dict[str, Any]:

@@ -51,6 +51,14 @@ _FIELD_LIST = {
 }
 _BOOL = {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]}
 _STORE = _param("storeId", "path", _ID, "Store id", required=True)
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**62}
+_OFFSET = _param("offset", "query", _COUNT, "Skip this many")
+
+
+def _limit(text: str) -> dict[str, Any]:
+    return _param("limit", "query", {**_COUNT, "minimum": 1}, text)
+
+
 _CATEGORY = _param("categoryId", "path", _ID, "Category id", required=True)
 
 
@@ -174,15 +182,8 @@ def _paths() -> dict[str, Any]:
         _param("productIds", "query", _BOOL, "Include productIds"),
         _param("keyword", "query", {"type": "string"}, "Name or description contains"),
         _param("categoryIds", "query", _ID_LIST, "Comma list of ids"),
-        _param(
-            "offset", "query", {"type": "integer", "minimum": 0, "maximum": 2**62}, "Skip this many"
-        ),
-        _param(
-            "limit",
-            "query",
-            {"type": "integer", "minimum": 1, "maximum": 2**62},
-            "Page size (max 100)",
-        ),
+        _OFFSET,
+        _limit("Page size (max 100)"),
         *_VIEW,
     ]
     file_params = [
@@ -314,18 +315,8 @@ def _paths() -> dict[str, Any]:
                     _param("delimeter", "query", {"type": "string"}, "The same, another spelling"),
                     _param("hidden_categories", "query", _BOOL, "Include disabled categories"),
                     _param("productIds", "query", _BOOL, "Include productIds"),
-                    _param(
-                        "offset",
-                        "query",
-                        {"type": "integer", "minimum": 0, "maximum": 2**62},
-                        "Skip this many",
-                    ),
-                    _param(
-                        "limit",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": 2**62},
-                        "Page size",
-                    ),
+                    _OFFSET,
+                    _limit("Page size"),
                     *_VIEW,
                 ],
                 _json(_ref("CategorySearch"), "Matching categories, by id"),
@@ -349,18 +340,8 @@ def _paths() -> dict[str, Any]:
                 "read_catalog",
                 [
                     _STORE,
-                    _param(
-                        "limit",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": 2**62},
-                        "At most this many (up to 1000)",
-                    ),
-                    _param(
-                        "after",
-                        "query",
-                        {"type": "integer", "minimum": 0, "maximum": 2**62},
-                        "Only entries with a larger id (for polling)",
-                    ),
+                    _limit("At most this many (up to 1000)"),
+                    _param("after", "query", _COUNT, "Only entries with a larger id (for polling)"),
                     _param(
                         "status",
                         "query",
