@@ -17,8 +17,7 @@ from vitrina.client._calls import (
     Retries,
     body,
     decode,
-    error_for,
-    log_retry,
+    http_options,
     search_params,
 )
 from vitrina.client._sources import Source, Upload
@@ -48,9 +47,7 @@ class AsyncClient:
         self.store_id = store_id
         self.retries = retries or Retries()
         self._http = httpx.AsyncClient(
-            base_url=f"{base_url.rstrip('/')}/{store_id}",
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            **http_options(store_id, token, base_url, connect_timeout, read_timeout),
             transport=transport,
         )
         self.categories = AsyncCategories(self)
@@ -60,7 +57,6 @@ class AsyncClient:
         return decode(await self.send(Call("GET", "/profile")), wire.Profile)
 
     async def send(self, call: Call, upload: Upload | None = None) -> httpx.Response:
-        idempotent = call.idempotent
         for attempt in range(self.retries.attempts):
             response, error = None, None
             try:
@@ -76,16 +72,7 @@ class AsyncClient:
                 error = exc
             if response is not None and response.status_code < 400:
                 return response
-            wait = None
-            if upload is None or upload.repeatable:
-                wait = self.retries.wait_for(attempt, idempotent, response, error)
-            if wait is None:
-                if error is not None:
-                    raise error
-                assert response is not None
-                raise error_for(response)
-            why = str(error) if error is not None else str(response.status_code if response else "")
-            log_retry(call, attempt, wait, why)
+            wait = self.retries.next_wait(call, attempt, upload, response, error)
             await anyio.sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
 

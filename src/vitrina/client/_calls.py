@@ -13,6 +13,7 @@ import httpx
 import msgspec
 
 from vitrina import wire
+from vitrina.client._sources import Upload
 
 log = logging.getLogger("vitrina.client")
 
@@ -105,6 +106,47 @@ class Retries:
             return self.backoff(attempt)
         return None
 
+    def next_wait(
+        self,
+        call: Call,
+        attempt: int,
+        upload: Upload | None,
+        response: httpx.Response | None,
+        error: Exception | None,
+    ) -> float:
+        """How long to wait before sending ``call`` again (logged at DEBUG);
+        raises the error, or the answer as ApiError, when it is not sent again.
+        A body that cannot be read again is never sent again."""
+        wait = None
+        if upload is None or upload.repeatable:
+            wait = self.wait_for(attempt, call.idempotent, response, error)
+        if wait is None:
+            if error is not None:
+                raise error
+            assert response is not None
+            raise error_for(response)
+        why = str(error) if error is not None else str(response.status_code if response else "")
+        log.debug(
+            "retrying %s %s in %.2f s (attempt %d): %s",
+            call.method,
+            call.path,
+            wait,
+            attempt + 2,
+            why,
+        )
+        return wait
+
+
+def http_options(
+    store_id: int, token: str, base_url: str, connect_timeout: float, read_timeout: float
+) -> dict[str, Any]:
+    """What the synchronous and the asynchronous httpx clients share."""
+    return {
+        "base_url": f"{base_url.rstrip('/')}/{store_id}",
+        "headers": {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        "timeout": httpx.Timeout(read_timeout, connect=connect_timeout),
+    }
+
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
@@ -150,9 +192,3 @@ def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def decode(response: httpx.Response, kind: type[T]) -> T:
     return msgspec.json.decode(response.content, type=kind)
-
-
-def log_retry(call: Call, attempt: int, wait: float, why: str) -> None:
-    log.debug(
-        "retrying %s %s in %.2f s (attempt %d): %s", call.method, call.path, wait, attempt + 2, why
-    )

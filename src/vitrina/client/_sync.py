@@ -17,8 +17,7 @@ from vitrina.client._calls import (
     Retries,
     body,
     decode,
-    error_for,
-    log_retry,
+    http_options,
     search_params,
 )
 from vitrina.client._sources import Source, Upload
@@ -49,9 +48,7 @@ class Client:
         self.store_id = store_id
         self.retries = retries or Retries()
         self._http = httpx.Client(
-            base_url=f"{base_url.rstrip('/')}/{store_id}",
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            **http_options(store_id, token, base_url, connect_timeout, read_timeout),
             transport=transport,
         )
         self.categories = Categories(self)
@@ -63,7 +60,6 @@ class Client:
     def send(self, call: Call, upload: Upload | None = None) -> httpx.Response:
         """The answer to ``call``, retried by ``self.retries``; an error answer
         raises ApiError, a connection that keeps failing httpx.TransportError."""
-        idempotent = call.idempotent
         for attempt in range(self.retries.attempts):
             response, error = None, None
             try:
@@ -79,16 +75,7 @@ class Client:
                 error = exc
             if response is not None and response.status_code < 400:
                 return response
-            wait = None
-            if upload is None or upload.repeatable:
-                wait = self.retries.wait_for(attempt, idempotent, response, error)
-            if wait is None:
-                if error is not None:
-                    raise error
-                assert response is not None
-                raise error_for(response)
-            why = str(error) if error is not None else str(response.status_code if response else "")
-            log_retry(call, attempt, wait, why)
+            wait = self.retries.next_wait(call, attempt, upload, response, error)
             time.sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
 
