@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import bisect
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vitrina.errors import BadRequest, CategoryNotFound
@@ -53,16 +55,70 @@ def check_parent(
         ancestor = parent_of.get(ancestor)
 
 
-class CategoryTree:
-    """A store's categories, indexed for walking up and down."""
+def _order(category: Category) -> tuple[int, int]:
+    return category.order_by, category.id
 
-    def __init__(self, categories: Sequence[Category]) -> None:
-        self.categories = list(categories)
-        self.by_id = {c.id: c for c in self.categories}
+
+def _text(category: Category) -> str:
+    return f"{category.name.casefold()}\x00{category.description.casefold()}"
+
+
+class CategoryTree:
+    """A store's categories, indexed for walking up and down, and kept in
+    search order (orderBy, then id). ``patched`` makes the next tree from a
+    few changed categories with copies that run in C (a dict, a list) and
+    work proportional to the change, so a write never costs a rebuild."""
+
+    def __init__(self, categories: Iterable[Category]) -> None:
+        self.by_id: dict[int, Category] = {c.id: c for c in categories}
         self.children: dict[int | None, list[int]] = {}
-        for c in self.categories:
+        for c in self.by_id.values():
             self.children.setdefault(c.parent_id, []).append(c.id)
+        self.ordered: list[Category] = sorted(self.by_id.values(), key=_order)
+        self._keys: list[tuple[int, int]] = [_order(c) for c in self.ordered]
         self._product_counts: dict[int, int] = {}
+        self._haystack: tuple[str, list[int]] | None = None
+
+    @property
+    def categories(self) -> list[Category]:
+        return self.ordered
+
+    def patched(self, changed: Sequence[Category], deleted: Sequence[int]) -> CategoryTree:
+        """A new tree with ``changed`` written and ``deleted`` gone; this one
+        stays as it was for readers that still hold it."""
+        tree = CategoryTree.__new__(CategoryTree)
+        tree.by_id = dict(self.by_id)
+        tree.children = dict(self.children)
+        tree.ordered = list(self.ordered)
+        tree._keys = list(self._keys)
+        tree._product_counts = {}
+        tree._haystack = None
+        copied: set[int | None] = set()
+
+        def siblings(parent: int | None) -> list[int]:
+            if parent not in copied:
+                tree.children[parent] = list(tree.children.get(parent, ()))
+                copied.add(parent)
+            return tree.children[parent]
+
+        def remove(category_id: int) -> None:
+            old = tree.by_id.pop(category_id, None)
+            if old is None:
+                return
+            siblings(old.parent_id).remove(category_id)
+            at = bisect.bisect_left(tree._keys, _order(old))
+            del tree.ordered[at], tree._keys[at]
+
+        for category_id in deleted:
+            remove(category_id)
+        for category in changed:
+            remove(category.id)
+            tree.by_id[category.id] = category
+            siblings(category.parent_id).append(category.id)
+            at = bisect.bisect_left(tree._keys, _order(category))
+            tree.ordered.insert(at, category)
+            tree._keys.insert(at, _order(category))
+        return tree
 
     def descendants(self, category_id: int | None) -> list[int]:
         found: list[int] = []
@@ -97,9 +153,28 @@ class CategoryTree:
         found = [self.by_id[cid] for cid in level if cid is not None] if names else []
         return query.page(sorted((c for c in found if query.shows(c)), key=lambda c: c.id))
 
+    def _matching(self, keyword: str) -> list[Category]:
+        """The categories whose name or description holds ``keyword``, in
+        search order: one scan of all texts joined (in C), not a loop."""
+        if self._haystack is None:
+            texts = [_text(c) for c in self.ordered]
+            starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+            self._haystack = ("\x01".join(texts), starts)
+        haystack, starts = self._haystack
+        needle = keyword.casefold()
+        if "\x00" in needle or "\x01" in needle:  # the separators match nothing
+            return []
+        found: list[Category] = []
+        at = haystack.find(needle)
+        while at != -1:
+            index = bisect.bisect_right(starts, at) - 1
+            found.append(self.ordered[index])
+            at = haystack.find(needle, starts[index + 1])  # the next category's text
+        return found
+
     def search(self, query: CategoryQuery) -> tuple[int, list[Category]]:
         """(total matches, the page asked for), ordered by orderBy, then id."""
-        found = self.categories
+        found: Iterable[Category] = self._matching(query.keyword) if query.keyword else self.ordered
         if query.parents:
             ids: set[int] = set()
             for parent in query.parents:
@@ -109,13 +184,6 @@ class CategoryTree:
                     ids.update(self.children.get(parent, ()))
             found = [c for c in found if c.id in ids]
         if query.category_ids is not None:
-            found = [c for c in found if c.id in query.category_ids]
-        found = [c for c in found if query.shows(c)]
-        if query.keyword:
-            needle = query.keyword.casefold()
-            found = [
-                c
-                for c in found
-                if needle in c.name.casefold() or needle in c.description.casefold()
-            ]
-        return query.page(sorted(found, key=lambda c: (c.order_by, c.id)))
+            wanted = query.category_ids
+            found = [c for c in found if c.id in wanted]
+        return query.page([c for c in found if query.shows(c)])

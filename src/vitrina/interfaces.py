@@ -197,6 +197,16 @@ class StoreDirectory(Protocol):
     def list_tokens(self, store_id: int) -> list[TokenInfo]: ...
 
 
+@dataclass(frozen=True)
+class CatalogChanges:
+    """Categories written since a catalog version, and ids deleted since; or,
+    when ``complete``, the whole catalogue."""
+
+    categories: Sequence[Category]
+    deleted: Sequence[int] = ()
+    complete: bool = False
+
+
 class CatalogStore(Protocol):
     """Categories. Every write bumps the store's catalog version."""
 
@@ -210,11 +220,19 @@ class CatalogStore(Protocol):
     def catalog_version(self, store_id: int) -> int | None: ...
     def catalog_snapshot(
         self, store_id: int, known_version: int | None
-    ) -> tuple[int, list[Category] | None]:
-        """(version, categories), the categories left out when the caller has that version."""
+    ) -> tuple[int, CatalogChanges | None]:
+        """The store's version, and what changed since ``known_version``: None
+        when nothing did, the whole catalogue when the caller has none (or
+        one too old to patch), else only the categories written since and
+        the ids deleted since."""
         ...
 
     def create_category(self, store_id: int, values: Mapping[str, Any]) -> int: ...
+    def create_categories(self, store_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Many categories in one transaction (imports, tests); parents must
+        exist or come earlier in ``rows`` by id."""
+        ...
+
     def update_category(
         self, store_id: int, category_id: int, values: Mapping[str, Any]
     ) -> bool: ...

@@ -70,7 +70,24 @@ categories = sa.Table(
     sa.Column("image_id", sa.BigInteger),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_categories_store_parent", "store_id", "parent_id"),
+    # the store's catalog version of the last write that touched the category
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_categories_store_parent_order", "store_id", "parent_id", "order_by"),
+    sa.Index("ix_categories_store_version", "store_id", "version"),
+    sqlite_autoincrement=True,
+)
+
+# Categories deleted, by the catalog version that deleted them: what a read
+# cache needs to patch its copy instead of reloading the store. Rows older
+# than CHANGES_KEPT versions are pruned; a copy that old is reloaded whole.
+catalog_deletions = sa.Table(
+    "catalog_deletions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("category_id", sa.Integer, nullable=False),
+    sa.Index("ix_catalog_deletions_store_version", "store_id", "version"),
     sqlite_autoincrement=True,
 )
 

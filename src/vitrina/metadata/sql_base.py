@@ -6,7 +6,7 @@ Foreign errors become ours here (``translate_errors``)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 
 from vitrina.errors import MetadataUnavailable, VitrinaError
 from vitrina.metadata.engine import create_reader
-from vitrina.metadata.schema import stores
+from vitrina.metadata.schema import catalog_deletions, categories, stores
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -94,19 +94,55 @@ class SqlDatabase:
     def write(self, store_id: int | None = None) -> Iterator[sa.Connection]:
         """A write transaction. Naming the store bumps its catalog version first,
         which tells every process's read cache that the store changed (and, on
-        PostgreSQL, orders the store's writers on its row)."""
+        PostgreSQL, orders the store's writers on its row). The writes then
+        stamp what they change with it: ``touch`` and ``forget``."""
         with self.engine.connect() as conn:
             if self.sqlite:
                 conn.execution_options(vitrina_begin="IMMEDIATE")
             with conn.begin():
                 if store_id is not None:
-                    conn.execute(
+                    conn.info["catalog_version"] = conn.execute(
                         stores.update()
                         .where(stores.c.id == store_id)
                         .values(catalog_version=stores.c.catalog_version + 1)
-                    )
+                        .returning(stores.c.catalog_version)
+                    ).scalar()
+                    conn.info["store_id"] = store_id
                 yield conn
+                conn.info.pop("catalog_version", None)
 
     def lock(self, query: sa.Select[Any]) -> sa.Select[Any]:
         """Row locks on PostgreSQL; SQLite's write transaction already excludes."""
         return query if self.sqlite else query.with_for_update()
+
+
+# How many catalog versions of deletions are kept for patching read caches.
+CHANGES_KEPT = 10_000
+
+
+def touch(conn: sa.Connection, *category_ids: int) -> None:
+    """Mark categories as changed by this write (``SqlDatabase.write(store)``),
+    so that read caches fetch them again, and only them."""
+    if category_ids:
+        conn.execute(
+            categories.update()
+            .where(categories.c.id.in_(category_ids))
+            .values(version=conn.info["catalog_version"])
+        )
+
+
+def forget(conn: sa.Connection, category_ids: Sequence[int]) -> None:
+    """Record categories this write deletes, for the read caches; drop the
+    records no cache can still need."""
+    version, store_id = conn.info["catalog_version"], conn.info["store_id"]
+    if category_ids:
+        conn.execute(
+            catalog_deletions.insert(),
+            [{"store_id": store_id, "version": version, "category_id": c} for c in category_ids],
+        )
+    conn.execute(
+        catalog_deletions.delete().where(
+            catalog_deletions.c.store_id == store_id,
+            catalog_deletions.c.version < version - CHANGES_KEPT,
+        )
+    )

@@ -4,16 +4,22 @@ compare to know their copy is current."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from vitrina.catalog import check_parent
 from vitrina.errors import CategoryNotFound
-from vitrina.interfaces import Category, Image, StoredFile
-from vitrina.metadata.schema import categories, files, images, stores
-from vitrina.metadata.sql_base import SqlDatabase, now, translate_errors
+from vitrina.interfaces import CatalogChanges, Category, Image, StoredFile
+from vitrina.metadata.schema import catalog_deletions, categories, files, images, stores
+from vitrina.metadata.sql_base import (
+    CHANGES_KEPT,
+    SqlDatabase,
+    forget,
+    now,
+    translate_errors,
+)
 from vitrina.metadata.sql_images import delete_images, stored_file
 
 _CATEGORY_DEFAULTS: dict[str, Any] = {
@@ -54,6 +60,42 @@ def _category(row: sa.Row[Any], image: Image | None) -> Category:
         image_external_id=row.image_external_id,
         image=image,
     )
+
+
+class _Parents(Mapping[int, "int | None"]):
+    """The parent of each category of a store, read one point query at a
+    time as check_parent walks up: a move costs its depth, not the store."""
+
+    def __init__(self, conn: sa.Connection, store_id: int) -> None:
+        self.conn = conn
+        self.store_id = store_id
+        self.known: dict[int, int | None] = {}
+
+    def _read(self, category_id: int) -> bool:
+        if category_id not in self.known:
+            row = self.conn.execute(
+                sa.select(categories.c.parent_id).where(
+                    categories.c.store_id == self.store_id, categories.c.id == category_id
+                )
+            ).first()
+            if row is None:
+                return False
+            self.known[category_id] = row.parent_id
+        return True
+
+    def __contains__(self, category_id: object) -> bool:
+        return isinstance(category_id, int) and self._read(category_id)
+
+    def __getitem__(self, category_id: int) -> int | None:
+        if not self._read(category_id):
+            raise KeyError(category_id)
+        return self.known[category_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.known)
+
+    def __len__(self) -> int:
+        return len(self.known)
 
 
 class SqlCatalog:
@@ -105,9 +147,10 @@ class SqlCatalog:
     @translate_errors
     def catalog_snapshot(
         self, store_id: int, known_version: int | None
-    ) -> tuple[int, list[Category] | None]:
-        """The store's catalog version, and its categories unless the caller's
-        copy is of that version already."""
+    ) -> tuple[int, CatalogChanges | None]:
+        """The store's catalog version, and what changed since ``known_version``
+        (see interfaces.CatalogStore). A change is read by the version stamps
+        of its rows, so its cost does not grow with the store."""
         if known_version is not None:
             row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
             if row is not None and row[0] == known_version:
@@ -118,7 +161,17 @@ class SqlCatalog:
             ).scalar()
             if version is None or version == known_version:
                 return version or 0, None
-            return version, self._categories(conn, categories.c.store_id == store_id)
+            mine = categories.c.store_id == store_id
+            if known_version is None or version - known_version > CHANGES_KEPT:
+                return version, CatalogChanges(self._categories(conn, mine), complete=True)
+            changed = self._categories(conn, sa.and_(mine, categories.c.version > known_version))
+            deleted = conn.execute(
+                sa.select(catalog_deletions.c.category_id).where(
+                    catalog_deletions.c.store_id == store_id,
+                    catalog_deletions.c.version > known_version,
+                )
+            ).scalars()
+            return version, CatalogChanges(changed, list(deleted))
 
     @translate_errors
     def get_category(self, store_id: int, category_id: int) -> Category | None:
@@ -139,28 +192,42 @@ class SqlCatalog:
 
     @translate_errors
     def create_category(self, store_id: int, values: Mapping[str, Any]) -> int:
+        with self.db.write(store_id) as conn:
+            return self._insert(conn, store_id, values)
+
+    @translate_errors
+    def create_categories(self, store_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        with self.db.write(store_id) as conn:
+            return [self._insert(conn, store_id, values) for values in rows]
+
+    def _insert(self, conn: sa.Connection, store_id: int, values: Mapping[str, Any]) -> int:
         row = {**_CATEGORY_DEFAULTS, **values}
         row["product_ids"] = list(row["product_ids"])
-        with self.db.write(store_id) as conn:
-            parent_id = row.get("parent_id")
-            if parent_id is not None:
-                self._check_parent(conn, store_id, parent_id)
-            if row.get("order_by") is None:
-                last = conn.execute(
-                    sa.select(sa.func.max(categories.c.order_by)).where(
-                        categories.c.store_id == store_id,
-                        categories.c.parent_id.is_(None)
-                        if parent_id is None
-                        else categories.c.parent_id == parent_id,
-                    )
-                ).scalar()
-                row["order_by"] = (last or 0) + 10
-            stamp = now()
-            category_id: int = conn.execute(
-                categories.insert()
-                .values(store_id=store_id, created_at=stamp, updated_at=stamp, **row)
-                .returning(categories.c.id)
-            ).scalar_one()
+        parent_id = row.get("parent_id")
+        if parent_id is not None:
+            self._check_parent(conn, store_id, parent_id)
+        if row.get("order_by") is None:  # after its last sibling (an index walk)
+            last = conn.execute(
+                sa.select(sa.func.max(categories.c.order_by)).where(
+                    categories.c.store_id == store_id,
+                    categories.c.parent_id.is_(None)
+                    if parent_id is None
+                    else categories.c.parent_id == parent_id,
+                )
+            ).scalar()
+            row["order_by"] = (last or 0) + 10
+        stamp = now()
+        category_id: int = conn.execute(
+            categories.insert()
+            .values(
+                store_id=store_id,
+                created_at=stamp,
+                updated_at=stamp,
+                version=conn.info["catalog_version"],
+                **row,
+            )
+            .returning(categories.c.id)
+        ).scalar_one()
         return category_id
 
     @translate_errors
@@ -168,15 +235,10 @@ class SqlCatalog:
         row = dict(values)
         if "product_ids" in row:
             row["product_ids"] = list(row["product_ids"])
+        # The store's row, locked by the version bump, orders its writers: no
+        # other move can interleave with the ancestor walk below.
         with self.db.write(store_id) as conn:
-            rows = conn.execute(
-                self.db.lock(
-                    sa.select(categories.c.id, categories.c.parent_id).where(
-                        categories.c.store_id == store_id
-                    )
-                )
-            ).all()
-            parents: dict[int, int | None] = {row.id: row.parent_id for row in rows}
+            parents = _Parents(conn, store_id)
             if category_id not in parents:
                 return False
             if "parent_id" in row:  # checked here, in the transaction that moves it
@@ -184,7 +246,7 @@ class SqlCatalog:
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)
-                .values(updated_at=now(), **row)
+                .values(updated_at=now(), version=conn.info["catalog_version"], **row)
             )
         return True
 
@@ -215,4 +277,5 @@ class SqlCatalog:
             )
             keys = delete_images(conn, image_ids)
             conn.execute(categories.delete().where(categories.c.id.in_(doomed)))
+            forget(conn, doomed)
         return keys

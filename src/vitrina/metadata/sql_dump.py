@@ -20,7 +20,8 @@ from vitrina.metadata.schema import files, metadata
 from vitrina.metadata.sql_base import SqlDatabase
 from vitrina.naming import file_key
 
-_COUNTED = ("stores", "tokens", "categories", "jobs", "request_log")  # ids from a counter
+# tables whose ids come from a counter
+_COUNTED = ("stores", "tokens", "categories", "jobs", "request_log", "catalog_deletions")
 
 
 def _counters(conn: sa.Connection) -> dict[str, int]:

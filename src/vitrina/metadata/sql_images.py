@@ -146,7 +146,7 @@ class SqlImages:
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)
-                .values(image_id=image_id, updated_at=now())
+                .values(image_id=image_id, updated_at=now(), version=conn.info["catalog_version"])
             )
             return release(conn, current.image_id)
 
@@ -161,7 +161,12 @@ class SqlImages:
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)
-                .values(image_id=None, image_external_id=None, updated_at=now())
+                .values(
+                    image_id=None,
+                    image_external_id=None,
+                    updated_at=now(),
+                    version=conn.info["catalog_version"],
+                )
             )
             return True, release(conn, current.image_id)
 

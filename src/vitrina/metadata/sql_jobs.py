@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from vitrina.interfaces import Job, StoredFile
 from vitrina.metadata.schema import categories, images, jobs
-from vitrina.metadata.sql_base import SqlDatabase, aware, now, translate_errors
+from vitrina.metadata.sql_base import SqlDatabase, aware, now, touch, translate_errors
 from vitrina.metadata.sql_images import category_image, delete_images, insert_files, release
 from vitrina.naming import file_key
 
@@ -74,7 +74,11 @@ class SqlJobs:
                     created_at=stamp,
                 )
             )
-            changes: dict[str, Any] = {"image_id": image_id, "updated_at": stamp}
+            changes: dict[str, Any] = {
+                "image_id": image_id,
+                "updated_at": stamp,
+                "version": conn.info["catalog_version"],
+            }
             if external_id is not None:
                 changes["image_external_id"] = external_id
             if alt is not None:
@@ -197,6 +201,7 @@ class SqlJobs:
                 )
             )
             conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **done))
+            touch(conn, job.category_id)  # its image fields now point at the files
             return release(conn, image.previous_image_id)
 
     @translate_errors
@@ -233,7 +238,11 @@ class SqlJobs:
             conn.execute(
                 categories.update()
                 .where(categories.c.id == job.category_id, categories.c.image_id == job.image_id)
-                .values(image_id=image.previous_image_id, updated_at=stamp)
+                .values(
+                    image_id=image.previous_image_id,
+                    updated_at=stamp,
+                    version=conn.info["catalog_version"],
+                )
             )
             return delete_images(conn, [job.image_id])
 

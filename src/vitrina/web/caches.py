@@ -1,8 +1,11 @@
 """Read caches that never serve stale data.
 
 - Categories: each store's tree is kept with the store's catalog version; a
-  read asks the database for the version (one small query) and reloads the
-  tree only when another write, in any process, has changed it.
+  read asks the database for the version (one small query) and, when a
+  write in any process has changed it, patches the tree with the
+  categories written since (their rows carry the version that wrote them)
+  and the ids deleted since: the cost of a write's aftermath does not grow
+  with the store.
 - Rendered answers: a category's JSON, kept per catalog version, so a read
   of an unchanged category costs no rendering. Capped by bytes, least
   recently used first out; answers over a size are never kept.
@@ -46,17 +49,27 @@ class CatalogCache:
         return await run_in_threadpool(self.tree, store_id)
 
     def tree(self, store_id: int) -> tuple[int, CategoryTree]:
-        """The store's version and tree (blocking: call it in a worker thread)."""
+        """The store's version and tree (blocking: call it in a worker thread).
+        A tree this process has is patched with what changed since; only a
+        store never seen (or changed beyond what the database keeps) is
+        loaded whole."""
         with self._lock:
             known = self._entries.get(store_id)
-        version, categories = self.metadata.catalog.catalog_snapshot(
+        version, changes = self.metadata.catalog.catalog_snapshot(
             store_id, known[0] if known else None
         )
-        if categories is None and known is not None:
-            return known
-        tree = CategoryTree(categories or [])
+        if changes is None:
+            if known is not None:
+                return known
+            tree = CategoryTree([])
+        elif changes.complete or known is None:
+            tree = CategoryTree(changes.categories)
+        else:
+            tree = known[1].patched(changes.categories, changes.deleted)
         with self._lock:
-            self._entries[store_id] = (version, tree)
+            current = self._entries.get(store_id)
+            if current is None or current[0] < version:
+                self._entries[store_id] = (version, tree)
             self._entries.move_to_end(store_id)
             while len(self._entries) > self.stores:
                 self._entries.popitem(last=False)
