@@ -55,6 +55,11 @@ def check_parent(
         ancestor = parent_of.get(ancestor)
 
 
+# Tree shapes: a new number whenever product counts may have changed, never
+# reused, so rendered answers can be keyed by (category version, shape).
+_SHAPES = itertools.count(1)
+
+
 def _order(category: Category) -> tuple[int, int]:
     return category.order_by, category.id
 
@@ -65,9 +70,9 @@ def _text(category: Category) -> str:
 
 class CategoryTree:
     """A store's categories, indexed for walking up and down, and kept in
-    search order (orderBy, then id). ``patched`` makes the next tree from a
-    few changed categories with copies that run in C (a dict, a list) and
-    work proportional to the change, so a write never costs a rebuild."""
+    search order (orderBy, then id). ``patch`` applies a few changed
+    categories with work in proportion to the change, so a write never costs
+    a rebuild of the store."""
 
     def __init__(self, categories: Iterable[Category]) -> None:
         self.by_id: dict[int, Category] = {c.id: c for c in categories}
@@ -78,47 +83,48 @@ class CategoryTree:
         self._keys: list[tuple[int, int]] = [_order(c) for c in self.ordered]
         self._product_counts: dict[int, int] = {}
         self._haystack: tuple[str, list[int]] | None = None
+        self.shape = next(_SHAPES)
 
     @property
     def categories(self) -> list[Category]:
         return self.ordered
 
-    def patched(self, changed: Sequence[Category], deleted: Sequence[int]) -> CategoryTree:
-        """A new tree with ``changed`` written and ``deleted`` gone; this one
-        stays as it was for readers that still hold it."""
-        tree = CategoryTree.__new__(CategoryTree)
-        tree.by_id = dict(self.by_id)
-        tree.children = dict(self.children)
-        tree.ordered = list(self.ordered)
-        tree._keys = list(self._keys)
-        tree._product_counts = {}
-        tree._haystack = None
-        copied: set[int | None] = set()
-
-        def siblings(parent: int | None) -> list[int]:
-            if parent not in copied:
-                tree.children[parent] = list(tree.children.get(parent, ()))
-                copied.add(parent)
-            return tree.children[parent]
+    def patch(self, changed: Sequence[Category], deleted: Sequence[int]) -> None:
+        """Write ``changed`` and drop ``deleted``, in place: work in proportion
+        to the change (a list insert moves pointers in C), never a rebuild.
+        The caller makes sure nobody is reading the tree meanwhile."""
+        self._product_counts = {}
+        self._haystack = None
+        if deleted or any(self._reshapes(c) for c in changed):
+            self.shape = next(_SHAPES)
 
         def remove(category_id: int) -> None:
-            old = tree.by_id.pop(category_id, None)
+            old = self.by_id.pop(category_id, None)
             if old is None:
                 return
-            siblings(old.parent_id).remove(category_id)
-            at = bisect.bisect_left(tree._keys, _order(old))
-            del tree.ordered[at], tree._keys[at]
+            self.children[old.parent_id].remove(category_id)
+            at = bisect.bisect_left(self._keys, _order(old))
+            del self.ordered[at], self._keys[at]
 
         for category_id in deleted:
             remove(category_id)
         for category in changed:
             remove(category.id)
-            tree.by_id[category.id] = category
-            siblings(category.parent_id).append(category.id)
-            at = bisect.bisect_left(tree._keys, _order(category))
-            tree.ordered.insert(at, category)
-            tree._keys.insert(at, _order(category))
-        return tree
+            self.by_id[category.id] = category
+            self.children.setdefault(category.parent_id, []).append(category.id)
+            at = bisect.bisect_left(self._keys, _order(category))
+            self.ordered.insert(at, category)
+            self._keys.insert(at, _order(category))
+
+    def _reshapes(self, category: Category) -> bool:
+        """Whether writing ``category`` can change what other categories show
+        (their product counts): it is new, moved, or has other products."""
+        old = self.by_id.get(category.id)
+        return (
+            old is None
+            or old.parent_id != category.parent_id
+            or old.product_ids != category.product_ids
+        )
 
     def descendants(self, category_id: int | None) -> list[int]:
         found: list[int] = []

@@ -100,6 +100,7 @@ class Category:
     alt_translated: Mapping[str, str] = field(default_factory=dict)
     image_external_id: str | None = None
     image: Image | None = None
+    version: int = 0  # the store's catalog version of the last write that touched it
 
 
 @dataclass(frozen=True)

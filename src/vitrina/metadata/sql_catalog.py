@@ -59,7 +59,20 @@ def _category(row: sa.Row[Any], image: Image | None) -> Category:
         alt_translated=row.alt_translated,
         image_external_id=row.image_external_id,
         image=image,
+        version=row.version,
     )
+
+
+# The hot statements of catalog_snapshot, built once (with bound parameters).
+_VERSION = sa.select(stores.c.catalog_version).where(stores.c.id == sa.bindparam("store"))
+_CHANGED = sa.select(categories).where(
+    categories.c.store_id == sa.bindparam("store"),
+    categories.c.version > sa.bindparam("since"),
+)
+_DELETED = sa.select(catalog_deletions.c.category_id).where(
+    catalog_deletions.c.store_id == sa.bindparam("store"),
+    catalog_deletions.c.version > sa.bindparam("since"),
+)
 
 
 class _Parents(Mapping[int, "int | None"]):
@@ -156,22 +169,18 @@ class SqlCatalog:
             if row is not None and row[0] == known_version:
                 return known_version, None
         with self.db.read() as conn, conn.begin():
-            version = conn.execute(
-                sa.select(stores.c.catalog_version).where(stores.c.id == store_id)
-            ).scalar()
+            version = conn.execute(_VERSION, {"store": store_id}).scalar()
             if version is None or version == known_version:
                 return version or 0, None
-            mine = categories.c.store_id == store_id
             if known_version is None or version - known_version > CHANGES_KEPT:
-                return version, CatalogChanges(self._categories(conn, mine), complete=True)
-            changed = self._categories(conn, sa.and_(mine, categories.c.version > known_version))
-            deleted = conn.execute(
-                sa.select(catalog_deletions.c.category_id).where(
-                    catalog_deletions.c.store_id == store_id,
-                    catalog_deletions.c.version > known_version,
-                )
-            ).scalars()
-            return version, CatalogChanges(changed, list(deleted))
+                whole = self._categories(conn, categories.c.store_id == store_id)
+                return version, CatalogChanges(whole, complete=True)
+            since = {"store": store_id, "since": known_version}
+            rows = conn.execute(_CHANGED, since).all()
+            found = self._images_of(conn, [r.image_id for r in rows if r.image_id is not None])
+            changed = [_category(r, found.get(r.image_id)) for r in rows]
+            deleted = list(conn.execute(_DELETED, since).scalars())
+            return version, CatalogChanges(changed, deleted)
 
     @translate_errors
     def get_category(self, store_id: int, category_id: int) -> Category | None:

@@ -22,58 +22,74 @@ from collections import OrderedDict
 from starlette.concurrency import run_in_threadpool
 
 from vitrina.catalog import CategoryTree
-from vitrina.interfaces import MetadataStore, Store, TokenInfo
+from vitrina.interfaces import CatalogChanges, MetadataStore, Store, TokenInfo
 
 TOKEN_TTL = 2.0
 
 
 class CatalogCache:
+    """Trees are read and patched on the event loop's thread only (handlers
+    use a tree without awaiting in between). The database is read in a
+    worker thread, except where it is a local file (SQLite) and the tree is
+    known: then the version check and the few changed rows are read here."""
+
     def __init__(self, metadata: MetadataStore, stores: int = 256) -> None:
         self.metadata = metadata
         self.stores = stores
         self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
-        self._lock = threading.Lock()
 
     async def current(self, store_id: int) -> tuple[int, CategoryTree]:
-        """The store's catalog version and its tree. Where the version check is
-        a local point read (SQLite), it runs right here: it takes less than a
-        thread hop."""
-        with self._lock:
-            known = self._entries.get(store_id)
-        if (
-            known is not None
-            and self.metadata.catalog.local_reads
-            and self.metadata.catalog.catalog_version(store_id) == known[0]
-        ):
-            return known
-        return await run_in_threadpool(self.tree, store_id)
+        """The store's catalog version and its tree."""
+        known = self._entries.get(store_id)
+        if known is not None and self.metadata.catalog.local_reads:
+            if self.metadata.catalog.catalog_version(store_id) == known[0]:
+                return known
+            # a few rows from a local file: cheaper here than a thread hop
+            return self._apply(
+                store_id, *self.metadata.catalog.catalog_snapshot(store_id, known[0])
+            )
+        version, changes = await run_in_threadpool(
+            self.metadata.catalog.catalog_snapshot, store_id, known[0] if known else None
+        )
+        return self._apply(store_id, version, changes)
+
+    async def refresh(self, store_id: int) -> None:
+        """After this process wrote to the store: patch its tree now, so the
+        next read (the storefront's, usually) finds it current. A store this
+        process has not read is left alone."""
+        known = self._entries.get(store_id)
+        if known is not None:
+            changes = await run_in_threadpool(
+                self.metadata.catalog.catalog_snapshot, store_id, known[0]
+            )
+            self._apply(store_id, *changes)
 
     def tree(self, store_id: int) -> tuple[int, CategoryTree]:
-        """The store's version and tree (blocking: call it in a worker thread).
-        A tree this process has is patched with what changed since; only a
-        store never seen (or changed beyond what the database keeps) is
-        loaded whole."""
-        with self._lock:
-            known = self._entries.get(store_id)
+        """The same, blocking, for callers without an event loop (tests, tools)."""
+        known = self._entries.get(store_id)
         version, changes = self.metadata.catalog.catalog_snapshot(
             store_id, known[0] if known else None
         )
+        return self._apply(store_id, version, changes)
+
+    def _apply(
+        self, store_id: int, version: int, changes: CatalogChanges | None
+    ) -> tuple[int, CategoryTree]:
+        known = self._entries.get(store_id)
+        if known is not None and (changes is None or known[0] >= version):
+            return known  # nothing new, or another read already applied newer changes
         if changes is None:
-            if known is not None:
-                return known
-            tree = CategoryTree([])
+            entry = (version, CategoryTree([]))
         elif changes.complete or known is None:
-            tree = CategoryTree(changes.categories)
+            entry = (version, CategoryTree(changes.categories))
         else:
-            tree = known[1].patched(changes.categories, changes.deleted)
-        with self._lock:
-            current = self._entries.get(store_id)
-            if current is None or current[0] < version:
-                self._entries[store_id] = (version, tree)
-            self._entries.move_to_end(store_id)
-            while len(self._entries) > self.stores:
-                self._entries.popitem(last=False)
-        return version, tree
+            known[1].patch(changes.categories, changes.deleted)
+            entry = (version, known[1])
+        self._entries[store_id] = entry
+        self._entries.move_to_end(store_id)
+        while len(self._entries) > self.stores:
+            self._entries.popitem(last=False)
+        return entry
 
 
 class RenderedAnswers:

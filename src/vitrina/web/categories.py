@@ -41,12 +41,13 @@ async def get_category(request: Request) -> Response:
     view = _view(request, ctx, caller, product_ids=True)
     fields = request.query_params.get("responseFields")
     wanted = parse_response_fields(fields) if fields else None
-    version, tree = await ctx.catalog.current(store_id)
+    _version, tree = await ctx.catalog.current(store_id)
     category = tree.by_id.get(category_id)
     if category is None or (caller.public and not category.enabled):
         raise CategoryNotFound(category_id)
-    # An answer rendered for this catalog version stays right until the next write.
-    key = (store_id, version, category_id, view, fields)
+    # An answer stays right until a write touches the category itself (its
+    # version) or what its counts depend on (the tree's shape).
+    key = (store_id, category_id, category.version, tree.shape, view, fields)
     body = ctx.rendered.get(key)
     if body is None:
         body = render_json(pick(category_json(category, tree, view), wanted))
@@ -143,6 +144,7 @@ async def create_category(request: Request) -> Response:
     body = wire_input.read(await read_json(request, ctx.settings.max_json_bytes), wire.NewCategory)
     values = wire_input.category_values(body)
     category_id = await run_in_threadpool(category_cases.create, ctx.services, store_id, values)
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.Id(id=category_id))
 
 
@@ -155,6 +157,7 @@ async def update_category(request: Request) -> Response:
     )
     values = wire_input.category_values(body)
     await run_in_threadpool(category_cases.update, ctx.services, store_id, category_id, values)
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.UpdateCount(updateCount=1))
 
 
@@ -163,6 +166,7 @@ async def delete_category(request: Request) -> Response:
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
     await run_in_threadpool(category_cases.delete, ctx.services, store_id, category_id)
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.DeleteCount(deleteCount=1))
 
 

@@ -67,6 +67,7 @@ async def upload_image(request: Request) -> Response:
     finally:
         if source is not None:
             source.unlink(missing_ok=True)
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.Id(id=image_id))
 
 
@@ -90,6 +91,7 @@ async def upload_image_async(request: Request) -> Response:
     )
     if ctx.worker is not None:
         ctx.worker.wake()
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.Id(id=image_id))
 
 
@@ -98,4 +100,5 @@ async def delete_image(request: Request) -> Response:
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     await ctx.auth.require(request, store_id, "update_catalog")
     count = await run_in_threadpool(images.delete, ctx.services, store_id, category_id)
+    await ctx.catalog.refresh(store_id)
     return JSON(wire.DeleteCount(deleteCount=count))
