@@ -52,6 +52,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/bulk.py
+	$(BIN)/python bench/catalog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
