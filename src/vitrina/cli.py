@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from vitrina import __version__
 from vitrina.client.cli import add_commands as add_client_commands
 from vitrina.errors import VitrinaError
 from vitrina.interfaces import SCOPES
+from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings, SettingsError
 from vitrina.tokens import create_token, parse_scopes, token_hash
 
@@ -101,6 +104,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vitrina.web.server import DeadlineProtocol, serve_workers
 
     settings = _settings(args)
+    if settings.workers > 1 and settings.metrics_token:
+        # one set of metrics for every process: set before any of them
+        # (this one included) imports prometheus_client
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="vitrina-metrics-")
+        )
     with _services(args, upgrade=True) as services:
         # the upgrade has reached the database; a bucket that cannot be reached
         # stops start-up too, not the first upload
@@ -124,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # vitrina.logs has set up the root logger
         access_log=False,
         http=DeadlineProtocol,
     )
@@ -383,12 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return client_result
     try:
         settings = _settings(args)
+        configure_logs(settings.log_level, settings.log_format)
         if settings.log_level != "debug":
             logging.getLogger("alembic").setLevel(logging.WARNING)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
         result: int = args.func(args)
         return result
     except (SettingsError, VitrinaError) as exc:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vitrina import metrics
 from vitrina.errors import Overloaded
 
 
@@ -48,14 +49,19 @@ class DecodeBudget:
                 self._running += 1
             else:
                 if not wait_always and len(self._line) >= self.queue:
+                    metrics.decode_refused.inc()
                     raise Overloaded(self._retry_after())
                 ticket = object()
                 self._line.append(ticket)
+                metrics.decode_waiting.inc()
+                waited = time.monotonic()
                 try:
                     while not (self._line[0] is ticket and self._running < self.slots):
                         self._cond.wait()
                 finally:
                     self._line.remove(ticket)
+                    metrics.decode_waiting.dec()
+                    metrics.decode_wait_seconds.observe(time.monotonic() - waited)
                     self._cond.notify_all()
                 self._running += 1
         started = time.monotonic()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from vitrina import metrics
 from vitrina.bootstrap import Services
 from vitrina.errors import CategoryNotFound, VitrinaError
 from vitrina.interfaces import ROLES, ProcessedImage, Store, StoredFile
@@ -59,8 +60,9 @@ def process(
 
     The decode waits for a slot of the decode budget; when too many uploads
     wait already, ``Overloaded`` (503) is raised, unless ``wait_always``."""
-    header = services.processor.probe(source)
-    with services.decode_budget.slot(wait_always=wait_always):
+    with metrics.stage("probe"):
+        header = services.processor.probe(source)
+    with services.decode_budget.slot(wait_always=wait_always), metrics.stage("decode_fit"):
         return services.processor.process(
             source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
         )
@@ -77,13 +79,15 @@ def write_files(
     stored = _stored(ids, processed)
     written: list[str] = []
     try:
-        for meta, encoded in zip(stored, processed.files, strict=True):
-            key = file_key(store_id, meta.id, meta.ext)
-            services.blobs.put(key, encoded.data, encoded.content_type)
-            written.append(key)
+        with metrics.stage("store"):
+            for meta, encoded in zip(stored, processed.files, strict=True):
+                key = file_key(store_id, meta.id, meta.ext)
+                services.blobs.put(key, encoded.data, encoded.content_type)
+                written.append(key)
     except BaseException:
         delete_quietly(services, written)
         raise
+    metrics.upload_bytes.labels("out").inc(sum(f.size for f in stored))
     return stored
 
 
@@ -97,9 +101,10 @@ def upload(services: Services, store: Store, category_id: int, source: Path) -> 
         remove_scratch(processed)
     keys = [file_key(store.id, f.id, f.ext) for f in stored]
     try:
-        replaced = services.metadata.images.attach_image(
-            store.id, category_id, image_id(ids), stored, processed.border
-        )
+        with metrics.stage("commit"):
+            replaced = services.metadata.images.attach_image(
+                store.id, category_id, image_id(ids), stored, processed.border
+            )
     except BaseException:
         delete_quietly(services, keys)
         raise

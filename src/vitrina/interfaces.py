@@ -301,6 +301,10 @@ class JobQueue(Protocol):
         """Newest first."""
         ...
 
+    def job_counts(self) -> tuple[dict[str, int], float]:
+        """Jobs by state, and the age in seconds of the oldest queued one (0: none)."""
+        ...
+
 
 REQUESTS_KEPT = 1000  # per store, in the request log
 

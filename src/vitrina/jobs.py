@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from vitrina import images, naming
+from vitrina import images, metrics, naming
 from vitrina.bootstrap import Services
 from vitrina.errors import DownloadFailed, Unavailable, VitrinaError
 from vitrina.interfaces import Job
@@ -73,17 +73,19 @@ class JobRunner:
             )
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
         except (DownloadFailed, Unavailable) as exc:
-            self._fail(job, exc.message, transient=True)
+            self._fail(job, exc.message, exc.code, transient=True)
         except VitrinaError as exc:
-            self._fail(job, exc.message, transient=False)
+            self._fail(job, exc.message, exc.code, transient=False)
         except Exception:
             log.exception("async upload job %d failed unexpectedly", job.id)
-            self._fail(job, "internal error while processing the image", transient=False)
+            reason = "internal error while processing the image"
+            self._fail(job, reason, "INTERNAL_ERROR", transient=False)
         finally:
             if source is not None:
                 source.unlink(missing_ok=True)
 
-    def _fail(self, job: Job, reason: str, transient: bool) -> None:
+    def _fail(self, job: Job, reason: str, code: str, transient: bool) -> None:
+        metrics.job_failures.labels(code).inc()
         retry_in = None
         if transient and job.attempts < self.services.settings.job_max_attempts:
             retry_in = min(RETRY_MAX_SECONDS, self.retry_base * 2 ** (job.attempts - 1))

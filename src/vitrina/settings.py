@@ -90,6 +90,13 @@ def _ports(text: str) -> tuple[int, ...]:
     return tuple(_port(p) for p in text.split(",") if p.strip())
 
 
+def _log_format(text: str) -> str:
+    chosen = text.strip().lower()
+    if chosen not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return chosen
+
+
 def _log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in ("debug", "info", "warning", "error"):
@@ -387,6 +394,21 @@ class Settings:
         "info",
         _log_level,
         "debug, info, warning or error.",
+    )
+    log_format: str = setting(
+        "VITRINA_LOG_FORMAT",
+        "text",
+        _log_format,
+        "text, or json: one JSON object per line, with one access line per request "
+        "(request id, store, route, status, duration, bytes, errorCode).",
+    )
+    metrics_token: str = setting(
+        "VITRINA_METRICS_TOKEN",
+        "",
+        str,
+        "Serve Prometheus metrics at /metrics to requests bearing this token "
+        "(Authorization: Bearer). Empty: /metrics is off (404).",
+        secret=True,
     )
 
     @classmethod

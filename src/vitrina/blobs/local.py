@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vitrina import metrics
 from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobEntry
 
@@ -60,6 +61,7 @@ class LocalBlobStore:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
+            metrics.blob_errors.labels("write").inc()
             raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None
 
     def local_path(self, key: str) -> Path | None:
@@ -79,6 +81,7 @@ class LocalBlobStore:
             try:
                 self._path(key).unlink(missing_ok=True)
             except OSError as exc:
+                metrics.blob_errors.labels("delete").inc()
                 raise StorageUnavailable(f"Cannot delete an image file: {exc.strerror}") from None
 
     def list(self) -> Iterator[BlobEntry]:

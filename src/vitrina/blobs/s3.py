@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vitrina import metrics
 from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobEntry
 
@@ -85,10 +86,12 @@ class S3BlobStore:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise NotFound("No such file") from None
+            metrics.blob_errors.labels(action).inc()
             raise StorageUnavailable(
                 f"The object store {self._where} refused to {action}: {code}"
             ) from None
         except BotoCoreError as exc:
+            metrics.blob_errors.labels(action).inc()
             raise StorageUnavailable(
                 f"The object store {self._where} could not {action}: {type(exc).__name__}"
             ) from None

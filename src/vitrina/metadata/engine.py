@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, pool
 from sqlalchemy.engine import make_url
 
+from vitrina import metrics
 from vitrina.errors import MetadataUnavailable
 
 POSTGRES_INSTALL = "pip install 'vitrina[postgres]'  (or: pip install 'psycopg[binary]')"
@@ -19,10 +20,24 @@ def create_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
+        return _counted(_sqlite_engine(parsed))
     if backend in ("postgresql", "postgres"):
-        return _postgres_engine(parsed)
+        return _counted(_postgres_engine(parsed))
     raise MetadataUnavailable(f"Unsupported database URL scheme {parsed.drivername!r}")
+
+
+def _counted(engine: sa.Engine) -> sa.Engine:
+    """The pool's connections in use, as a metric."""
+
+    @event.listens_for(engine, "checkout")
+    def _out(*_: Any) -> None:
+        metrics.db_connections.inc()
+
+    @event.listens_for(engine, "checkin")
+    def _in(*_: Any) -> None:
+        metrics.db_connections.dec()
+
+    return engine
 
 
 def create_reader(engine: sa.Engine) -> sa.Engine:

@@ -263,3 +263,15 @@ class SqlJobs:
             query = query.where(jobs.c.image_id == image_id)
         with self.db.read() as conn:
             return [_job(r) for r in conn.execute(query)]
+
+    @translate_errors
+    def job_counts(self) -> tuple[dict[str, int], float]:
+        with self.db.read() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
+            )
+            oldest = conn.execute(
+                sa.select(sa.func.min(jobs.c.created_at)).where(jobs.c.state == "queued")
+            ).scalar()
+        age = (now() - aware(oldest)).total_seconds() if oldest is not None else 0.0
+        return {str(k): int(v) for k, v in counts.items()}, max(0.0, age)

@@ -15,12 +15,14 @@ from starlette.routing import Route
 from vitrina.bootstrap import Services, build_services
 from vitrina.errors import VitrinaError
 from vitrina.jobs import JobWorker
+from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
 from vitrina.web import categories, console, extensions, files, images, meta
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import CatalogCache, RenderedAnswers
 from vitrina.web.context import Context
-from vitrina.web.request_log import RequestLogMiddleware, RequestRecorder
+from vitrina.web.observe import Observer
+from vitrina.web.request_log import RequestRecorder
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
 API = "/api/v3/{storeId}"
@@ -65,6 +67,7 @@ def routes() -> list[Route]:
         "/api/v3/openapi.json": {"GET": meta.openapi},
         "/docs": {"GET": meta.docs},
         "/healthz": {"GET": meta.healthz},
+        "/metrics": {"GET": meta.metrics},
         "/readyz": {"GET": meta.readyz},
     }
     return [
@@ -116,8 +119,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     # No trailing-slash redirects: a redirect built from the Host header would
     # send a ?token= to whatever host the caller named. /path/ is a 404.
     app.router.redirect_slashes = False
-    if ctx.recorder is not None:
-        app.add_middleware(RequestLogMiddleware, recorder=ctx.recorder)
+    app.add_middleware(Observer, recorder=ctx.recorder, access_lines=settings.log_format == "json")
     app.state.ctx = ctx
     return app
 
@@ -127,5 +129,6 @@ def factory() -> Starlette:
     from vitrina.web.server import DeadlineProtocol
 
     settings = Settings.from_env()
+    configure_logs(settings.log_level, settings.log_format)
     DeadlineProtocol.configure(settings)
     return create_app(settings)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from vitrina import metrics
 from vitrina.errors import InsufficientScope, InvalidToken, RateLimited
 from vitrina.interfaces import MetadataStore, Store, TokenInfo
 from vitrina.settings import Settings
@@ -52,6 +53,7 @@ class RateLimiter:
         count = self._counts.get(key, 0) + 1
         self._counts[key] = count
         if count > self.limit:
+            metrics.rate_limited.inc()
             raise RateLimited(max(1, math.ceil((window + 1) * 60 - now)))
 
 

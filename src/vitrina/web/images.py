@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina import images, wire, wire_input
+from vitrina import images, metrics, wire, wire_input
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.web.categories import require_category
 from vitrina.web.context import Context
@@ -43,7 +43,9 @@ async def upload_image(request: Request) -> Response:
     source: Path | None = None
     try:
         if url is None:
-            source = await spool_body(request, limit)
+            with metrics.stage("spool"):
+                source = await spool_body(request, limit)
+            metrics.upload_bytes.labels("in").inc(source.stat().st_size)
             if media_type(request) == "application/x-www-form-urlencoded":
                 url = await run_in_threadpool(_form_url, source)
             if url is None and source.stat().st_size == 0:

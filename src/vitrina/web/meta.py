@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from vitrina.errors import Unavailable
+from vitrina.errors import InvalidToken, NotFound, Unavailable
+from vitrina.metrics import CONTENT_TYPE_LATEST, JobCollector
+from vitrina.metrics import render as render_metrics
+from vitrina.web.auth import bearer_token
 from vitrina.web.context import Context
 from vitrina.web.docs_page import render_docs
 from vitrina.web.openapi import openapi_document
@@ -25,6 +30,21 @@ async def readyz(request: Request) -> Response:
     except Unavailable as exc:
         return error_response(exc)
     return JSON({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for requests bearing VITRINA_METRICS_TOKEN; a 404
+    when no token is set (docs/operations.md)."""
+    ctx = Context.of(request)
+    expected = ctx.settings.metrics_token
+    if not expected:
+        raise NotFound("No such resource: GET /metrics (set VITRINA_METRICS_TOKEN to turn it on)")
+    given = bearer_token(request, allow_query=False) or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise InvalidToken()
+    jobs = JobCollector(ctx.services.metadata.jobs.job_counts)
+    body = await run_in_threadpool(render_metrics, jobs)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi(request: Request) -> Response:

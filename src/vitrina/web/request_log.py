@@ -2,7 +2,8 @@
 view of what an app did): method, path, query without the token, status,
 duration and errorCode. Never a token, an Authorization header or a body.
 
-The middleware hands a bare tuple per request to a ``RequestRecorder``, which
+The observer (web/observe.py) hands a bare tuple per request to a
+``RequestRecorder``, which
 writes them in batches from one thread, so a request never waits for the
 log's write and costs only an append. A batch keeps at most the newest
 REQUESTS_KEPT per store: under heavy load the log's writes stay bounded, and
@@ -11,21 +12,14 @@ what it drops would have been pruned anyway."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import time
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitrina.interfaces import REQUESTS_KEPT, RequestLog, RequestRecord
 
 log = logging.getLogger("vitrina.requests")
 
-# A store's API; vitrina's own extensions (/_requests, /_token, /_jobs) are
-# the console's plumbing and are not recorded.
-_STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/(?!_)")
 _MAX_PENDING = 10_000
 
 
@@ -111,42 +105,3 @@ def _query_without_token(raw: bytes) -> str:
         if part and unquote_plus(part.split("=", 1)[0]).strip().lower() != "token"
     ]
     return "&".join(kept)
-
-
-class RequestLogMiddleware:
-    """Pure ASGI: sees the status as it is sent, never the body."""
-
-    def __init__(self, app: ASGIApp, recorder: RequestRecorder) -> None:
-        self.app = app
-        self.recorder = recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _STORE_PATH.match(scope["path"]) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        started, at = time.perf_counter(), time.time()
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            error_code = scope.get("state", {}).get("error_code", "") if status >= 400 else ""
-            self.recorder.add(
-                (
-                    int(found[1]),
-                    at,
-                    scope["method"],
-                    scope["path"],
-                    scope.get("query_string", b""),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    error_code,
-                )
-            )

@@ -101,6 +101,7 @@ def serve_workers(settings: Settings) -> int:
                 port=settings.port,
                 workers=settings.workers,
                 log_level=settings.log_level,
+                log_config=None,  # each process sets up vitrina.logs (web.app.factory)
                 access_log=False,
                 http=DeadlineProtocol,
             )

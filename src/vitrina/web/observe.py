@@ -1,0 +1,104 @@
+"""One pass over every HTTP request for what is observed about it: its
+request id (``X-Request-Id``, honoured or made, returned on every answer and
+on every log line of the request), its metrics (route template, method,
+status, duration), its entry in the store's request log, and, with JSON
+logs, one access line. Pure ASGI: it sees the status as it is sent, never
+a body's content."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vitrina import logs, metrics
+from vitrina.web.request_log import RequestRecorder
+
+access = logging.getLogger("vitrina.access")
+
+_GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# A store's API; vitrina's own extensions (/_requests, /_token, /_jobs) are
+# the console's plumbing and are not in the request log.
+_STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/")
+_EXTENSION = re.compile(r"/api/v3/\d{1,10}/_")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _GIVEN_ID.fullmatch(value):
+            return str(value.decode("ascii"))
+    return uuid.uuid4().hex
+
+
+class Observer:
+    def __init__(self, app: ASGIApp, recorder: RequestRecorder | None, access_lines: bool) -> None:
+        self.app = app
+        self.recorder = recorder
+        self.access_lines = access_lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        token = logs.request_id.set(rid)
+        header = (b"x-request-id", rid.encode("ascii"))
+        started, at = time.perf_counter(), time.time()
+        status, sent = 500, 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self._record(scope, status, sent, at, time.perf_counter() - started)
+            logs.request_id.reset(token)
+
+    def _record(self, scope: Scope, status: int, sent: int, at: float, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        method = scope["method"]
+        metrics.requests.labels(template, method, str(status)).inc()
+        metrics.request_seconds.labels(template, method).observe(seconds)
+        error_code = scope.get("state", {}).get("error_code", "") if status >= 400 else ""
+        path = scope["path"]
+        store = _STORE_PATH.match(path)
+        if store is not None and self.recorder is not None and not _EXTENSION.match(path):
+            self.recorder.add(
+                (
+                    int(store[1]),
+                    at,
+                    method,
+                    path,
+                    scope.get("query_string", b""),
+                    status,
+                    seconds * 1000,
+                    error_code,
+                )
+            )
+        if self.access_lines:
+            access.info(
+                "%s %s %d",
+                method,
+                template,
+                status,
+                extra={
+                    "store_id": int(store[1]) if store else None,
+                    "route": template,
+                    "method": method,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "bytes": sent,
+                    "error_code": error_code or None,
+                },
+            )
