@@ -127,16 +127,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return serve_workers(settings)
     from vitrina.web.app import create_app
+    from vitrina.web.server import DrainingServer
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,  # vitrina.logs has set up the root logger
         access_log=False,
         http=DeadlineProtocol,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+    DrainingServer(config, settings.shutdown_drain_seconds, app.state.ctx.draining.set).run()
     return 0
 
 

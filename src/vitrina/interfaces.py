@@ -301,6 +301,11 @@ class JobQueue(Protocol):
         """Newest first."""
         ...
 
+    def release_job(self, job: Job) -> None:
+        """Give up a claim at once (shutting down), so another worker takes
+        the job without waiting for the lease to run out."""
+        ...
+
     def job_counts(self) -> tuple[dict[str, int], float]:
         """Jobs by state, and the age in seconds of the oldest queued one (0: none)."""
         ...

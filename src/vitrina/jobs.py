@@ -11,6 +11,7 @@ metadata database survives that, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -30,19 +31,27 @@ RETRY_MAX_SECONDS = 300.0
 SWEEP_EVERY_SECONDS = 3600.0  # the worker also sweeps unreferenced files, once per node
 
 
+_RUNNER_NUMBERS = itertools.count(1)
+
+
 class JobRunner:
     def __init__(self, services: Services, retry_base: float = RETRY_BASE_SECONDS) -> None:
         self.services = services
         self.retry_base = retry_base
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{next(_RUNNER_NUMBERS)}"
         settings = services.settings
         self.lease_seconds = max(settings.job_lease_seconds, int(settings.fetch_total_timeout) + 30)
+        self.current: Job | None = None
 
     def run_once(self) -> Job | None:
         """Claim and run one job; the job as claimed, or None when none is due."""
         job = self.services.metadata.jobs.claim_job(self.name, self.lease_seconds)
         if job is not None:
-            self._run(job)
+            self.current = job
+            try:
+                self._run(job)
+            finally:
+                self.current = None
         return job
 
     def run_until_idle(self, limit: int = 1000) -> int:
@@ -111,9 +120,11 @@ class JobWorker:
         self.poll = services.settings.job_poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Condition()
+        count = max(1, services.settings.job_concurrency)
+        self._runners = [JobRunner(services) for _ in range(count)]
         self._threads = [
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
-            for n in range(max(1, services.settings.job_concurrency))
+            for n in range(count)
         ]
 
     def start(self) -> None:
@@ -130,14 +141,25 @@ class JobWorker:
             thread.join(timeout)
 
     def stop(self, timeout: float = 10) -> None:
+        """Take no new job; let running ones finish for ``timeout`` seconds,
+        then give up their claims so that another node runs them at once."""
         self._stop.set()
         self.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.ident is not None:  # started
+                thread.join(max(0.0, deadline - time.monotonic()))
+        for runner in self._runners:
+            job = runner.current
+            if job is not None:
+                try:
+                    self.services.metadata.jobs.release_job(job)
+                    log.info("async upload job %d released for another worker", job.id)
+                except Unavailable:
+                    pass  # its lease runs out instead
 
     def _loop(self, number: int) -> None:
-        runner = JobRunner(self.services)  # its own name, for the lease
+        runner = self._runners[number]  # its own name, for the lease
         next_sweep = time.monotonic()  # at start (what a crash left), then hourly
         while not self._stop.is_set():
             try:

@@ -314,6 +314,27 @@ class Settings:
         "Run the async-upload worker inside vitrina serve (turn off on nodes that should "
         "only answer HTTP, and run vitrina worker elsewhere).",
     )
+    shutdown_grace_seconds: int = setting(
+        "VITRINA_SHUTDOWN_GRACE_SECONDS",
+        30,
+        _positive_int,
+        "On SIGTERM: how long requests in flight (uploads included) and async jobs may "
+        "take to finish; jobs still running then are handed to another worker.",
+    )
+    shutdown_drain_seconds: int = setting(
+        "VITRINA_SHUTDOWN_DRAIN_SECONDS",
+        0,
+        _non_negative_int,
+        "On SIGTERM: how long to keep serving, with /readyz answering 503, before "
+        "closing the listener, so a load balancer stops sending first (one process only).",
+    )
+    ready_max_job_age_seconds: int = setting(
+        "VITRINA_READY_MAX_JOB_AGE_SECONDS",
+        0,
+        _non_negative_int,
+        "/readyz answers 503 while the oldest queued async job is older than this. "
+        "0: the job queue does not affect readiness.",
+    )
     request_log: bool = setting(
         "VITRINA_REQUEST_LOG",
         True,

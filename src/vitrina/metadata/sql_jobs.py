@@ -265,6 +265,19 @@ class SqlJobs:
             return [_job(r) for r in conn.execute(query)]
 
     @translate_errors
+    def release_job(self, job: Job) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job.id,
+                    jobs.c.attempts == job.attempts,
+                    jobs.c.state == "running",
+                )
+                .values(lease_until=None, worker=None, run_at=now(), updated_at=now())
+            )
+
+    @translate_errors
     def job_counts(self) -> tuple[dict[str, int], float]:
         with self.db.read() as conn:
             counts: dict[str, int] = dict(

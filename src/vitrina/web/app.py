@@ -100,7 +100,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             yield
         finally:
             if ctx.worker is not None:
-                ctx.worker.stop()
+                ctx.worker.stop(settings.shutdown_grace_seconds)
                 ctx.worker = None
             if ctx.recorder is not None:
                 ctx.recorder.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -22,6 +23,7 @@ class Context:
     rendered: RenderedAnswers
     worker: JobWorker | None = field(default=None)
     recorder: RequestRecorder | None = field(default=None)
+    draining: threading.Event = field(default_factory=threading.Event)
 
     @property
     def settings(self) -> Settings:

@@ -23,10 +23,22 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready: not shutting down, the database and the file storage answer,
+    and (with VITRINA_READY_MAX_JOB_AGE_SECONDS) no queued job is too old."""
     ctx = Context.of(request)
+    if ctx.draining.is_set():
+        return error_response(Unavailable("Shutting down: finishing the requests in flight"))
     try:
         await run_in_threadpool(ctx.services.metadata.ping)
         await run_in_threadpool(ctx.services.blobs.ping)
+        limit = ctx.settings.ready_max_job_age_seconds
+        if limit:
+            _, oldest = await run_in_threadpool(ctx.services.metadata.jobs.job_counts)
+            if oldest > limit:
+                raise Unavailable(
+                    f"The oldest queued async upload has waited {oldest:.0f} s "
+                    f"(VITRINA_READY_MAX_JOB_AGE_SECONDS is {limit})"
+                )
     except Unavailable as exc:
         return error_response(exc)
     return JSON({"status": "ready"})

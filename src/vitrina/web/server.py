@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from vitrina.settings import Settings
@@ -104,8 +109,44 @@ def serve_workers(settings: Settings) -> int:
                 log_config=None,  # each process sets up vitrina.logs (web.app.factory)
                 access_log=False,
                 http=DeadlineProtocol,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds,
             )
         finally:
             if worker:
-                worker.stop()
+                worker.stop(settings.shutdown_grace_seconds)
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, which on SIGTERM or SIGINT first reports not-ready
+    (``on_drain``: /readyz answers 503) and keeps serving for
+    ``drain_seconds``, so a load balancer stops sending; then shuts down as
+    uvicorn does: no new connections, requests in flight finish within the
+    grace period; and a SIGTERM shutdown that finished exits 0."""
+
+    def __init__(
+        self, config: uvicorn.Config, drain_seconds: float, on_drain: Callable[[], None]
+    ) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.on_drain = on_drain
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.on_drain()
+        if self._draining or self.drain_seconds <= 0:
+            self._stop(sig, frame)
+            return
+        self._draining = True
+        log.info("draining for %s s before shutting down", self.drain_seconds)
+        timer = threading.Timer(self.drain_seconds, self._stop, (sig, frame))
+        timer.daemon = True
+        timer.start()
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn raises a captured signal again once it has shut down, which
+        # makes the exit status "killed by SIGTERM"; a shutdown asked for
+        # with SIGTERM that finished its work is a success: exit 0.
+        while signal.SIGTERM in self._captured_signals:
+            self._captured_signals.remove(signal.SIGTERM)
