@@ -150,6 +150,7 @@ def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
         run_jobs=False,
         rate_limit_per_minute=0,
         public_url="http://testserver",
+        files_redirect=False,  # in-process clients stream; test_files_redirect follows a 307
         **backend,
     )
 

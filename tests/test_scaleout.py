@@ -91,8 +91,10 @@ def check_consistent(env: dict[str, str], data_dir: Path, base: str) -> int:
                 assert len(category.image.files) == 4
                 for file in category.image.files:
                     referenced.add(f"{store.id}/{file.id}.{file.ext}")
-                    response = httpx.get(
-                        f"{base}/images/{store.id}/{file.id}.{file.ext}", timeout=30
+                    response = httpx.get(  # a 307 to the bucket, followed
+                        f"{base}/images/{store.id}/{file.id}.{file.ext}",
+                        timeout=30,
+                        follow_redirects=True,
                     )
                     assert response.status_code == 200
                     assert len(response.content) == file.size

@@ -189,6 +189,20 @@ class Settings:
         "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's public "
         "endpoint). Empty means the public URL.",
     )
+    files_redirect: bool = setting(
+        "VITRINA_FILES_REDIRECT",
+        True,
+        parse_bool,
+        "With S3 storage and no VITRINA_FILES_URL: answer /images/... with a 307 to a "
+        "short-lived presigned URL of the object (false: stream it through vitrina, for "
+        "buckets clients cannot reach).",
+    )
+    files_redirect_seconds: int = setting(
+        "VITRINA_FILES_REDIRECT_SECONDS",
+        300,
+        _positive_int,
+        "How long a presigned file URL is valid; browsers may cache the redirect for half of it.",
+    )
     allow_query_token: bool = setting(
         "VITRINA_ALLOW_QUERY_TOKEN",
         True,

@@ -68,6 +68,9 @@ class LocalBlobStore:
         path = self._path(key)
         return path if path.is_file() else None
 
+    def presigned_url(self, key: str, seconds: int) -> str | None:
+        return None
+
     def read(self, key: str) -> Iterator[bytes]:
         path = self.local_path(key)
         if path is None:

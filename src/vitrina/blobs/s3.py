@@ -123,6 +123,15 @@ class S3BlobStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    def presigned_url(self, key: str, seconds: int) -> str | None:
+        """Signed here (SigV4 over the key and the expiry): no request is made."""
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=seconds,
+        )
+        return url
+
     def read(self, key: str) -> Iterator[bytes]:
         answer = self._call("read a file", self.client.get_object, Key=self._key(key))
         body = answer["Body"]

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina.errors import NotFound
+from vitrina.settings import Settings
 from vitrina.web.context import Context
 
 _TYPES = {
@@ -40,8 +41,25 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def security_headers(files_url: str) -> dict[str, str]:
-    files = _origin(files_url)
+def _image_origins(settings: Settings) -> str:
+    """Where the page's images come from: the file base URL, and the object
+    store when /images/... redirects there."""
+    origins = [_origin(settings.effective_files_url)]
+    if (
+        settings.effective_storage_url.startswith("s3://")
+        and settings.files_redirect
+        and not settings.files_url
+    ):
+        origins.append(
+            _origin(settings.s3_endpoint_url)
+            if settings.s3_endpoint_url
+            else "https://*.amazonaws.com"
+        )
+    return " ".join(origins)
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    files = _image_origins(settings)
     policy = "; ".join(
         [
             "default-src 'self'",
@@ -70,7 +88,7 @@ async def console(request: Request) -> Response:
     if found is None:
         raise NotFound(f"No such console file: {name}")
     body, etag = found
-    headers = {**security_headers(Context.of(request).settings.effective_files_url), "ETag": etag}
+    headers = {**security_headers(Context.of(request).settings), "ETag": etag}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     suffix = name[name.rindex(".") :]

@@ -19,7 +19,8 @@ from vitrina.web.params import MAX_FILE_ID, path_id
 _CACHE = "public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024  # also the largest file read whole, in the lookup's thread trip
 
-Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | None
+# the whole file, an open one, a started stream, nothing, or where to redirect
+Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | str | None
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -41,9 +42,16 @@ def _open(
     found = ctx.services.metadata.images.find_file(store_id, file_id)
     if found is None or found.ext != ext:
         return None, None
-    if head or _matches(if_none_match, f'"{found.etag}"'):
+    if _matches(if_none_match, f'"{found.etag}"'):
         return found, None
     key = file_key(store_id, found.id, found.ext)
+    settings = ctx.settings
+    if settings.files_redirect and not settings.files_url:
+        url = ctx.services.blobs.presigned_url(key, settings.files_redirect_seconds)
+        if url is not None:
+            return found, url
+    if head:
+        return found, None
     path = ctx.services.blobs.local_path(key)
     try:
         if path is None:
@@ -88,6 +96,10 @@ async def serve_file(request: Request) -> Response:
     headers = {"ETag": f'"{found.etag}"', "Cache-Control": _CACHE, "Accept-Ranges": "none"}
     if body is None and _matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
+    if isinstance(body, str):  # S3: the object store serves it (docs/deployment.md)
+        seconds = ctx.settings.files_redirect_seconds // 2
+        headers["Cache-Control"] = f"public, max-age={seconds}"
+        return Response(status_code=307, headers={**headers, "Location": body})
     if body is None:  # HEAD
         headers["Content-Length"] = str(found.size)
         return Response(headers=headers, media_type=found.content_type)

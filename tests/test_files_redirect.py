@@ -1,0 +1,77 @@
+"""On S3 storage, /images/... answers 307 to a short-lived presigned URL of
+the object, which serves the very bytes; conditional requests still get 304;
+VITRINA_FILES_REDIRECT=false streams instead; local storage always streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import images
+from tests.live import Live, live_vitrina
+from tests.services import BUCKET, S3_KEY, S3_SECRET
+
+
+@pytest.fixture
+def on_s3(tmp_path: Path, postgres: Any, s3: Any) -> Iterator[dict[str, Any]]:
+    import uuid
+
+    with postgres.database() as url:
+        yield {
+            "database_url": url,
+            "storage_url": f"s3://{BUCKET}/{uuid.uuid4().hex}",
+            "s3_endpoint_url": s3.endpoint,
+            "s3_access_key_id": S3_KEY,
+            "s3_secret_access_key": S3_SECRET,
+        }
+
+
+def _file_url(live: Live) -> str:
+    with httpx.Client(headers={"Authorization": f"Bearer {live.token}"}) as http:
+        api = f"{live.api}/{live.store}"
+        category = http.post(f"{api}/categories", json={"name": "Files"}).json()["id"]
+        http.post(f"{api}/categories/{category}/image", content=images.jpeg(1200, 900))
+        url: str = http.get(f"{api}/categories/{category}").json()["originalImageUrl"]
+    return url
+
+
+@pytest.mark.slow
+def test_files_on_s3_redirect_to_a_presigned_url(
+    tmp_path: Path, on_s3: dict[str, Any], s3: Any
+) -> None:
+    with live_vitrina(tmp_path / "data", files_redirect_seconds=120, **on_s3) as live:
+        url = _file_url(live)
+        assert url.startswith(live.base + "/images/")
+        first = httpx.get(url)
+        assert first.status_code == 307
+        location = first.headers["location"]
+        assert location.startswith(s3.endpoint) and "X-Amz-Signature" in location
+        assert "X-Amz-Expires=120" in location
+        assert first.headers["cache-control"] == "public, max-age=60"
+        etag = first.headers["etag"]
+        followed = httpx.get(url, follow_redirects=True)
+        assert followed.status_code == 200
+        assert followed.content[:3] == b"\xff\xd8\xff"
+        streamed_bytes = followed.content
+        assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
+        assert httpx.head(url).status_code == 307
+        # the console may show images from the object store
+        console = httpx.get(live.base + "/console/")
+        assert s3.endpoint in console.headers["content-security-policy"]
+    with live_vitrina(tmp_path / "data2", files_redirect=False, **on_s3) as live:
+        url = _file_url(live)
+        streamed = httpx.get(url)
+        assert streamed.status_code == 200
+        assert streamed.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert len(streamed.content) == len(streamed_bytes)
+
+
+def test_local_files_are_always_streamed(tmp_path: Path) -> None:
+    with live_vitrina(tmp_path / "data") as live:
+        answer = httpx.get(_file_url(live))
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
