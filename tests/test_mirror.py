@@ -47,8 +47,9 @@ def snapshot(live: Live) -> dict[str, dict[str, Any]]:
         parent = by_id.get(category.parentId) if isinstance(category.parentId, int) else None
         entry["parent"] = path(parent) if parent else ""
         if isinstance(category.originalImageUrl, str):
-            original = httpx.get(category.originalImageUrl).content
-            thumbnail = httpx.get(str(category.thumbnailUrl)).content
+            # on S3, /images/... redirects to the bucket
+            original = httpx.get(category.originalImageUrl, follow_redirects=True).content
+            thumbnail = httpx.get(str(category.thumbnailUrl), follow_redirects=True).content
             entry["original"] = images.pixels(original).tobytes()
             entry["thumbnail size"] = images.decode(thumbnail).size
             entry["border"] = fields.get("borderInfo")
