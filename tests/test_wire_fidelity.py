@@ -56,8 +56,11 @@ def test_categories_by_path_sorts_by_id_and_pages(api: Api) -> None:
 def test_categories_by_path_needs_a_path_and_read_scope(
     api: Api, services: Services, client: TestClient
 ) -> None:
-    response = api.get("/categoriesByPath", params={"path": " / "})
-    assert response.status_code == 400 and response.json()["errorCode"] == "WRONG_PARAMETER"
+    for missing in ({}, {"path": ""}, {"path": " \u3000"}):
+        response = api.get("/categoriesByPath", params=missing)
+        assert response.status_code == 400 and response.json()["errorCode"] == "WRONG_PARAMETER"
+    only_delimiters = api.get("/categoriesByPath", params={"path": " / /"}).json()
+    assert (only_delimiters["total"], only_delimiters["items"]) == (0, [])
     writer = make_store(services, client, scopes="create_catalog")
     response = writer.get("/categoriesByPath", params={"path": "x"})
     assert response.json()["errorCode"] == "INSUFFICIENT_APP_SCOPE"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
+from vitrina.wire import SPACES
 
 MAX_PAGE = 100
 
@@ -154,7 +155,7 @@ class CategoryTree:
                 child
                 for parent in level
                 for child in self.children.get(parent, ())
-                if self.by_id[child].name.strip().casefold() == wanted
+                if self.by_id[child].name.strip(SPACES).casefold() == wanted
             ]
         found = [self.by_id[cid] for cid in level if cid is not None] if names else []
         return query.page(sorted((c for c in found if query.shows(c)), key=lambda c: c.id))

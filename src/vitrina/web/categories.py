@@ -122,9 +122,10 @@ async def categories_by_path(request: Request) -> Response:
     path = request.query_params.get("path", "")
     delimiter = request.query_params.get("delimiter") or request.query_params.get("delimeter")
     delimiter = delimiter or "/"
-    names = [part.strip() for part in path.split(delimiter) if part.strip()]
-    if not names:
+    if wire.blank(path):
         raise BadRequest("Parameter 'path' is required: category names separated by the delimiter")
+    # nothing but delimiters names no category: an empty answer, not an error
+    names = [part.strip(wire.SPACES) for part in path.split(delimiter) if not wire.blank(part)]
     offset, limit = _paging(request)
     query = CategoryQuery(
         hidden=query_bool(request, "hidden_categories", False),

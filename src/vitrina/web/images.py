@@ -53,7 +53,7 @@ async def upload_image(request: Request) -> Response:
                     "The request has no image: send it as the body, or send externalUrl"
                 )
         if url is not None:
-            if not url.strip():
+            if wire.blank(url):
                 raise BadRequest("Parameter 'externalUrl' is empty")
             if source is not None:
                 source.unlink(missing_ok=True)
@@ -85,7 +85,7 @@ async def upload_image_async(request: Request) -> Response:
         ctx.services,
         caller.store,
         category_id,
-        body.url.strip(),
+        body.url.strip(wire.SPACES),
         body.width,
         body.height,
         None if external_id is None else str(external_id),

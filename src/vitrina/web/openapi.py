@@ -143,7 +143,7 @@ def _paths() -> dict[str, Any]:
                 "schema": {
                     "type": "object",
                     "required": ["externalUrl"],
-                    "properties": {"externalUrl": {"type": "string", "pattern": r"\S"}},
+                    "properties": {"externalUrl": {"type": "string", "pattern": wire.NOT_BLANK}},
                 }
             },
         },
@@ -258,7 +258,7 @@ def _paths() -> dict[str, Any]:
                     _param(
                         "externalUrl",
                         "query",
-                        {"type": "string", "pattern": r"\S"},
+                        {"type": "string", "pattern": wire.NOT_BLANK},
                         "Download the image from here (https)",
                     ),
                 ],
@@ -307,7 +307,7 @@ def _paths() -> dict[str, Any]:
                     _param(
                         "path",
                         "query",
-                        {"type": "string", "pattern": r"[^\s/]"},
+                        {"type": "string", "pattern": wire.NOT_BLANK},
                         "Names from the root down, e.g. `Toys/Cars` (case-insensitive)",
                         required=True,
                     ),
