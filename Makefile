@@ -53,6 +53,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/catalog.py
+	$(BIN)/python bench/rate_limit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

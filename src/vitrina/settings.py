@@ -349,6 +349,14 @@ class Settings:
         "/readyz answers 503 while the oldest queued async job is older than this. "
         "0: the job queue does not affect readiness.",
     )
+    rate_limit_shared: bool = setting(
+        "VITRINA_RATE_LIMIT_SHARED",
+        False,
+        parse_bool,
+        "Count the rate limit in the database, exactly, for all processes and machines "
+        "together (one database write per request), instead of each process allowing "
+        "its share.",
+    )
     request_log: bool = setting(
         "VITRINA_REQUEST_LOG",
         True,

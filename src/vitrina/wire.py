@@ -227,8 +227,10 @@ MAX_PRODUCTS = 10_000
 # Spaces as JSON Schema's regular expressions (ECMAScript) know them, so that
 # the server and the document agree on what is blank: Python's own idea
 # (str.strip, \s) also counts U+0085, U+001C to U+001F and others.
-SPACES = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
-    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+SPACES = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000\ufeff")
 )
 NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in SPACES) + "]"  # a non-space character
 
@@ -236,6 +238,7 @@ NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in SPACES) + "]"  # a non-sp
 def blank(text: str) -> bool:
     """Whether ``text`` has nothing but SPACES."""
     return not text.strip(SPACES)
+
 
 LanguageCode = Annotated[str, Meta(max_length=16)]
 TranslationsIn = dict[LanguageCode, str]

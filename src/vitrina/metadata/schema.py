@@ -77,6 +77,16 @@ categories = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# Requests per token per one-minute window, when the rate limit is shared by
+# every process (VITRINA_RATE_LIMIT_SHARED); older windows are dropped.
+rate_counts = sa.Table(
+    "rate_counts",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("window", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 # Categories deleted, by the catalog version that deleted them: what a read
 # cache needs to patch its copy instead of reloading the store. Rows older
 # than CHANGES_KEPT versions are pruned; a copy that old is reloaded whole.

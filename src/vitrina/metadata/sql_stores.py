@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from vitrina.interfaces import Store, TokenInfo
-from vitrina.metadata.schema import stores, tokens
+from vitrina.metadata.schema import rate_counts, stores, tokens
 from vitrina.metadata.sql_base import SqlDatabase, aware, now, translate_errors
 
 
@@ -115,3 +117,25 @@ class SqlStores:
                 sa.select(tokens).where(tokens.c.store_id == store_id).order_by(tokens.c.id)
             )
             return [_token(r) for r in rows]
+
+    @translate_errors
+    def count_request(self, token_hash: str, window: int) -> int:
+        insert = sqlite_insert if self.db.sqlite else postgresql_insert
+        upsert = (
+            insert(rate_counts)
+            .values(token_hash=token_hash, window=window, count=1)
+            .on_conflict_do_update(
+                index_elements=[rate_counts.c.token_hash, rate_counts.c.window],
+                set_={"count": rate_counts.c.count + 1},
+            )
+            .returning(rate_counts.c.count)
+        )
+        with self.db.write() as conn:
+            count: int = conn.execute(upsert).scalar_one()
+            if count == 1:  # this token's first request of the minute: drop its older ones
+                conn.execute(
+                    rate_counts.delete().where(
+                        rate_counts.c.token_hash == token_hash, rate_counts.c.window < window
+                    )
+                )
+        return count

@@ -75,6 +75,8 @@ class Authenticator:
         self.limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
         )
+        self.shared = settings.rate_limit_shared
+        self.shared_limit = settings.rate_limit_per_minute
 
     def _lookup(self, hashed: str) -> tuple[TokenInfo, Store] | None:
         info = self.metadata.stores.find_token(hashed)
@@ -97,5 +99,17 @@ class Authenticator:
         info, store = found
         if scope is not None and scope not in info.scopes:
             raise InsufficientScope(scope)
-        self.limiter.hit(hashed)
+        if self.shared and self.limiter.limit:
+            await self._shared_hit(hashed)
+        else:
+            self.limiter.hit(hashed)
         return Caller(store=store, token=info)
+
+    async def _shared_hit(self, hashed: str) -> None:
+        """The exact limit, counted in the database for every process."""
+        now = time.time()
+        window = int(now // 60)
+        count = await run_in_threadpool(self.metadata.stores.count_request, hashed, window)
+        if count > self.shared_limit:
+            metrics.rate_limited.inc()
+            raise RateLimited(max(1, math.ceil((window + 1) * 60 - now)))
