@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from tests import images
 from tests.servers import ImageServer, image_server
-from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres, postgres_server, seaweed_server
+from tests.services import S3, Postgres, postgres_server, seaweed_server
 from vitrina.bootstrap import Services, build_services, fetch_policy
 from vitrina.fetching.guarded import GuardedFetcher
 from vitrina.interfaces import SCOPES
@@ -134,13 +134,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
     pg: Postgres = request.getfixturevalue("postgres")
     store: S3 = request.getfixturevalue("s3")
     with pg.database() as url:
-        yield {
-            "database_url": url,
-            "storage_url": f"s3://{BUCKET}/{uuid.uuid4().hex}",
-            "s3_endpoint_url": store.endpoint,
-            "s3_access_key_id": S3_KEY,
-            "s3_secret_access_key": S3_SECRET,
-        }
+        yield {"database_url": url, **store.settings(uuid.uuid4().hex)}
 
 
 @pytest.fixture

@@ -129,6 +129,15 @@ def postgres_server() -> Iterator[Postgres]:
 class S3:
     endpoint: str
 
+    def settings(self, prefix: str) -> dict[str, str]:
+        """Settings fields for a bucket folder of its own on this server."""
+        return {
+            "storage_url": f"s3://{BUCKET}/{prefix}",
+            "s3_endpoint_url": self.endpoint,
+            "s3_access_key_id": S3_KEY,
+            "s3_secret_access_key": S3_SECRET,
+        }
+
     def environment(self, prefix: str) -> dict[str, str]:
         return {
             "VITRINA_STORAGE_URL": f"s3://{BUCKET}/{prefix}",

@@ -13,7 +13,6 @@ import pytest
 
 from tests import images
 from tests.live import Live, live_vitrina
-from tests.services import BUCKET, S3_KEY, S3_SECRET
 
 
 @pytest.fixture
@@ -21,13 +20,7 @@ def on_s3(tmp_path: Path, postgres: Any, s3: Any) -> Iterator[dict[str, Any]]:
     import uuid
 
     with postgres.database() as url:
-        yield {
-            "database_url": url,
-            "storage_url": f"s3://{BUCKET}/{uuid.uuid4().hex}",
-            "s3_endpoint_url": s3.endpoint,
-            "s3_access_key_id": S3_KEY,
-            "s3_secret_access_key": S3_SECRET,
-        }
+        yield {"database_url": url, **s3.settings(uuid.uuid4().hex)}
 
 
 def _file_url(live: Live) -> str:

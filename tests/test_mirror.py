@@ -147,19 +147,10 @@ def test_mirror_onto_postgresql_and_s3(
 ) -> None:
     import uuid
 
-    from tests.services import BUCKET, S3_KEY, S3_SECRET
-
     with (
         postgres.database() as url,
         live_vitrina(tmp_path / "a") as a,
-        live_vitrina(
-            tmp_path / "b",
-            database_url=url,
-            storage_url=f"s3://{BUCKET}/{uuid.uuid4().hex}",
-            s3_endpoint_url=s3.endpoint,
-            s3_access_key_id=S3_KEY,
-            s3_secret_access_key=S3_SECRET,
-        ) as b,
+        live_vitrina(tmp_path / "b", database_url=url, **s3.settings(uuid.uuid4().hex)) as b,
     ):
         check_mirror(a, b, tmp_path, capsys)
 
