@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,20 +74,25 @@ def remove_scratch(processed: ProcessedImage) -> None:
         path.unlink(missing_ok=True)
 
 
+# Threads that write files, shared by every upload of the process.
+_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vitrina-write")
+
+
 def write_files(
     services: Services, store_id: int, ids: Sequence[int], processed: ProcessedImage
 ) -> list[StoredFile]:
     stored = _stored(ids, processed)
-    written: list[str] = []
-    try:
-        with metrics.stage("store"):
-            for meta, encoded in zip(stored, processed.files, strict=True):
-                key = file_key(store_id, meta.id, meta.ext)
-                services.blobs.put(key, encoded.data, encoded.content_type)
-                written.append(key)
-    except BaseException:
-        delete_quietly(services, written)
-        raise
+    keys = [file_key(store_id, meta.id, meta.ext) for meta in stored]
+    with metrics.stage("store"):
+        # the four files at once: on an object store each put is a round trip
+        futures = [
+            _WRITERS.submit(services.blobs.put, key, encoded.data, encoded.content_type)
+            for key, encoded in zip(keys, processed.files, strict=True)
+        ]
+        failed = [error for f in futures if (error := f.exception()) is not None]
+    if failed:
+        delete_quietly(services, keys)  # the ones written; a missing key is no error
+        raise failed[0]
     metrics.upload_bytes.labels("out").inc(sum(f.size for f in stored))
     return stored
 
