@@ -212,6 +212,11 @@ class CatalogChanges:
     complete: bool = False
 
 
+class AsyncVersionCheck(Protocol):
+    async def version(self, store_id: int) -> int | None: ...
+    async def aclose(self) -> None: ...
+
+
 class CatalogStore(Protocol):
     """Categories. Every write bumps the store's catalog version."""
 
@@ -223,6 +228,11 @@ class CatalogStore(Protocol):
         ...
 
     def catalog_version(self, store_id: int) -> int | None: ...
+    def async_versions(self) -> AsyncVersionCheck | None:
+        """The version check to await on the event loop, where reads cross a
+        network; None where a point read is local (cheaper than awaiting)."""
+        ...
+
     def catalog_snapshot(
         self, store_id: int, known_version: int | None
     ) -> tuple[int, CatalogChanges | None]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from vitrina.catalog import check_parent
 from vitrina.errors import CategoryNotFound
 from vitrina.interfaces import CatalogChanges, Category, Image, StoredFile
+from vitrina.metadata.async_versions import AsyncVersions
 from vitrina.metadata.schema import catalog_deletions, categories, files, images, stores
 from vitrina.metadata.sql_base import (
     CHANGES_KEPT,
@@ -152,6 +153,11 @@ class SqlCatalog:
     def local_reads(self) -> bool:
         """Whether a point read is a local file access (SQLite), not a network call."""
         return self.db.sqlite
+
+    def async_versions(self) -> AsyncVersions | None:
+        """An awaitable version check for the event loop, where the database is
+        across a network (PostgreSQL); None where a point read is local."""
+        return None if self.db.sqlite else AsyncVersions(self.db.engine.url)
 
     def catalog_version(self, store_id: int) -> int | None:
         row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)

@@ -93,6 +93,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        ctx.catalog.versions = services.metadata.catalog.async_versions()
         if settings.run_jobs:
             ctx.worker = JobWorker(services)
             ctx.worker.start()
@@ -104,6 +105,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 ctx.worker = None
             if ctx.recorder is not None:
                 ctx.recorder.close()
+            if ctx.catalog.versions is not None:
+                await ctx.catalog.versions.aclose()
+                ctx.catalog.versions = None
             if owned:
                 services.close()
 

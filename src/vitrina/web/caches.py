@@ -22,7 +22,13 @@ from collections import OrderedDict
 from starlette.concurrency import run_in_threadpool
 
 from vitrina.catalog import CategoryTree
-from vitrina.interfaces import CatalogChanges, MetadataStore, Store, TokenInfo
+from vitrina.interfaces import (
+    AsyncVersionCheck,
+    CatalogChanges,
+    MetadataStore,
+    Store,
+    TokenInfo,
+)
 
 TOKEN_TTL = 2.0
 
@@ -37,11 +43,16 @@ class CatalogCache:
         self.metadata = metadata
         self.stores = stores
         self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
+        # set in the app's lifespan, in its event loop (PostgreSQL only)
+        self.versions: AsyncVersionCheck | None = None
 
     async def current(self, store_id: int) -> tuple[int, CategoryTree]:
         """The store's catalog version and its tree."""
         known = self._entries.get(store_id)
-        if known is not None and self.metadata.catalog.local_reads:
+        if known is not None and self.versions is not None:
+            if await self.versions.version(store_id) == known[0]:
+                return known  # one awaited round trip, no thread hop
+        elif known is not None and self.metadata.catalog.local_reads:
             if self.metadata.catalog.catalog_version(store_id) == known[0]:
                 return known
             # a few rows from a local file: cheaper here than a thread hop
