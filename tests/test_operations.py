@@ -117,7 +117,15 @@ def test_json_logs_one_line_per_request_and_never_a_token(tmp_path: Path) -> Non
             headers={"X-Request-Id": "req-refused-2"},
         )
         assert refused.status_code == 422
-        time.sleep(0.5)
+        later = httpx.post(  # a job that fails in the worker: a private address
+            f"{base}/categories/{category['id']}/image/async",
+            json={"url": "https://127.0.0.1/x.jpg", "width": 10, "height": 10},
+            headers={**auth, "X-Request-Id": "req-async-3"},
+        )
+        assert later.status_code == 200
+        deadline = time.monotonic() + 20
+        while "attempt 1 failed" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         stop(server.process)
     text = server.output()
@@ -139,6 +147,8 @@ def test_json_logs_one_line_per_request_and_never_a_token(tmp_path: Path) -> Non
         "WRONG_URL"
     )
     assert all(set(r) >= {"time", "level", "logger", "message"} for r in records)
+    job_lines = [r for r in records if r["logger"] == "vitrina.jobs"]
+    assert job_lines and all(r.get("request_id") == "req-async-3" for r in job_lines)
 
 
 @pytest.mark.slow

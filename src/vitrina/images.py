@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vitrina import metrics
+from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.errors import CategoryNotFound, VitrinaError
 from vitrina.interfaces import ROLES, ProcessedImage, Store, StoredFile
@@ -143,8 +143,9 @@ def start_async(
     services.fetcher.check_url(url)
     ids = services.metadata.images.allocate_file_ids(len(ROLES))
     keys = services.metadata.jobs.start_async_image(
-        store.id, category_id, image_id(ids), url, width, height, external_id, alt
-    )
+        store.id, category_id, image_id(ids), url, width, height, external_id, alt,
+        logs.request_id.get(),
+    )  # fmt: skip
     if keys is None:
         raise CategoryNotFound(category_id)
     delete_quietly(services, keys)

@@ -113,6 +113,7 @@ class Job:
     attempts: int
     state: str  # queued, running, done, failed, cancelled
     last_error: str = ""
+    request_id: str = ""  # of the request that started it, for its log lines
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -295,6 +296,7 @@ class JobQueue(Protocol):
         height: int,
         external_id: str | None,
         alt: Mapping[str, Any] | None,
+        request_id: str = "",
     ) -> list[str] | None: ...
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
     def finish_job(

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from vitrina import images, metrics, naming
+from vitrina import images, logs, metrics, naming
 from vitrina.bootstrap import Services
 from vitrina.errors import DownloadFailed, Unavailable, VitrinaError
 from vitrina.interfaces import Job
@@ -48,9 +48,11 @@ class JobRunner:
         job = self.services.metadata.jobs.claim_job(self.name, self.lease_seconds)
         if job is not None:
             self.current = job
+            started_by = logs.request_id.set(job.request_id)  # on the job's log lines
             try:
                 self._run(job)
             finally:
+                logs.request_id.reset(started_by)
                 self.current = None
         return job
 

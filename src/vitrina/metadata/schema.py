@@ -152,6 +152,7 @@ jobs = sa.Table(
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Column("worker", sa.String(100)),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("request_id", sa.String(128), nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_jobs_state_run_at", "state", "run_at"),

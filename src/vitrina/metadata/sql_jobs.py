@@ -27,6 +27,7 @@ def _job(row: sa.Row[Any]) -> Job:
         attempts=row.attempts,
         state=row.state,
         last_error=row.last_error,
+        request_id=row.request_id,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
     )
@@ -47,6 +48,7 @@ class SqlJobs:
         height: int,
         external_id: str | None,
         alt: Mapping[str, Any] | None,
+        request_id: str = "",
     ) -> list[str] | None:
         with self.db.write(store_id) as conn:
             current = category_image(self.db, conn, store_id, category_id)
@@ -94,6 +96,7 @@ class SqlJobs:
                     url=url,
                     state="queued",
                     attempts=0,
+                    request_id=request_id[:128],
                     run_at=stamp,
                     created_at=stamp,
                     updated_at=stamp,
