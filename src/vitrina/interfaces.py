@@ -228,7 +228,6 @@ class CatalogStore(Protocol):
         """Whether a point read is a local file access (cheap enough to run anywhere)."""
         ...
 
-    def catalog_version(self, store_id: int) -> int | None: ...
     def async_versions(self) -> AsyncVersionCheck | None:
         """The version check to await on the event loop, where reads cross a
         network; None where a point read is local (cheaper than awaiting)."""

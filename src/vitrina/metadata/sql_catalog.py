@@ -159,10 +159,6 @@ class SqlCatalog:
         across a network (PostgreSQL); None where a point read is local."""
         return None if self.db.sqlite else AsyncVersions(self.db.engine.url)
 
-    def catalog_version(self, store_id: int) -> int | None:
-        row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
-        return int(row[0]) if row else None
-
     @translate_errors
     def catalog_snapshot(
         self, store_id: int, known_version: int | None
@@ -170,7 +166,7 @@ class SqlCatalog:
         """The store's catalog version, and what changed since ``known_version``
         (see interfaces.CatalogStore). A change is read by the version stamps
         of its rows, so its cost does not grow with the store."""
-        if known_version is not None:
+        if known_version is not None:  # the common case: one point read, no transaction
             row = self.db.one("SELECT catalog_version FROM stores WHERE id = ?", store_id)
             if row is not None and row[0] == known_version:
                 return known_version, None

@@ -6,8 +6,9 @@
   categories written since (their rows carry the version that wrote them)
   and the ids deleted since: the cost of a write's aftermath does not grow
   with the store.
-- Rendered answers: a category's JSON, kept per catalog version, so a read
-  of an unchanged category costs no rendering. Capped by bytes, least
+- Rendered answers: a category's JSON, kept per category version and tree
+  shape (web/categories.py), so a read of an unchanged category costs no
+  rendering, even after writes to other categories. Capped by bytes, least
   recently used first out; answers over a size are never kept.
 - Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
   revocation reaches every process within that time (docs/security.md).
@@ -53,9 +54,8 @@ class CatalogCache:
             if await self.versions.version(store_id) == known[0]:
                 return known  # one awaited round trip, no thread hop
         elif known is not None and self.metadata.catalog.local_reads:
-            if self.metadata.catalog.catalog_version(store_id) == known[0]:
-                return known
-            # a few rows from a local file: cheaper here than a thread hop
+            # a point read (and, after a write, a few rows) from a local file:
+            # cheaper here than a thread hop
             return self._apply(
                 store_id, *self.metadata.catalog.catalog_snapshot(store_id, known[0])
             )

@@ -67,7 +67,8 @@ export function render() {
   if (!ids.length) {
     say($("tree-status"), state.searching ? "No category matches." : "No categories yet.");
   } else {
-    say($("tree-status"), state.searching ? `${ids.length} found` : `${state.byId.size} categories`);
+    const count = state.byId.size;
+    say($("tree-status"), state.searching ? `${ids.length} found` : `${count} ${count === 1 ? "category" : "categories"}`);
   }
   if (!tree.querySelector('[tabindex="0"]')) tree.querySelector(".treeitem")?.setAttribute("tabindex", "0");
 }
