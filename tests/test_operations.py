@@ -46,6 +46,7 @@ def test_metrics_report_requests_uploads_and_jobs(
         assert store.upload(category, images.phone_jpeg()).status_code == 200
         store.get(f"/categories/{category}")
         store.get("/categories/424242")
+        client.request("BREW", "/healthz")  # a made-up method is counted as "other"
         store.post(
             f"/categories/{category}/image/async",
             json={"url": "https://images.example/a.jpg", "width": 10, "height": 10},
@@ -60,6 +61,10 @@ def test_metrics_report_requests_uploads_and_jobs(
     route = re.escape("/api/v3/{storeId}/categories/{categoryId}")
     counted = rf'vitrina_http_requests_total{{method="GET",route="{route}",status="404"}} [1-9]'
     assert re.search(counted, text)
+    assert re.search(
+        r'vitrina_http_requests_total{method="other",route="/healthz",status="405"} [1-9]', text
+    )
+    assert "BREW" not in text
     for stage in ("spool", "probe", "decode_fit", "store", "commit"):
         assert re.search(rf'vitrina_upload_stage_seconds_count{{stage="{stage}"}} [1-9]', text)
     assert re.search(r'vitrina_upload_bytes_total{direction="in"} [1-9]', text)
@@ -94,6 +99,27 @@ def test_every_answer_carries_a_request_id(api: Api) -> None:
     )
     assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["x-request-id"])
     assert api.client.get("/healthz").headers["x-request-id"]
+    made_ids = {api.get("/categories").headers["x-request-id"] for _ in range(50)}
+    assert len(made_ids) == 50 and made.headers["x-request-id"] not in made_ids
+
+
+def test_request_ids_differ_between_processes() -> None:
+    """Made ids start with a prefix drawn per process (a forked child draws anew)."""
+    import os
+
+    from vitrina.web.observe import _ids
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id, then leave at once
+        os.write(write, _ids.next().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    mine = _ids.next()
+    assert len(child) == len(mine) == 32 and child[:16] != mine[:16]
 
 
 @pytest.mark.slow

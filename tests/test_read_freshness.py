@@ -1,9 +1,11 @@
 """Two server processes on one PostgreSQL database: a write confirmed by one
 is seen by the very next read through the other, though each keeps its own
-cached tree (the version check is awaited on the event loop)."""
+cached tree (the version check is awaited on the event loop), and though
+other clients keep the reader busy, so that its checks are shared."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,17 @@ def test_a_write_through_one_process_is_read_through_the_other(
                 )
                 category = writer.post("/categories", json={"name": "v0"}).json()["id"]
                 assert reader.get(f"/categories/{category}").json()["name"] == "v0"  # cached
+                stop = threading.Event()
+                statuses: list[int] = []
+
+                def busy() -> None:  # a storefront reading meanwhile
+                    with httpx.Client(base_url=reader.base_url, headers=reader.headers) as c:
+                        while not stop.is_set():
+                            statuses.append(c.get(f"/categories/{category}").status_code)
+
+                others = [threading.Thread(target=busy) for _ in range(4)]
+                for thread in others:
+                    thread.start()
                 for n in range(1, 40):
                     assert (
                         writer.put(f"/categories/{category}", json={"name": f"v{n}"}).status_code
@@ -46,5 +59,9 @@ def test_a_write_through_one_process_is_read_through_the_other(
                     assert seen == f"v{n}"
                     found = reader.get("/categories", params={"keyword": f"v{n}"}).json()
                     assert [c["id"] for c in found["items"]] == [category]
+                stop.set()
+                for thread in others:
+                    thread.join()
+                assert statuses and set(statuses) == {200}
                 writer.close()
                 reader.close()

@@ -6,6 +6,7 @@ Foreign errors become ours here (``translate_errors``)."""
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,8 +57,10 @@ class SqlDatabase:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._reader = create_reader(engine)
+        self._held = threading.local()
 
     def close(self) -> None:
+        self._held = threading.local()
         self._reader.dispose()
 
     @translate_errors
@@ -70,19 +73,20 @@ class SqlDatabase:
         ``sql`` uses ``?`` placeholders."""
         if not self.sqlite:
             sql = sql.replace("?", "%s")
-        raw = self._reader.raw_connection()
+        raw = getattr(self._held, "raw", None)
+        if raw is None:  # each thread keeps its reader's connection checked out
+            raw = self._held.raw = self._reader.raw_connection()
         try:
             cursor = raw.cursor()
             cursor.execute(sql, params)
             row = cursor.fetchone()
             cursor.close()
         except Exception as exc:
+            self._held.raw = None
             raw.invalidate()
             raise MetadataUnavailable(
                 f"The metadata database is not reachable ({type(exc).__name__})"
             ) from exc
-        finally:
-            raw.close()
         return tuple(row) if row is not None else None
 
     @contextmanager

@@ -21,6 +21,7 @@ from vitrina.interfaces import MetadataStore, Store, TokenInfo
 from vitrina.settings import Settings
 from vitrina.tokens import token_hash
 from vitrina.web.caches import TokenCache
+from vitrina.web.params import query_text
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,15 @@ class RateLimiter:
 
 
 def bearer_token(request: Request, allow_query: bool) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    for name, header in request.scope["headers"]:  # names come lower-cased (ASGI)
+        if name == b"authorization":
+            text: str = header.decode("latin-1")
+            scheme, _, value = text.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                return value.strip()
+            break
     if allow_query:
-        return request.query_params.get("token") or None
+        return query_text(request, "token") or None
     return None
 
 

@@ -13,7 +13,7 @@ from vitrina.errors import BadRequest, CategoryNotFound
 from vitrina.interfaces import Category
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
-from vitrina.web.params import path_id, query_bool, query_ids, query_int, read_json
+from vitrina.web.params import path_id, query_bool, query_ids, query_int, query_text, read_json
 from vitrina.web.responses import JSON, render_json
 from vitrina.web.shapes import View, category_json, parse_response_fields, pick
 
@@ -23,12 +23,12 @@ _ENVELOPE = {"total", "count", "offset", "limit", "items"}
 def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
     return View(
         files_base=ctx.settings.effective_files_url,
-        store_url=request.query_params.get("baseUrl") or caller.store.storefront_url,
+        store_url=query_text(request, "baseUrl") or caller.store.storefront_url,
         # docs.ecwid.com spells it cleanURLs, the API reference cleanUrls
         clean_urls=query_bool(request, "cleanUrls", False)
         or query_bool(request, "cleanURLs", False),
         slugs_without_ids=query_bool(request, "slugsWithoutIds", False),
-        lang=request.query_params.get("lang", "")[:16],
+        lang=(query_text(request, "lang") or "")[:16],
         product_ids=product_ids,
         languages=caller.store.languages,
     )
@@ -39,7 +39,7 @@ async def get_category(request: Request) -> Response:
     store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
     caller = await ctx.auth.require(request, store_id, "read_catalog")
     view = _view(request, ctx, caller, product_ids=True)
-    fields = request.query_params.get("responseFields")
+    fields = query_text(request, "responseFields")
     wanted = parse_response_fields(fields) if fields else None
     _version, tree = await ctx.catalog.current(store_id)
     category = tree.by_id.get(category_id)
@@ -99,7 +99,7 @@ def _page(
 ) -> Response:
     """A search result: the envelope, the page, the view and responseFields."""
     view = _view(request, ctx, caller, product_ids=query_bool(request, "productIds", False))
-    fields = request.query_params.get("responseFields")
+    fields = query_text(request, "responseFields")
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}

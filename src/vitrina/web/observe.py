@@ -7,10 +7,12 @@ a body's content."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +21,7 @@ from vitrina.web.request_log import RequestRecorder
 
 access = logging.getLogger("vitrina.access")
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 # A store's API; vitrina's own extensions (/_requests, /_token, /_jobs) are
 # the console's plumbing and are not in the request log.
@@ -26,11 +29,31 @@ _STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/")
 _EXTENSION = re.compile(r"/api/v3/\d{1,10}/_")
 
 
+class _Ids:
+    """Request ids made here: 32 hex digits, a random prefix drawn once per
+    process then a counter. As unique as a random UUID across processes and
+    restarts, without a system call for randomness on every request."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and _GIVEN_ID.fullmatch(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return _ids.next()
 
 
 class Observer:
@@ -38,6 +61,9 @@ class Observer:
         self.app = app
         self.recorder = recorder
         self.access_lines = access_lines
+        # route template, method, status -> the request counter's and
+        # histogram's series (few: the route table is fixed)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,8 +94,15 @@ class Observer:
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         method = scope["method"]
-        metrics.requests.labels(template, method, str(status)).inc()
-        metrics.request_seconds.labels(template, method).observe(seconds)
+        label = method if method in _METHODS else "other"  # a client can send any word
+        counted = self._series.get((template, label, status))
+        if counted is None:  # labels() is slow enough to matter on the hottest path
+            counted = self._series[template, label, status] = (
+                metrics.requests.labels(template, label, str(status)),
+                metrics.request_seconds.labels(template, label),
+            )
+        counted[0].inc()
+        counted[1].observe(seconds)
         error_code = scope.get("state", {}).get("error_code", "") if status >= 400 else ""
         path = scope["path"]
         store = _STORE_PATH.match(path)

@@ -32,19 +32,27 @@ def _int(text: str, name: str, low: int, high: int) -> int:
     return value
 
 
+def query_text(request: Request, name: str, default: str | None = None) -> str | None:
+    """A query parameter as sent (``default`` when absent). A request without
+    a query string, the storefront's usual read, parses nothing."""
+    if not request.scope.get("query_string"):
+        return default
+    return request.query_params.get(name, default)
+
+
 def path_id(request: Request, name: str, high: int = MAX_CATEGORY_ID) -> int:
     return _int(request.path_params[name], name, 1, high)
 
 
 def query_int(request: Request, name: str, default: int, low: int = 0) -> int:
-    text = request.query_params.get(name)
+    text = query_text(request, name)
     if text is None or text == "":
         return default
     return _int(text, name, low, 2**63 - 1)
 
 
 def query_bool(request: Request, name: str, default: bool) -> bool:
-    text = request.query_params.get(name)
+    text = query_text(request, name)
     if text is None or text == "":
         return default
     try:
@@ -57,7 +65,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
 
 def query_ids(request: Request, name: str) -> list[int] | None:
     """A comma list of ids, or None when the parameter is absent."""
-    text = request.query_params.get(name)
+    text = query_text(request, name)
     if text is None:
         return None
     parts = [p for p in text.split(",") if p.strip()]
