@@ -1,7 +1,8 @@
-"""Read benchmark: requests per second of vitrina's `GET /categories/{id}` and
-of its image files, each as a ratio against a bare Starlette app on the same
-server in the same run (a constant JSON body of the same size; StaticFiles on
-the same file). Targets (DESIGN.md): both at least 0.5.
+"""Read benchmark: requests per second of vitrina's `GET /categories/{id}`, of
+a keyword search (12 of 60 categories match) and of its image files, each as
+a ratio against a bare Starlette app on the same server in the same run (a
+constant JSON body of the same size; StaticFiles on the same file). Targets
+(DESIGN.md): all at least 0.5.
 
     python bench/serve.py [--seconds 5] [--connections 32]
 
@@ -84,12 +85,26 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         body = httpx.get(f"{api}/categories/{category}", headers=headers).json()
         file_url = body["thumbnailUrl"]
         (home / "const.json").write_text(json.dumps(body))
+        for n in range(60):  # a small storefront: 12 of these match the search
+            name = f"{'Wooden' if n % 5 == 0 else 'Plastic'} toy {n}"
+            httpx.post(
+                f"{api}/categories", json={"name": name, "parentId": category}, headers=headers
+            ).raise_for_status()
+        search = f"{api}/categories?keyword=wooden"
+        found = httpx.get(search, headers=headers).json()
+        assert found["count"] == 12, found["count"]
+        (home / "search.json").write_text(json.dumps(found))
         static = home / "static"
         static.mkdir()
         (static / "thumb.jpg").write_bytes(httpx.get(file_url).content)
 
         port = free_port()
-        bare_env = {**os.environ, "BARE_JSON": str(home / "const.json"), "BARE_STATIC": str(static)}
+        bare_env = {
+            **os.environ,
+            "BARE_JSON": str(home / "const.json"),
+            "BARE_SEARCH_JSON": str(home / "search.json"),
+            "BARE_STATIC": str(static),
+        }
         bare = subprocess.Popen(
             [
                 sys.executable,
@@ -123,6 +138,9 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         category_rps = wrk(f"{api}/categories/{category}", args.seconds, args.connections, headers)
         const_rps = wrk(f"{bare_base}/const", args.seconds, args.connections, {})
         row("GET /categories/{id} vs constant", category_rps, const_rps)
+        search_rps = wrk(search, args.seconds, args.connections, headers)
+        const_search_rps = wrk(f"{bare_base}/const-search", args.seconds, args.connections, {})
+        row("GET /categories?keyword vs constant", search_rps, const_search_rps)
         file_rps = wrk(file_url, args.seconds, args.connections, {})
         static_rps = wrk(f"{bare_base}/static/thumb.jpg", args.seconds, args.connections, {})
         row("image file vs StaticFiles", file_rps, static_rps)

@@ -157,6 +157,18 @@ def test_search_filters(api: Api) -> None:
     assert ids(parentIds=f"{cars},0") == [toys, trucks, books]
     assert ids(keyword="KIDS") == [toys, books]
     assert ids(categoryIds=f"{books},{cars}") == [cars, books]
+    # answers are kept per catalog version: every kind of write shows at once
+    assert api.put(f"/categories/{books}", json={"description": "novels"}).status_code == 200
+    assert ids(keyword="KIDS") == [toys]
+    assert api.put(f"/categories/{dolls}", json={"enabled": True}).status_code == 200
+    assert ids() == [toys, cars, trucks, dolls, books]
+    assert api.delete(f"/categories/{trucks}").status_code == 200
+    assert ids(parent=toys, withSubcategories="yes") == [cars, dolls]
+    renamed = api.get("/categories", params={"keyword": "KIDS", "responseFields": "items(name)"})
+    assert renamed.json() == {"items": [{"name": "Toys"}]}
+    assert api.put(f"/categories/{toys}", json={"name": "Games"}).status_code == 200
+    again = api.get("/categories", params={"keyword": "KIDS", "responseFields": "items(name)"})
+    assert again.json() == {"items": [{"name": "Games"}]}
 
 
 def test_search_pages_and_echoes_the_page_size_used(api: Api) -> None:

@@ -281,7 +281,8 @@ class Settings:
         "VITRINA_RENDER_CACHE_BYTES",
         33_554_432,
         _non_negative_int,
-        "Bytes of rendered category answers a server process keeps (32 MiB; 0 keeps none).",
+        "Bytes of rendered category and search answers a server process keeps "
+        "(32 MiB; 0 keeps none).",
     )
     render_cache_largest: int = setting(
         "VITRINA_RENDER_CACHE_LARGEST",

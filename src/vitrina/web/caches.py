@@ -8,8 +8,10 @@
   with the store.
 - Rendered answers: a category's JSON, kept per category version and tree
   shape (web/categories.py), so a read of an unchanged category costs no
-  rendering, even after writes to other categories. Capped by bytes, least
-  recently used first out; answers over a size are never kept.
+  rendering, even after writes to other categories; a search's or a
+  categoriesByPath answer, kept per catalog version (any write to the store
+  retires it). Capped by bytes, least recently used first out; answers over
+  a size are never kept.
 - Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
   revocation reaches every process within that time (docs/security.md).
 """

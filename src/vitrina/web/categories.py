@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -77,9 +79,7 @@ async def search_categories(request: Request) -> Response:
         limit=limit,
         enabled_only=caller.public,
     )
-    _version, tree = await ctx.catalog.current(store_id)
-    total, page = tree.search(query)
-    return _page(request, ctx, caller, tree, total, page, query)
+    return await _found(request, ctx, caller, store_id, query, "search", lambda t: t.search(query))
 
 
 def _paging(request: Request) -> tuple[int, int]:
@@ -88,29 +88,40 @@ def _paging(request: Request) -> tuple[int, int]:
     return query_int(request, "offset", 0), min(limit, MAX_PAGE)
 
 
-def _page(
+async def _found(
     request: Request,
     ctx: Context,
     caller: Caller,
-    tree: CategoryTree,
-    total: int,
-    page: list[Category],
+    store_id: int,
     query: CategoryQuery,
+    what: object,
+    find: Callable[[CategoryTree], tuple[int, list[Category]]],
 ) -> Response:
-    """A search result: the envelope, the page, the view and responseFields."""
+    """A search result (the envelope, the page, the view and responseFields),
+    rendered once per catalog version: ``what`` and ``query`` say what was
+    asked, ``find`` finds it in the tree."""
     view = _view(request, ctx, caller, product_ids=query_bool(request, "productIds", False))
     fields = query_text(request, "responseFields")
     wanted = parse_response_fields(fields) if fields else None
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    result = wire.CategorySearch(
-        total=total,
-        count=len(page),
-        offset=query.offset,
-        limit=query.limit,
-        items=[category_json(c, tree, view) for c in page],
-    )
-    return JSON(pick(result, wanted))
+    version, tree = await ctx.catalog.current(store_id)
+    # any write to the store changes its version: an answer kept under the
+    # old one is never served again (and ages out of the cache)
+    key = (store_id, version, what, query, view, fields)
+    body = ctx.rendered.get(key)
+    if body is None:
+        total, page = find(tree)
+        result = wire.CategorySearch(
+            total=total,
+            count=len(page),
+            offset=query.offset,
+            limit=query.limit,
+            items=[category_json(c, tree, view) for c in page],
+        )
+        body = render_json(pick(result, wanted))
+        ctx.rendered.put(key, body)
+    return Response(body, media_type=JSON.media_type)
 
 
 async def categories_by_path(request: Request) -> Response:
@@ -133,9 +144,9 @@ async def categories_by_path(request: Request) -> Response:
         limit=limit,
         enabled_only=caller.public,
     )
-    _version, tree = await ctx.catalog.current(store_id)
-    total, page = tree.by_path(names, query)
-    return _page(request, ctx, caller, tree, total, page, query)
+    return await _found(
+        request, ctx, caller, store_id, query, tuple(names), lambda t: t.by_path(names, query)
+    )
 
 
 async def create_category(request: Request) -> Response:
