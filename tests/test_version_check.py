@@ -110,3 +110,44 @@ def test_every_waiter_hears_that_the_database_is_unreachable(postgres: Any) -> N
 
         answers = asyncio.run(scenario())
         assert all(isinstance(a, MetadataUnavailable) for a in answers), answers
+
+
+def test_a_connection_the_database_dropped_is_replaced_unseen(
+    tmp_path: Path, postgres: Any, s3: Any
+) -> None:
+    """The database ends the check's session (a restart or a failover does
+    that): the next check reconnects and asks again, and no caller sees an error."""
+    import sqlalchemy as sa
+
+    with postgres.database() as url:
+        services = _services(tmp_path, url, s3)
+        store = services.metadata.stores.create_store("Shop", "https://shop.example.com").id
+        versions = services.metadata.catalog.async_versions()
+        assert versions is not None
+        engine = sa.create_engine(url)
+
+        def end_the_check_session() -> int:
+            with engine.connect() as conn:
+                return len(
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE query LIKE '%vitrina_catalog_versions%' AND pid <> pg_backend_pid()"
+                        )
+                    ).all()
+                )
+
+        async def scenario() -> None:
+            first = await versions.version(store)
+            assert end_the_check_session() == 1
+            await asyncio.sleep(0.2)  # the end of the session may or may not have arrived
+            assert await versions.version(store) == first
+            assert end_the_check_session() == 1  # and once more, asking at once
+            assert await asyncio.gather(*(versions.version(store) for _ in range(5))) == [first] * 5
+            await versions.aclose()
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            engine.dispose()
+            services.close()
