@@ -54,8 +54,10 @@ class SqlRequestLog:
                 for e in entries
                 if e.store_id in known
             ]
-            if rows:
+            if rows and self.db.sqlite:
                 conn.execute(request_log.insert(), rows)
+            elif rows:  # a busy second's thousand rows: COPY costs a tenth of an INSERT's CPU
+                _copy(conn, rows)
             for store_id in known:
                 oldest_kept = (
                     sa.select(request_log.c.id)
@@ -93,3 +95,15 @@ class SqlRequestLog:
             query = query.where(request_log.c.path.contains(path_contains, autoescape=True))
         with self.db.read() as conn:
             return [_record(row) for row in conn.execute(query)]
+
+
+def _copy(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows through COPY, in the connection's transaction."""
+    columns = list(rows[0])
+    driver: Any = conn.connection.driver_connection
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY request_log ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
