@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
+from vitrina.errors import InvalidToken
+from vitrina.interfaces import SCOPES, TokenInfo
 from vitrina.settings import Settings
-from vitrina.tokens import token_hash
+from vitrina.tokens import create_token, token_hash
 from vitrina.web import caches
 from vitrina.web.app import create_app
+from vitrina.web.auth import Authenticator, Caller
 
 
 def test_bearer_and_query_tokens(api: Api) -> None:
@@ -123,3 +128,35 @@ def test_tokens_are_stored_only_as_hashes(services: Services, api: Api) -> None:
         dump = "\n".join(str(row) for row in conn.exec_driver_sql("SELECT * FROM tokens"))
     assert api.token not in dump
     assert token_hash(api.token) in dump
+
+
+def test_requests_that_miss_the_token_cache_together_share_one_lookup(
+    settings: Settings, services: Services
+) -> None:
+    """A busy token's cache entry expires with dozens of its requests in
+    flight: they wait for one lookup, not one thread and connection each."""
+    store = services.metadata.stores.create_store("Shop", "https://shop.example.com").id
+    token, _ = create_token(services.metadata, store, frozenset(SCOPES))
+    auth = Authenticator(services.metadata, settings.replace(rate_limit_per_minute=0))
+    looked_up = []
+    find_token = services.metadata.stores.find_token
+
+    def counted(hashed: str) -> TokenInfo | None:
+        looked_up.append(hashed)
+        time.sleep(0.05)  # a lookup over the network takes a while
+        return find_token(hashed)
+
+    services.metadata.stores.find_token = counted  # type: ignore[method-assign,assignment]
+    request = Request({"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]})
+
+    async def burst(store_id: int) -> list[Caller | BaseException]:
+        return await asyncio.gather(
+            *(auth.require(request, store_id, "read_catalog") for _ in range(30)),
+            return_exceptions=True,
+        )
+
+    callers = asyncio.run(burst(store))
+    assert len(looked_up) == 1
+    assert {c.store.id for c in callers if isinstance(c, Caller)} == {store} and len(callers) == 30
+    foreign = asyncio.run(burst(store + 1))  # the token is another store's: from the cache
+    assert all(isinstance(a, InvalidToken) for a in foreign) and len(looked_up) == 1

@@ -132,7 +132,8 @@ def test_a_connection_the_database_dropped_is_replaced_unseen(
                     conn.execute(
                         sa.text(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE query LIKE '%vitrina_catalog_versions%' AND pid <> pg_backend_pid()"
+                            "WHERE query LIKE '%vitrina_catalog_versions%' "
+                            "AND pid <> pg_backend_pid()"
                         )
                     ).all()
                 )

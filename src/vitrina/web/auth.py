@@ -7,6 +7,7 @@ attacker could use to guess a token byte by byte.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 import time
@@ -76,6 +77,7 @@ class Authenticator:
         self.metadata = metadata
         self.allow_query = settings.allow_query_token
         self.tokens = TokenCache()
+        self._lookups: dict[str, asyncio.Future[tuple[TokenInfo, Store] | None]] = {}
         self.limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
         )
@@ -92,12 +94,24 @@ class Authenticator:
         self.tokens.put(hashed, info, store)
         return info, store
 
+    async def _lookup_once(self, hashed: str) -> tuple[TokenInfo, Store] | None:
+        """The lookup, shared by every request that misses the cache for the
+        same token meanwhile: when a busy token's entry expires, dozens of
+        requests in flight would otherwise each take a thread and a connection."""
+        pending = self._lookups.get(hashed)
+        if pending is None:
+            pending = asyncio.ensure_future(run_in_threadpool(self._lookup, hashed))
+            self._lookups[hashed] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(hashed, None))
+        # shielded: a request that gives up leaves the lookup to the others
+        return await asyncio.shield(pending)
+
     async def require(self, request: Request, store_id: int, scope: str | None) -> Caller:
         token = bearer_token(request, self.allow_query)
         if not token or len(token) > 200:
             raise InvalidToken()
         hashed = token_hash(token)
-        found = self.tokens.get(hashed) or await run_in_threadpool(self._lookup, hashed)
+        found = self.tokens.get(hashed) or await self._lookup_once(hashed)
         if found is None or not hmac.compare_digest(str(found[0].store_id), str(store_id)):
             raise InvalidToken()
         info, store = found
