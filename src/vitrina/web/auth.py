@@ -8,10 +8,9 @@ attacker could use to guess a token byte by byte.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,8 +26,12 @@ from vitrina.web.params import query_text
 
 @dataclass(frozen=True)
 class Caller:
+    """Who a token says is calling; one per cached token lookup, so what is
+    derived from it alone (``views``) is kept here and reused."""
+
     store: Store
     token: TokenInfo
+    views: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def public(self) -> bool:
@@ -76,25 +79,26 @@ class Authenticator:
     def __init__(self, metadata: MetadataStore, settings: Settings) -> None:
         self.metadata = metadata
         self.allow_query = settings.allow_query_token
-        self.tokens = TokenCache()
-        self._lookups: dict[str, asyncio.Future[tuple[TokenInfo, Store] | None]] = {}
+        self.tokens: TokenCache[Caller] = TokenCache()
+        self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
         self.limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
         )
         self.shared = settings.rate_limit_shared
         self.shared_limit = settings.rate_limit_per_minute
 
-    def _lookup(self, hashed: str) -> tuple[TokenInfo, Store] | None:
+    def _lookup(self, hashed: str) -> Caller | None:
         info = self.metadata.stores.find_token(hashed)
         if info is None or info.revoked:
             return None
         store = self.metadata.stores.get_store(info.store_id)
         if store is None:
             return None
-        self.tokens.put(hashed, info, store)
-        return info, store
+        caller = Caller(store=store, token=info)
+        self.tokens.put(hashed, caller)
+        return caller
 
-    async def _lookup_once(self, hashed: str) -> tuple[TokenInfo, Store] | None:
+    async def _lookup_once(self, hashed: str) -> Caller | None:
         """The lookup, shared by every request that misses the cache for the
         same token meanwhile: when a busy token's entry expires, dozens of
         requests in flight would otherwise each take a thread and a connection."""
@@ -111,17 +115,16 @@ class Authenticator:
         if not token or len(token) > 200:
             raise InvalidToken()
         hashed = token_hash(token)
-        found = self.tokens.get(hashed) or await self._lookup_once(hashed)
-        if found is None or not hmac.compare_digest(str(found[0].store_id), str(store_id)):
+        caller = self.tokens.get(hashed) or await self._lookup_once(hashed)
+        if caller is None or caller.store.id != store_id:
             raise InvalidToken()
-        info, store = found
-        if scope is not None and scope not in info.scopes:
+        if scope is not None and scope not in caller.token.scopes:
             raise InsufficientScope(scope)
         if self.shared and self.limiter.limit:
             await self._shared_hit(hashed)
         else:
             self.limiter.hit(hashed)
-        return Caller(store=store, token=info)
+        return caller
 
     async def _shared_hit(self, hashed: str) -> None:
         """The exact limit, counted in the database for every process."""

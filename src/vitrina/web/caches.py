@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -29,11 +30,10 @@ from vitrina.interfaces import (
     AsyncVersionCheck,
     CatalogChanges,
     MetadataStore,
-    Store,
-    TokenInfo,
 )
 
 TOKEN_TTL = 2.0
+T = TypeVar("T")
 
 
 class CatalogCache:
@@ -137,18 +137,20 @@ class RenderedAnswers:
                 self.size -= len(evicted)
 
 
-class TokenCache:
+class TokenCache(Generic[T]):
+    """What a token hash was found to mean, for ``TOKEN_TTL`` seconds."""
+
     def __init__(self, entries: int = 10_000) -> None:
         self.entries = entries
-        self._found: dict[str, tuple[float, TokenInfo, Store]] = {}
+        self._found: dict[str, tuple[float, T]] = {}
 
-    def get(self, token_hash: str) -> tuple[TokenInfo, Store] | None:
+    def get(self, token_hash: str) -> T | None:
         hit = self._found.get(token_hash)
         if hit is None or hit[0] < time.monotonic():
             return None
-        return hit[1], hit[2]
+        return hit[1]
 
-    def put(self, token_hash: str, info: TokenInfo, store: Store) -> None:
+    def put(self, token_hash: str, found: T) -> None:
         if len(self._found) >= self.entries:
             self._found.clear()
-        self._found[token_hash] = (time.monotonic() + TOKEN_TTL, info, store)
+        self._found[token_hash] = (time.monotonic() + TOKEN_TTL, found)

@@ -23,6 +23,18 @@ _ENVELOPE = {"total", "count", "offset", "limit", "items"}
 
 
 def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
+    if request.scope.get("query_string"):
+        return _make_view(request, ctx, caller, product_ids)
+    # the storefront's usual read asks nothing of the view: one per caller,
+    # the same object every time (cheap to hash and compare in a cache key)
+    view = caller.views.get(product_ids)
+    if view is None:
+        view = caller.views[product_ids] = _make_view(request, ctx, caller, product_ids)
+    assert isinstance(view, View)
+    return view
+
+
+def _make_view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
     return View(
         files_base=ctx.settings.effective_files_url,
         store_url=query_text(request, "baseUrl") or caller.store.storefront_url,
