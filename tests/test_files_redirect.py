@@ -68,3 +68,37 @@ def test_local_files_are_always_streamed(tmp_path: Path) -> None:
         answer = httpx.get(_file_url(live))
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.slow
+def test_streamed_files_keep_small_hot_ones_in_memory(
+    tmp_path: Path, on_s3: dict[str, Any]
+) -> None:
+    """Streaming from the bucket, a thumbnail is read from it once, then
+    served from memory; a large original is read every time; a deleted
+    image is a 404 at once, cached or not."""
+    with live_vitrina(tmp_path / "data", files_redirect=False, **on_s3) as live:
+        headers = {"Authorization": f"Bearer {live.token}"}
+        api = f"{live.api}/{live.store}"
+        category = httpx.post(f"{api}/categories", json={"name": "Hot"}, headers=headers).json()
+        photo = images.phone_jpeg()
+        uploaded = httpx.post(
+            f"{api}/categories/{category['id']}/image", content=photo, headers=headers, timeout=60
+        )
+        assert uploaded.status_code == 200
+        shown = httpx.get(f"{api}/categories/{category['id']}", headers=headers).json()
+        thumbnail, original = shown["thumbnailUrl"], shown["originalImageUrl"]
+        first = httpx.get(thumbnail)
+        big = httpx.get(original)
+        assert first.status_code == big.status_code == 200
+        assert len(first.content) < 256 * 1024 < len(big.content)
+        # take both objects out of the bucket behind vitrina's back
+        keys = [url.split("/images/")[1] for url in (thumbnail, original)]
+        live.services.blobs.delete(keys)
+        again = httpx.get(thumbnail)
+        assert again.status_code == 200 and again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"]
+        assert httpx.get(original).status_code == 404  # large: never kept
+        deleted = httpx.delete(f"{api}/categories/{category['id']}/image", headers=headers)
+        assert deleted.status_code == 200
+        assert httpx.get(thumbnail).status_code == 404

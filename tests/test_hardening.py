@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests import images
 from tests.conftest import Api
 from vitrina.numbers import parse_whole
-from vitrina.web.caches import RenderedAnswers
+from vitrina.web.caches import BytesCache
 
 # -- one number reader ---------------------------------------------------------
 
@@ -242,7 +242,7 @@ def test_reads_racing_a_replace_get_the_whole_file_or_404(api: Api) -> None:
 
 
 def test_rendered_answers_are_capped_by_bytes() -> None:
-    cache = RenderedAnswers(capacity=1000, largest=300)
+    cache = BytesCache(capacity=1000, largest=300)
     for number in range(50):
         cache.put(number, b"x" * 200)
     assert cache.size <= 1000 and cache.get(49) == b"x" * 200 and cache.get(0) is None
@@ -252,7 +252,7 @@ def test_rendered_answers_are_capped_by_bytes() -> None:
 
 @pytest.mark.embedded_only
 def test_many_distinct_reads_of_a_large_category_stay_within_the_cap(api: Api, client: Any) -> None:
-    rendered: RenderedAnswers = client.app.state.ctx.rendered
+    rendered: BytesCache = client.app.state.ctx.rendered
     rendered.capacity, rendered.largest = 200_000, 150_000
     big = api.create(name="Big", description="d" * 60_000, productIds=list(range(1, 5000)))
     public = api.get(f"/categories/{big}")

@@ -203,6 +203,14 @@ class Settings:
         _positive_int,
         "How long a presigned file URL is valid; browsers may cache the redirect for half of it.",
     )
+    files_cache_bytes: int = setting(
+        "VITRINA_FILES_CACHE_BYTES",
+        67_108_864,
+        _non_negative_int,
+        "Bytes of image files a server process keeps in memory when it streams them from "
+        "S3 (VITRINA_FILES_REDIRECT=false): the hottest files under 256 KiB, so a popular "
+        "thumbnail is not fetched from the bucket on every request (64 MiB; 0 keeps none).",
+    )
     allow_query_token: bool = setting(
         "VITRINA_ALLOW_QUERY_TOKEN",
         True,

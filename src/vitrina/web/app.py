@@ -19,7 +19,7 @@ from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
 from vitrina.web import categories, console, extensions, files, images, meta
 from vitrina.web.auth import Authenticator
-from vitrina.web.caches import CatalogCache, RenderedAnswers
+from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.context import Context
 from vitrina.web.observe import Observer
 from vitrina.web.request_log import RequestRecorder
@@ -87,7 +87,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         services=services,
         auth=Authenticator(services.metadata, settings),
         catalog=CatalogCache(services.metadata),
-        rendered=RenderedAnswers(settings.render_cache_bytes, settings.render_cache_largest),
+        rendered=BytesCache(settings.render_cache_bytes, settings.render_cache_largest),
+        files=BytesCache(settings.files_cache_bytes, files.CACHED_LARGEST),
         recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
     )
 

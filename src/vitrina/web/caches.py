@@ -12,6 +12,9 @@
   categoriesByPath answer, kept per catalog version (any write to the store
   retires it). Capped by bytes, least recently used first out; answers over
   a size are never kept.
+- Image files streamed from a bucket: the bytes of small ones, by file id
+  (immutable); a request still reads the file's record, so a deleted file
+  is a 404 at once.
 - Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
   revocation reaches every process within that time (docs/security.md).
 """
@@ -105,9 +108,12 @@ class CatalogCache:
         return entry
 
 
-class RenderedAnswers:
-    """Bodies rendered for a (store, catalog version, request) key, at most
-    ``capacity`` bytes in all; a body over ``largest`` bytes is not kept."""
+class BytesCache:
+    """Bodies kept by key, at most ``capacity`` bytes in all, least recently
+    used first out; a body over ``largest`` bytes is not kept. Rendered
+    answers (keyed by what they were rendered from) and, when files live in
+    a bucket, the bytes of hot image files (keyed by file id: a file's
+    content never changes)."""
 
     def __init__(self, capacity: int, largest: int) -> None:
         self.capacity = capacity

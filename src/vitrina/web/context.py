@@ -11,7 +11,7 @@ from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.auth import Authenticator
-from vitrina.web.caches import CatalogCache, RenderedAnswers
+from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.request_log import RequestRecorder
 
 
@@ -20,7 +20,8 @@ class Context:
     services: Services
     auth: Authenticator
     catalog: CatalogCache
-    rendered: RenderedAnswers
+    rendered: BytesCache
+    files: BytesCache  # image files' bytes, when they are streamed from a bucket
     worker: JobWorker | None = field(default=None)
     recorder: RequestRecorder | None = field(default=None)
     draining: threading.Event = field(default_factory=threading.Event)

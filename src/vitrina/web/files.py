@@ -18,6 +18,7 @@ from vitrina.web.params import MAX_FILE_ID, path_id
 
 _CACHE = "public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024  # also the largest file read whole, in the lookup's thread trip
+CACHED_LARGEST = _CHUNK  # the largest file kept in memory when files live in a bucket
 
 # the whole file, an open one, a started stream, nothing, or where to redirect
 Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | str | None
@@ -55,8 +56,7 @@ def _open(
     path = ctx.services.blobs.local_path(key)
     try:
         if path is None:
-            chunks = ctx.services.blobs.read(key)
-            return found, (next(chunks, b""), chunks)
+            return found, _from_bucket(ctx, key, found.size)
         stream = path.open("rb")
     except (FileNotFoundError, NotFound):
         return None, None
@@ -64,6 +64,21 @@ def _open(
         return found, stream
     with stream:
         return found, stream.read()
+
+
+def _from_bucket(ctx: Context, key: str, size: int) -> bytes | tuple[bytes, Iterator[bytes]]:
+    """A file in the bucket: from the hot-file cache, or read (and kept
+    there when it is small), or, when large, a started stream."""
+    kept = ctx.files.get(key)
+    if kept is not None:
+        return kept
+    chunks = ctx.services.blobs.read(key)
+    first = next(chunks, b"")
+    if size > CACHED_LARGEST:
+        return first, chunks
+    whole = b"".join([first, *chunks])
+    ctx.files.put(key, whole)
+    return whole
 
 
 async def _from_file(stream: BinaryIO) -> AsyncIterator[bytes]:
