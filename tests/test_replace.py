@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from tests import images
 from tests.conftest import Api
 from vitrina import images as image_cases
 from vitrina.bootstrap import Services
-from vitrina.errors import StorageUnavailable
-from vitrina.interfaces import BlobStore
+from vitrina.errors import InvalidImage, StorageUnavailable
+from vitrina.interfaces import BlobStore, EncodedFile, ImageHeader, ImageProcessor, ProcessedImage
 from vitrina.naming import file_key
 
 
@@ -121,9 +122,8 @@ def _upload_until(services: Services, store_id: int, category_id: int, stop: str
     source = Path(services.settings.data_dir) / "source.jpg"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(images.jpeg(640, 480))
-    processed = image_cases.process(services, store, source)
     ids = services.metadata.images.allocate_file_ids(4)
-    stored = image_cases.write_files(services, store_id, ids, processed)
+    processed, stored = image_cases.process_and_write(services, store, source, ids)
     if stop == "after files":
         return set()
     replaced = services.metadata.images.attach_image(
@@ -184,3 +184,51 @@ def test_the_job_worker_also_sweeps(
     finally:
         worker.stop()
     assert stored_keys(services) == current
+
+
+class FailingAfterOriginal:
+    """The real processor, failing once the original is final (and handed
+    over to be stored): as a variant that cannot be made would."""
+
+    def __init__(self, real: ImageProcessor) -> None:
+        self.real = real
+        self.originals: list[EncodedFile] = []
+
+    def probe(self, source: Path) -> ImageHeader:
+        return self.real.probe(source)
+
+    def process(
+        self,
+        source: Path,
+        header: ImageHeader,
+        thumbnail_size: int,
+        image_size: int,
+        keep_original: bool,
+        on_original: Callable[[EncodedFile], None] | None = None,
+    ) -> ProcessedImage:
+        def then_fail(original: EncodedFile) -> None:
+            assert on_original is not None
+            on_original(original)
+            self.originals.append(original)
+            time.sleep(0.5)  # as making variants takes a while: the original's put is done
+            raise InvalidImage("The variants could not be made")
+
+        return self.real.process(
+            source, header, thumbnail_size, image_size, keep_original, then_fail
+        )
+
+
+def test_an_upload_that_fails_after_its_original_was_stored_leaves_no_file(
+    api: Api, services: Services
+) -> None:
+    """The original is stored while the variants are made; when making them
+    fails, the stored original is removed before the answer."""
+    category_id = api.create()
+    api.upload(category_id, images.jpeg(500, 400))
+    before = stored_keys(services)
+    services.processor = failing = FailingAfterOriginal(services.processor)
+    response = api.upload(category_id, images.phone_jpeg())
+    assert response.status_code == 422, response.text
+    assert response.json()["errorCode"] == "INVALID_IMAGE"
+    assert len(failing.originals) == 1  # it was handed over, and its put started
+    assert stored_keys(services) == before == image_keys(api, category_id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.errors import CategoryNotFound, VitrinaError
-from vitrina.interfaces import ROLES, ProcessedImage, Store, StoredFile
+from vitrina.interfaces import ROLES, EncodedFile, ProcessedImage, Store, StoredFile
 from vitrina.naming import etag, file_key, image_id
 
 log = logging.getLogger("vitrina.images")
@@ -55,7 +55,11 @@ def delete_quietly(services: Services, keys: Sequence[str]) -> None:
 
 
 def process(
-    services: Services, store: Store, source: Path, wait_always: bool = False
+    services: Services,
+    store: Store,
+    source: Path,
+    wait_always: bool = False,
+    on_original: Callable[[EncodedFile], None] | None = None,
 ) -> ProcessedImage:
     """Check and process ``source``; the caller removes ``.temporary`` when done.
 
@@ -65,7 +69,12 @@ def process(
         header = services.processor.probe(source)
     with services.decode_budget.slot(wait_always=wait_always), metrics.stage("decode_fit"):
         return services.processor.process(
-            source, header, store.thumbnail_size, store.image_size, services.settings.keep_original
+            source,
+            header,
+            store.thumbnail_size,
+            store.image_size,
+            services.settings.keep_original,
+            on_original,
         )
 
 
@@ -78,33 +87,71 @@ def remove_scratch(processed: ProcessedImage) -> None:
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vitrina-write")
 
 
-def write_files(
-    services: Services, store_id: int, ids: Sequence[int], processed: ProcessedImage
-) -> list[StoredFile]:
-    stored = _stored(ids, processed)
-    keys = [file_key(store_id, meta.id, meta.ext) for meta in stored]
-    with metrics.stage("store"):
-        # the four files at once: on an object store each put is a round trip
-        futures = [
-            _WRITERS.submit(services.blobs.put, key, encoded.data, encoded.content_type)
-            for key, encoded in zip(keys, processed.files, strict=True)
-        ]
-        failed = [error for f in futures if (error := f.exception()) is not None]
-    if failed:
-        delete_quietly(services, keys)  # the ones written; a missing key is no error
-        raise failed[0]
+class _Writes:
+    """The puts of one upload's files (ROLES order, under ``ids``), each
+    started as soon as its file is ready: the original's while the variants
+    are still being made. On an object store a put is a round trip, and the
+    original's (megabytes) is the longest."""
+
+    def __init__(self, services: Services, store_id: int, ids: Sequence[int]) -> None:
+        self.services = services
+        self.store_id = store_id
+        self.ids = ids
+        self.started: dict[int, tuple[str, Future[None]]] = {}
+
+    def start(self, index: int, encoded: EncodedFile) -> None:
+        if index not in self.started:
+            key = file_key(self.store_id, self.ids[index], encoded.ext)
+            put = _WRITERS.submit(self.services.blobs.put, key, encoded.data, encoded.content_type)
+            self.started[index] = key, put
+
+    def finish(self) -> None:
+        """Wait for every put; if one failed, remove the others' files and raise."""
+        failed = [error for _, put in self.started.values() if (error := put.exception())]
+        if failed:
+            self.abandon()
+            raise failed[0]
+
+    def abandon(self) -> None:
+        """After a failure: wait for what was started, and remove it."""
+        for _, put in self.started.values():
+            put.exception()  # waits; its error, if any, is the caller's to report
+        delete_quietly(self.services, [key for key, _ in self.started.values()])
+
+
+def process_and_write(
+    services: Services,
+    store: Store,
+    source: Path,
+    ids: Sequence[int],
+    wait_always: bool = False,
+) -> tuple[ProcessedImage, list[StoredFile]]:
+    """Process ``source`` and store its four files under ``ids``; nothing
+    points at them yet. Scratch files are removed."""
+    writes = _Writes(services, store.id, ids)
+    try:
+        processed = process(
+            services, store, source, wait_always, on_original=lambda f: writes.start(0, f)
+        )
+    except BaseException:
+        writes.abandon()
+        raise
+    try:
+        stored = _stored(ids, processed)
+        with metrics.stage("store"):  # what is left to wait for once the files are made
+            for index, encoded in enumerate(processed.files):
+                writes.start(index, encoded)
+            writes.finish()
+    finally:
+        remove_scratch(processed)
     metrics.upload_bytes.labels("out").inc(sum(f.size for f in stored))
-    return stored
+    return processed, stored
 
 
 def upload(services: Services, store: Store, category_id: int, source: Path) -> int:
     """Make the image in ``source`` the category's image; return the image id."""
-    processed = process(services, store, source)
-    try:
-        ids = services.metadata.images.allocate_file_ids(len(ROLES))
-        stored = write_files(services, store.id, ids, processed)
-    finally:
-        remove_scratch(processed)
+    ids = services.metadata.images.allocate_file_ids(len(ROLES))
+    processed, stored = process_and_write(services, store, source, ids)
     keys = [file_key(store.id, f.id, f.ext) for f in stored]
     try:
         with metrics.stage("commit"):

@@ -13,7 +13,7 @@ raise only errors from ``vitrina.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -413,7 +413,11 @@ class ImageProcessor(Protocol):
         thumbnail_size: int,
         image_size: int,
         keep_original: bool,
-    ) -> ProcessedImage: ...
+        on_original: Callable[[EncodedFile], None] | None = None,
+    ) -> ProcessedImage:
+        """The four files; ``on_original`` is handed the original as soon as
+        it is final, before the variants are made (so it can be stored meanwhile)."""
+        ...
 
 
 class UrlFetcher(Protocol):

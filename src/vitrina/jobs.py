@@ -73,12 +73,10 @@ class JobRunner:
                 log.info("async upload job %d was cancelled: nothing waits for it", job.id)
                 return
             source = images.download(services, job.url)
-            processed = images.process(services, store, source, wait_always=True)
             ids = naming.file_ids(job.image_id)
-            try:
-                stored = images.write_files(services, store.id, ids, processed)
-            finally:
-                images.remove_scratch(processed)
+            processed, stored = images.process_and_write(
+                services, store, source, ids, wait_always=True
+            )
             images.delete_quietly(
                 services, services.metadata.jobs.finish_job(job, stored, processed.border)
             )

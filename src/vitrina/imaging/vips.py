@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -235,10 +236,13 @@ class VipsProcessor:
         thumbnail_size: int,
         image_size: int,
         keep_original: bool,
+        on_original: Callable[[EncodedFile], None] | None = None,
     ) -> ProcessedImage:
         scratch: list[Path] = []
         try:
-            return self._process(source, header, thumbnail_size, image_size, keep_original, scratch)
+            return self._process(
+                source, header, thumbnail_size, image_size, keep_original, scratch, on_original
+            )
         except BaseException as exc:
             for path in scratch:
                 path.unlink(missing_ok=True)
@@ -254,6 +258,7 @@ class VipsProcessor:
         image_size: int,
         keep_original: bool,
         scratch: list[Path],
+        on_original: Callable[[EncodedFile], None] | None,
     ) -> ProcessedImage:
         boxes = sorted(
             (("image", image_size), ("hd", HD_SIZE), ("thumbnail", thumbnail_size)),
@@ -264,6 +269,8 @@ class VipsProcessor:
             original = _as_uploaded(source, header)
         elif not _needs_encoding(header):
             original = _kept_original(source, header, scratch)
+        if original is not None and on_original is not None:
+            on_original(original)  # final already: it can be stored while the variants are made
 
         base = _reduced(source, header, boxes[0][1]) if original else _full(source)
         base = _drop_opaque_alpha(base, header.format)
@@ -273,6 +280,8 @@ class VipsProcessor:
         if original is None:
             original = _file("original", base, out_fmt, original=True)
             full_size = (base.width, base.height)
+            if on_original is not None:
+                on_original(original)
 
         variants: dict[str, EncodedFile] = {}
         current = base
