@@ -149,6 +149,9 @@ def test_the_document_is_served_and_names_every_route(served: dict[str, Any]) ->
     with TestClient(served["app"]) as client:
         document = client.get("/api/v3/openapi.json").json()
         page = client.get("/docs")
+        icon = client.get("/console/favicon.svg")  # the page names it: no /favicon.ico 404
+    assert "href='/console/favicon.svg'" in page.text
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {
         "/api/v3/{storeId}/categories",

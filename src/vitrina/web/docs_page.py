@@ -19,6 +19,7 @@ def render_docs(document: dict[str, Any]) -> str:
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(document['info']['title'])}</title>",
+        "<link rel=icon href='/console/favicon.svg' type='image/svg+xml'>",
         "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
         "padding:0 1rem}"
         "code,.m{font-family:ui-monospace,monospace}.m{font-weight:bold;display:inline-block;width:5em}"
