@@ -5,6 +5,7 @@ VITRINA_FILES_REDIRECT=false streams instead; local storage always streams."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,32 @@ def test_streamed_files_keep_small_hot_ones_in_memory(
         deleted = httpx.delete(f"{api}/categories/{category['id']}/image", headers=headers)
         assert deleted.status_code == 200
         assert httpx.get(thumbnail).status_code == 404
+
+
+@pytest.mark.slow
+def test_a_burst_of_file_reads_leaves_few_database_connections_open(
+    tmp_path: Path, on_s3: dict[str, Any]
+) -> None:
+    """Each file request reads the file's record in a worker thread; the
+    threads share a small pool of connections, so the database is not left
+    holding one per thread that ever served a file (docs/deployment.md)."""
+    import sqlalchemy as sa
+
+    from vitrina.metadata.engine import READER_POOL, WRITER_POOL
+
+    with live_vitrina(tmp_path / "data", files_redirect=False, **on_s3) as live:
+        url = _file_url(live)
+        with httpx.Client() as http, ThreadPoolExecutor(48) as pool:
+            answers = list(pool.map(lambda _: http.get(url).status_code, range(400)))
+        assert answers == [200] * 400
+        engine = sa.create_engine(on_s3["database_url"])
+        with engine.connect() as conn:
+            open_now = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        engine.dispose()
+    # kept between bursts: the two pools' steady sizes and the version check
+    assert open_now is not None and open_now <= WRITER_POOL[0] + READER_POOL[0] + 1, open_now

@@ -13,6 +13,11 @@ from sqlalchemy.engine import make_url
 from vitrina import metrics
 from vitrina.errors import MetadataUnavailable
 
+# PostgreSQL connections per server process (kept, and more at peak): the
+# engine's, the hot reads', and one for the version check (async_versions)
+WRITER_POOL = (8, 16)
+READER_POOL = (4, 12)
+
 POSTGRES_INSTALL = "pip install 'vitrina[postgres]'  (or: pip install 'psycopg[binary]')"
 
 
@@ -42,9 +47,11 @@ def _counted(engine: sa.Engine) -> sa.Engine:
 
 def create_reader(engine: sa.Engine) -> sa.Engine:
     """A second engine for the hottest single-row reads (``SqlDatabase.one``:
-    the catalog version, a file's record): one connection per thread, kept
-    open, in autocommit mode, so such a read is one driver call instead of a
-    pooled checkout and a transaction."""
+    the catalog version, a file's record), in autocommit mode, so such a read
+    is one driver call instead of a transaction. SQLite: one connection per
+    thread, kept open. PostgreSQL: a small pool, since every thread that ever
+    read would otherwise hold a server connection (docs/deployment.md counts
+    them)."""
     if engine.dialect.name == "sqlite":
         reader = sa.create_engine(
             engine.url,
@@ -60,8 +67,8 @@ def create_reader(engine: sa.Engine) -> sa.Engine:
         return reader
     return sa.create_engine(
         engine.url,
-        poolclass=pool.SingletonThreadPool,
-        pool_size=64,
+        pool_size=READER_POOL[0],
+        max_overflow=READER_POOL[1],
         isolation_level="AUTOCOMMIT",
         pool_pre_ping=False,
     )
@@ -114,4 +121,6 @@ def _postgres_engine(url: sa.URL) -> sa.Engine:
             f"PostgreSQL needs the psycopg driver, which is not installed: {POSTGRES_INSTALL}"
         ) from None
     url = url.set(drivername="postgresql+psycopg")
-    return sa.create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+    return sa.create_engine(
+        url, pool_size=WRITER_POOL[0], max_overflow=WRITER_POOL[1], pool_pre_ping=True
+    )

@@ -73,9 +73,13 @@ class SqlDatabase:
         ``sql`` uses ``?`` placeholders."""
         if not self.sqlite:
             sql = sql.replace("?", "%s")
-        raw = getattr(self._held, "raw", None)
-        if raw is None:  # each thread keeps its reader's connection checked out
-            raw = self._held.raw = self._reader.raw_connection()
+        # SQLite: each thread keeps its connection checked out (a checkout
+        # costs more than the read); PostgreSQL: from the reader's pool
+        raw = getattr(self._held, "raw", None) if self.sqlite else None
+        if raw is None:
+            raw = self._reader.raw_connection()
+            if self.sqlite:
+                self._held.raw = raw
         try:
             cursor = raw.cursor()
             cursor.execute(sql, params)
@@ -87,6 +91,9 @@ class SqlDatabase:
             raise MetadataUnavailable(
                 f"The metadata database is not reachable ({type(exc).__name__})"
             ) from exc
+        finally:
+            if not self.sqlite:
+                raw.close()
         return tuple(row) if row is not None else None
 
     @contextmanager
