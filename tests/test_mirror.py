@@ -117,8 +117,8 @@ def check_mirror(a: Live, b: Live, tmp_path: Path, capsys: pytest.CaptureFixture
     with Client(a.store, a.token, a.api) as api:
         api.categories.update(ids["cars"], {"name": "Racing cars", "parentId": 0})
         api.categories.update(ids["kites"], {"nameTranslated": {"en": "Kites", "fr": "Cerfs"}})
-        api.images.upload(ids["kites"], images.jpeg(1000, 750))
-        api.images.upload(ids["toys"], images.jpeg(1400, 1000))  # replaced
+        api.images.upload(ids["kites"], images.phone_jpeg(orientation=8))
+        api.images.upload(ids["toys"], images.phone_jpeg(orientation=3))  # replaced
         api.images.delete(ids["books"])
         api.categories.delete(ids["books"])
     code, steps = mirror(a, b, state, capsys, "--prune")
