@@ -24,15 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import migrated  # noqa: E402 -- after the path is set
-from tests.live import serving  # noqa: E402
-from tests.processes import free_port  # noqa: E402
+from tests.live import live_vitrina  # noqa: E402 -- after the path is set
 from tests.sample_store import fill  # noqa: E402
-
-from vitrina.interfaces import SCOPES  # noqa: E402
-from vitrina.settings import Settings  # noqa: E402
-from vitrina.tokens import create_token  # noqa: E402
-from vitrina.web.app import create_app  # noqa: E402
 
 
 def load(browser: Any, url: str, ready: str) -> tuple[float, int, int, int]:
@@ -66,19 +59,17 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-console-"))
-    port = free_port()
-    settings = Settings(data_dir=data, port=port, rate_limit_per_minute=0, run_jobs=False)
-    services = migrated(settings)
     try:
-        store = services.metadata.stores.create_store("Bench store", "https://shop.example.com")
-        token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
-        per_root = 19
-        roots = args.categories // (per_root + 1)
-        print(f"building {roots * (per_root + 1)} categories, {args.images} with photos ...")
-        fill(services, store, roots, per_root, args.images)
-        with serving(create_app(settings, services), port) as base, sync_playwright() as pw:
+        with live_vitrina(data, store_name="Bench store") as live, sync_playwright() as pw:
+            per_root = 19
+            roots = args.categories // (per_root + 1)
+            print(f"building {roots * (per_root + 1)} categories, {args.images} with photos ...")
+            store = live.services.metadata.stores.get_store(live.store)
+            assert store is not None
+            fill(live.services, store, roots, per_root, args.images)
+            base = live.base
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            console = f"{base}/console/#store={store.id}&token={token}"
+            console = f"{base}/console/#store={live.store}&token={live.token}"
             ready = "#tree-status:has-text('categories')"
             load(browser, console, ready)  # warm-up: caches, first render
             load(browser, f"{base}/docs", "h1")
@@ -88,7 +79,6 @@ def main() -> None:
                 docs_runs.append(load(browser, f"{base}/docs", "h1"))
             browser.close()
     finally:
-        services.close()
         shutil.rmtree(data, ignore_errors=True)
     tti = statistics.median(r[0] for r in console_runs)
     docs = statistics.median(r[0] for r in docs_runs)

@@ -80,7 +80,9 @@ class Live:
 
 
 @contextmanager
-def live_vitrina(data_dir: Path, port: int | None = None, **settings: Any) -> Iterator[Live]:
+def live_vitrina(
+    data_dir: Path, port: int | None = None, store_name: str = "Shop", **settings: Any
+) -> Iterator[Live]:
     """A migrated vitrina with the given settings, served in a thread."""
     from tests.conftest import migrated
 
@@ -89,7 +91,7 @@ def live_vitrina(data_dir: Path, port: int | None = None, **settings: Any) -> It
     config = Settings(data_dir=data_dir, port=port, **chosen)
     services = migrated(config)
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
-    store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
+    store = services.metadata.stores.create_store(store_name, "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     try:
         with serving(create_app(config, services), port) as base:

@@ -1,9 +1,11 @@
 """A store that looks used, for the console's benchmark and screenshots:
-categories written straight through the metadata store, and photos (varied,
-camera-like JPEGs) through the real upload pipeline."""
+categories written straight through the metadata store, and photos (what
+phones send: 12 MP JPEGs in Display P3, turned by EXIF orientation) through
+the real upload pipeline."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -12,10 +14,18 @@ from vitrina import images as image_cases
 from vitrina.bootstrap import Services
 from vitrina.interfaces import Store
 
+ORIENTATIONS = (6, 1, 8, 3)  # held upright most often, then as it comes
 
-def photo_file(folder: Path, seed: int, width: int = 1600, height: int = 1200) -> Path:
+
+@functools.cache
+def _phone_photo(orientation: int) -> bytes:
+    return images.phone_jpeg(orientation)
+
+
+def photo_file(folder: Path, seed: int) -> Path:
+    """A phone photo on disk, its orientation picked by ``seed``."""
     path = folder / f"photo-{seed}.jpg"
-    path.write_bytes(images.photo(width, height, seed=seed).jpegsave_buffer(Q=85))
+    path.write_bytes(_phone_photo(ORIENTATIONS[seed % len(ORIENTATIONS)]))
     return path
 
 
@@ -46,6 +56,6 @@ def fill(
             )
     with tempfile.TemporaryDirectory(prefix="vitrina-sample-") as folder:
         for n, category in enumerate(ids[:with_images]):
-            source = photo_file(Path(folder), seed=n % 24, width=1200, height=900)
+            source = photo_file(Path(folder), seed=n)
             image_cases.upload(services, store, category, source)
     return ids

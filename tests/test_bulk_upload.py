@@ -29,24 +29,17 @@ def live(tmp_path: Path) -> Iterator[Live]:
         yield server
 
 
+def arguments(live: Live, folder: Path, *options: str) -> list[str]:
+    """`vitrina upload` of ``folder`` to the live server's store."""
+    target = ["--url", live.base, "--store", str(live.store), "--token", live.token]
+    return ["upload", str(folder), *target, *options]
+
+
 def upload(
     live: Live, folder: Path, capsys: pytest.CaptureFixture[str], *options: str
 ) -> tuple[int, dict[str, object]]:
     """Run the command with --json; (exit code, report)."""
-    code = main(
-        [
-            "upload",
-            str(folder),
-            "--url",
-            live.base,
-            "--store",
-            str(live.store),
-            "--token",
-            live.token,
-            "--json",
-            *options,
-        ]
-    )
+    code = main(arguments(live, folder, "--json", *options))
     report: dict[str, object] = json.loads(capsys.readouterr().out)
     return code, report
 
@@ -201,18 +194,7 @@ def test_the_summary_and_progress_for_people(
     category = live.services.metadata.catalog.create_category(live.store, {"name": "One"})
     folder = tmp_path / "photos"
     photos(folder, [f"{category}.jpg", "7777.jpg"])
-    code = main(
-        [
-            "upload",
-            str(folder),
-            "--url",
-            live.base,
-            "--store",
-            str(live.store),
-            "--token",
-            live.token,
-        ]
-    )
+    code = main(arguments(live, folder))
     out = capsys.readouterr().out
     assert code == 1
     assert "✗ 7777.jpg: no category 7777" in out
