@@ -78,7 +78,7 @@ def process(
         )
 
 
-def remove_scratch(processed: ProcessedImage) -> None:
+def _remove_scratch(processed: ProcessedImage) -> None:
     for path in processed.temporary:
         path.unlink(missing_ok=True)
 
@@ -106,10 +106,9 @@ class _Writes:
             self.started[index] = key, put
 
     def finish(self) -> None:
-        """Wait for every put; if one failed, remove the others' files and raise."""
+        """Wait for every put; raise the first one's error."""
         failed = [error for _, put in self.started.values() if (error := put.exception())]
         if failed:
-            self.abandon()
             raise failed[0]
 
     def abandon(self) -> None:
@@ -129,21 +128,22 @@ def process_and_write(
     """Process ``source`` and store its four files under ``ids``; nothing
     points at them yet. Scratch files are removed."""
     writes = _Writes(services, store.id, ids)
+    processed: ProcessedImage | None = None
     try:
         processed = process(
             services, store, source, wait_always, on_original=lambda f: writes.start(0, f)
         )
-    except BaseException:
-        writes.abandon()
-        raise
-    try:
         stored = _stored(ids, processed)
         with metrics.stage("store"):  # what is left to wait for once the files are made
             for index, encoded in enumerate(processed.files):
                 writes.start(index, encoded)
             writes.finish()
+    except BaseException:
+        writes.abandon()  # whatever was stored: nothing will point at it
+        raise
     finally:
-        remove_scratch(processed)
+        if processed is not None:
+            _remove_scratch(processed)
     metrics.upload_bytes.labels("out").inc(sum(f.size for f in stored))
     return processed, stored
 

@@ -22,6 +22,7 @@ from vitrina.settings import Settings
 from vitrina.tokens import token_hash
 from vitrina.web.caches import TokenCache
 from vitrina.web.params import query_text
+from vitrina.web.shapes import View
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Caller:
 
     store: Store
     token: TokenInfo
-    views: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+    # the view of a read with no query string, by whether it shows productIds
+    views: dict[bool, View] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def public(self) -> bool:

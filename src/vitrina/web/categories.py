@@ -30,7 +30,6 @@ def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> 
     view = caller.views.get(product_ids)
     if view is None:
         view = caller.views[product_ids] = _make_view(request, ctx, caller, product_ids)
-    assert isinstance(view, View)
     return view
 
 
