@@ -57,7 +57,7 @@ class DeadlineProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     body_timeout = 120.0
     due: float | None = None  # loop time by which the awaited part must have arrived
-    _awaited = ""
+    _awaited: tuple[str, float] = ("", 0.0)  # what must arrive, and its timeout
     _sweeps: weakref.WeakKeyDictionary[object, _Sweep] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -66,12 +66,11 @@ class DeadlineProtocol(HttpToolsProtocol):
         cls.body_timeout = settings.body_timeout
 
     def _arm(self, seconds: float, what: str) -> None:
-        self.due, self._awaited = self.loop.time() + seconds, what
+        self.due, self._awaited = self.loop.time() + seconds, (what, seconds)
 
     def expire(self) -> None:
-        what, self.due = self._awaited, None
+        (what, seconds), self.due = self._awaited, None
         if not self.transport.is_closing():
-            seconds = self.header_timeout if what == "request headers" else self.body_timeout
             log.info("closed a connection whose %s did not arrive within %gs", what, seconds)
             self.transport.close()
 
