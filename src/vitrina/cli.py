@@ -279,11 +279,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with _services(args) as services:
         manifest = transfer.export(services, args.folder)
-    counts = manifest["counts"]
+    counts = manifest.counts
     print(
         f"exported {counts['stores']} stores, {counts['tokens']} tokens, "
         f"{counts['categories']} categories, {counts['images']} images and "
-        f"{len(manifest['files'])} files to {args.folder}"
+        f"{len(manifest.files)} files to {args.folder}"
     )
     return 0
 
@@ -293,11 +293,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     with _services(args, upgrade=True) as services:
         manifest = transfer.import_(services, args.folder)
-    counts = manifest["counts"]
+    counts = manifest.counts
     print(
         f"imported {counts['stores']} stores, {counts['tokens']} tokens, "
         f"{counts['categories']} categories, {counts['images']} images and "
-        f"{len(manifest['files'])} files; every file checked against its SHA-256"
+        f"{len(manifest.files)} files; every file checked against its SHA-256"
     )
     return 0
 

@@ -379,6 +379,11 @@ class MetadataStore(Protocol):
         """Write every row under ``folder`` in one consistent snapshot."""
         ...
 
+    def check_dump(self, dump: TableDump) -> None:
+        """Refuse (BadRequest) a dump this database could not load: another
+        schema revision, other tables, unknown counters. Writes nothing."""
+        ...
+
     def load(self, folder: Path, dump: TableDump) -> None:
         """Load a dump into this empty database, ids and counters included."""
         ...

@@ -17,14 +17,30 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated
+
+import msgspec
 
 from vitrina.bootstrap import Services
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.interfaces import TableDump
-from vitrina.naming import content_type
+from vitrina.naming import content_type, file_key, parse_key
 
 FORMAT = "vitrina-dump-1"
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class Manifest(msgspec.Struct, forbid_unknown_fields=True):
+    """manifest.json: which tables and counters the metadata store knows is
+    checked by the store itself (``MetadataStore.check_dump``)."""
+
+    format: str
+    revision: str
+    counts: dict[str, _Count]  # rows per table
+    counters: dict[str, _Count]  # the last id handed out per table
+    files: dict[str, _Sha256]  # blob key: SHA-256 of its bytes
 
 
 def _sha256(chunks: Iterator[bytes]) -> str:
@@ -39,7 +55,7 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def export(services: Services, folder: Path) -> dict[str, Any]:
+def export(services: Services, folder: Path) -> Manifest:
     if folder.exists() and any(folder.iterdir()):
         raise BadRequest(f"{folder} is not empty; export into a new folder")
     dump = services.metadata.dump(folder / "tables")
@@ -51,38 +67,62 @@ def export(services: Services, folder: Path) -> dict[str, Any]:
             for chunk in services.blobs.read(key):
                 out.write(chunk)
         checksums[key] = _file_sha256(target)
-    manifest = {
-        "format": FORMAT,
-        "revision": dump.revision,
-        "counts": dict(dump.counts),
-        "counters": dict(dump.counters),
-        "files": checksums,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    manifest = Manifest(FORMAT, dump.revision, dict(dump.counts), dict(dump.counters), checksums)
+    (folder / "manifest.json").write_text(
+        json.dumps(msgspec.to_builtins(manifest), indent=1, sort_keys=True)
+    )
     return manifest
 
 
-def import_(services: Services, folder: Path) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
-    if manifest.get("format") != FORMAT:
-        raise BadRequest(f"{folder} does not hold a vitrina export")
-    dump = TableDump(
-        manifest["revision"], manifest["counts"], manifest["counters"], tuple(manifest["files"])
-    )
-    if dump.revision != services.metadata.schema_revision():
-        raise BadRequest(
-            f"The export is at schema revision {dump.revision}, this database at "
-            f"{services.metadata.schema_revision()}; run the same vitrina version on both"
-        )
+def read_manifest(folder: Path) -> Manifest:
+    """The dump's manifest, checked whole: its schema, and every file it names
+    a regular file inside ``folder/files``. Nothing is copied or written."""
+    try:
+        text = (folder / "manifest.json").read_bytes()
+    except OSError as exc:
+        raise BadRequest(f"{folder} has no readable manifest.json: {exc.strerror}") from None
+    try:
+        manifest = msgspec.json.decode(text, type=Manifest)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"{folder}/manifest.json does not describe a dump: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"{folder}/manifest.json is not JSON: {exc}") from None
+    if manifest.format != FORMAT:
+        raise BadRequest(f"{folder} does not hold a vitrina export ({FORMAT})")
+    files = folder / "files"
+    for key in manifest.files:
+        parsed = parse_key(key)
+        if parsed is None or file_key(*parsed) != key:
+            raise BadRequest(f"The manifest names {key!r}, which is not a file name of a dump")
+        path = files / key
+        inside = path.resolve().is_relative_to(files.resolve())
+        if not inside or path.is_symlink() or not path.is_file():
+            raise BadRequest(f"The export's {key} is missing or not a regular file")
+    return manifest
+
+
+def import_(services: Services, folder: Path) -> Manifest:
+    """Load an export into an empty installation: everything is checked before
+    the first file is copied, files are copied and read back, then the rows."""
+    manifest = read_manifest(folder)
+    dump = TableDump(manifest.revision, manifest.counts, manifest.counters, tuple(manifest.files))
+    services.metadata.check_dump(dump)
     if services.metadata.stores.list_stores():
         raise BadRequest("The target database already has stores; import into an empty one")
-    # Files first: until the rows exist nothing points at them.
-    for key, checksum in manifest["files"].items():
-        source = folder / "files" / key
-        if _file_sha256(source) != checksum:
-            raise VitrinaError(f"The export's copy of {key} does not match its checksum")
-        services.blobs.put(key, source, content_type(key.rsplit(".", 1)[-1]))
-        if _sha256(services.blobs.read(key)) != checksum:
-            raise VitrinaError(f"{key} did not arrive intact in the file store")
-    services.metadata.load(folder / "tables", dump)
+    # Files first: until the rows exist nothing points at them. If anything
+    # fails, the files copied so far are removed: nothing points at them.
+    copied: list[str] = []
+    try:
+        for key, checksum in manifest.files.items():
+            source = folder / "files" / key
+            if _file_sha256(source) != checksum:
+                raise BadRequest(f"The export's copy of {key} does not match its checksum")
+            copied.append(key)
+            services.blobs.put(key, source, content_type(key.rsplit(".", 1)[-1]))
+            if _sha256(services.blobs.read(key)) != checksum:
+                raise VitrinaError(f"{key} did not arrive intact in the file store")
+        services.metadata.load(folder / "tables", dump)
+    except BaseException:
+        services.blobs.delete(copied)
+        raise
     return manifest

@@ -43,6 +43,9 @@ class SqlMetadataStore:
     def dump(self, folder: Path) -> TableDump:
         return SqlDump(self.db).dump(folder)
 
+    def check_dump(self, dump: TableDump) -> None:
+        SqlDump(self.db).check(dump)
+
     def load(self, folder: Path, dump: TableDump) -> None:
         SqlDump(self.db).load(folder, dump)
 

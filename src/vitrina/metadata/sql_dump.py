@@ -40,8 +40,10 @@ def _counters(conn: sa.Connection) -> dict[str, int]:
 
 
 def _restore_counters(conn: sa.Connection, counters: Mapping[str, int]) -> None:
+    """Set each counter; only the tables of ``_COUNTED`` (check() refused any
+    other name), and every name is a bound parameter, never SQL text."""
     for table, value in counters.items():
-        if not value:
+        if not value or table not in _COUNTED:
             continue
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
@@ -49,7 +51,30 @@ def _restore_counters(conn: sa.Connection, counters: Mapping[str, int]) -> None:
                 "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, value)
             )
         else:
-            conn.exec_driver_sql(f"SELECT setval('{table}_id_seq', %s, true)", (value,))
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, true)", (table, value)
+            )
+
+
+def _rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
+    """The rows of one table's file, each checked to name only its columns."""
+    columns = set(table.columns.keys())
+    rows = []
+    with path.open() as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise BadRequest(f"{path.name} line {number} is not JSON") from None
+            if not isinstance(row, dict):
+                raise BadRequest(f"{path.name} line {number} is not a JSON object")
+            unknown = sorted(set(row) - columns)
+            if unknown:
+                raise BadRequest(f"{path.name} line {number}: unknown column {', '.join(unknown)}")
+            rows.append(_decode(row))
+    return rows
 
 
 def _json_default(value: Any) -> Any:
@@ -87,21 +112,44 @@ class SqlDump:
             keys = tuple(file_key(r.store_id, r.id, r.ext) for r in conn.execute(sa.select(files)))
         return TableDump(revision, counts, counters, keys)
 
-    def load(self, folder: Path, dump: TableDump) -> None:
-        """Load what ``dump`` wrote into this (empty) database, checking every count."""
+    def check(self, dump: TableDump) -> None:
+        """Refuse a dump this database could not load, before anything is
+        written: another schema revision, other tables, unknown counters."""
         current = migrate.current(self.db.engine)
         if dump.revision != current:
             raise BadRequest(
                 f"The export is at schema revision {dump.revision}, this database at "
                 f"{current}; run the same vitrina version on both"
             )
+        tables = {t.name for t in metadata.sorted_tables}
+        if set(dump.counts) != tables:
+            missing, extra = sorted(tables - set(dump.counts)), sorted(set(dump.counts) - tables)
+            raise BadRequest(
+                f"The export's tables do not match this schema's (missing: "
+                f"{', '.join(missing) or 'none'}; unknown: {', '.join(extra) or 'none'})"
+            )
+        unknown = sorted(set(dump.counters) - set(_COUNTED))
+        if unknown:
+            raise BadRequest(
+                f"The export has an unknown counter {unknown[0]!r}; known: {', '.join(_COUNTED)}"
+            )
+
+    def load(self, folder: Path, dump: TableDump) -> None:
+        """Load what ``dump`` wrote into this (empty) database, checking every
+        row and count; nothing is kept unless all of it loads."""
+        self.check(dump)
         with self.db.engine.connect() as conn, conn.begin():
             conn.execute(sa.text("DELETE FROM file_ids"))
             for table in metadata.sorted_tables:
-                with (folder / f"{table.name}.jsonl").open() as rows:
-                    batch = [_decode(json.loads(line)) for line in rows if line.strip()]
+                batch = _rows(folder / f"{table.name}.jsonl", table)
                 for start in range(0, len(batch), 500):
-                    conn.execute(table.insert(), batch[start : start + 500])
+                    try:
+                        conn.execute(table.insert(), batch[start : start + 500])
+                    except sa.exc.StatementError as exc:
+                        raise BadRequest(
+                            f"{table.name}.jsonl rows {start + 1}-{start + 500} could not be "
+                            f"loaded: {exc.orig or exc}"
+                        ) from None
                 found = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
                 if found != dump.counts[table.name]:
                     raise VitrinaError(
