@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,3 +156,80 @@ def test_failed_jobs_retry_then_restore_the_previous_image(store: MetadataStore)
     assert failed.last_error == "HTTP 404" and failed.attempts == 2
     current = store.catalog.get_category(shop.id, category)
     assert current is not None and current.image is not None and current.image.id == old[1]
+
+
+def _hash(n: int) -> str:
+    return f"{n:064x}"
+
+
+def test_a_signin_code_is_redeemed_once_for_a_session_with_its_scopes(
+    store: MetadataStore,
+) -> None:
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    other = store.stores.create_store("Other", "https://other.test")
+    soon = datetime.now(UTC) + timedelta(minutes=10)
+    later = datetime.now(UTC) + timedelta(hours=12)
+    store.signins.add_code(shop.id, _hash(1), frozenset({"read_catalog"}), soon)
+    # another store's code is unknown here, and stays usable
+    assert store.signins.redeem_code(other.id, _hash(1), _hash(2), "secret_x", later).outcome == (
+        "unknown"
+    )
+    assert store.stores.find_token(_hash(2)) is None
+    redeemed = store.signins.redeem_code(shop.id, _hash(1), _hash(3), "secret_abc", later)
+    assert redeemed.outcome == "ok" and redeemed.token is not None
+    session = store.stores.find_token(_hash(3))
+    assert session == redeemed.token
+    assert session.store_id == shop.id and session.kind == "secret"
+    assert session.scopes == {"read_catalog"} and session.hint == "secret_abc"
+    assert session.expires_at is not None
+    assert abs((session.expires_at - later).total_seconds()) < 1
+    assert not session.revoked
+    # a second use fails, makes no token, and ends the session the first made
+    again = store.signins.redeem_code(shop.id, _hash(1), _hash(4), "secret_def", later)
+    assert again.outcome == "used" and again.token is None
+    assert store.stores.find_token(_hash(4)) is None
+    ended = store.stores.find_token(_hash(3))
+    assert ended is not None and ended.revoked
+    assert store.signins.redeem_code(shop.id, _hash(99), _hash(5), "x", later).outcome == "unknown"
+    # long-lived tokens have no expiry
+    kept = store.stores.add_token(shop.id, _hash(6), "secret", frozenset({"read_catalog"}), "s")
+    assert kept.expires_at is None
+
+
+def test_an_expired_signin_code_is_refused_and_pruned_later(store: MetadataStore) -> None:
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    store.signins.add_code(shop.id, _hash(1), frozenset({"read_catalog"}), past)
+    assert store.signins.redeem_code(shop.id, _hash(1), _hash(2), "x", later).outcome == "expired"
+    assert store.stores.find_token(_hash(2)) is None
+    # an expired session token is still found (the caller judges it) until pruned
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    store.signins.add_code(shop.id, _hash(3), frozenset({"read_catalog"}), later)
+    assert store.signins.redeem_code(shop.id, _hash(3), _hash(4), "x", past).outcome == "ok"
+    stale = store.stores.find_token(_hash(4))
+    assert stale is not None and stale.expires_at is not None and stale.expires_at < later
+    store.signins.add_code(shop.id, _hash(5), frozenset({"read_catalog"}), long_ago)
+    kept = store.stores.add_token(shop.id, _hash(6), "secret", frozenset({"read_catalog"}), "s")
+    # making a new code drops expired session tokens and codes of no more use
+    store.signins.add_code(shop.id, _hash(7), frozenset({"read_catalog"}), later)
+    assert store.stores.find_token(_hash(4)) is None
+    assert store.stores.find_token(_hash(6)) == kept
+    assert store.signins.redeem_code(shop.id, _hash(5), _hash(8), "x", later).outcome == "unknown"
+    assert store.signins.redeem_code(shop.id, _hash(1), _hash(8), "x", later).outcome == "expired"
+    assert store.signins.redeem_code(shop.id, _hash(7), _hash(8), "x", later).outcome == "ok"
+
+
+def test_concurrent_redemptions_of_one_code_give_one_session(store: MetadataStore) -> None:
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    store.signins.add_code(shop.id, _hash(1), frozenset({"read_catalog"}), later)
+
+    def redeem(n: int) -> str:
+        return store.signins.redeem_code(shop.id, _hash(1), _hash(100 + n), "x", later).outcome
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(redeem, range(16)))
+    assert sorted(outcomes) == ["ok"] + ["used"] * 15
+    made = [store.stores.find_token(_hash(100 + n)) for n in range(16)]
+    assert len([t for t in made if t is not None]) == 1

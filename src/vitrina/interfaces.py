@@ -1,8 +1,9 @@
 """The four seams, named once, and the values they exchange.
 
-    MetadataStore   four roles: StoreDirectory (stores, tokens), CatalogStore
+    MetadataStore   roles: StoreDirectory (stores, tokens), CatalogStore
                     (categories), ImageRecords (files, pointers), JobQueue
-                    (async uploads)                                 (metadata/)
+                    (async uploads), RequestLog, ConsoleSignIns (the
+                    console's sign-in codes)                        (metadata/)
     BlobStore       image files by key                             (blobs/)
     ImageProcessor  sniff, check and turn bytes into variants       (imaging/)
     UrlFetcher      download an externalUrl under the safety rules  (fetching/)
@@ -48,6 +49,16 @@ class TokenInfo:
     hint: str  # the first characters, for telling tokens apart in listings
     created_at: datetime
     revoked: bool = False
+    expires_at: datetime | None = None  # a console session's; long-lived tokens have none
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What redeeming a console sign-in code did: ``outcome`` is "ok" (then
+    ``token`` is the new session's), "used", "expired" or "unknown"."""
+
+    outcome: str
+    token: TokenInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +211,27 @@ class StoreDirectory(Protocol):
     def count_request(self, token_hash: str, window: int) -> int:
         """Count one request of a token in a one-minute window, for every
         process at once (VITRINA_RATE_LIMIT_SHARED); the count so far."""
+        ...
+
+
+class ConsoleSignIns(Protocol):
+    """The console's sign-in codes: single-use, short-lived, kept as hashes;
+    each is exchanged once for a session token that expires."""
+
+    def add_code(
+        self, store_id: int, code_hash: str, scopes: frozenset[str], expires_at: datetime
+    ) -> None:
+        """Keep a new code; drop session tokens past their expiry, and codes
+        of no more use (a day after their expiry, once their session is gone)."""
+        ...
+
+    def redeem_code(
+        self, store_id: int, code_hash: str, token_hash: str, hint: str, token_expires_at: datetime
+    ) -> SignIn:
+        """In one transaction: check that the code is this store's, unused and
+        unexpired; mark it used and add a secret session token with its
+        scopes. A code used before: "used", and the session it made is revoked.
+        A code of another store is "unknown" and stays unused."""
         ...
 
 
@@ -360,7 +392,7 @@ class TableDump:
 
 
 class MetadataStore(Protocol):
-    """The metadata database: its five roles, composed; and its dump."""
+    """The metadata database: its six roles, composed; and its dump."""
 
     @property
     def stores(self) -> StoreDirectory: ...
@@ -372,6 +404,8 @@ class MetadataStore(Protocol):
     def jobs(self) -> JobQueue: ...
     @property
     def requests(self) -> RequestLog: ...
+    @property
+    def signins(self) -> ConsoleSignIns: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def schema_revision(self) -> str: ...

@@ -41,7 +41,26 @@ tokens = sa.Table(
     sa.Column("hint", sa.String(20), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    # set on the session tokens a console sign-in code is exchanged for
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
     sqlite_autoincrement=True,
+)
+
+# Console sign-in codes (vitrina console-link, vitrina demo): single-use,
+# short-lived, kept only as SHA-256 hashes; each is exchanged once for a
+# session token (``token_id``) that expires.
+signin_codes = sa.Table(
+    "signin_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("token_id", sa.Integer),
 )
 
 categories = sa.Table(

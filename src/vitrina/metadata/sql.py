@@ -1,4 +1,4 @@
-"""The metadata store on SQL (SQLite or PostgreSQL): five roles composed
+"""The metadata store on SQL (SQLite or PostgreSQL): six roles composed
 over one database, each a narrow seam of its own (interfaces.py):
 
     stores    stores and tokens        (sql_stores)
@@ -6,6 +6,7 @@ over one database, each a narrow seam of its own (interfaces.py):
     images    image files and pointers (sql_images)
     jobs      async uploads            (sql_jobs)
     requests  the request log          (sql_requests)
+    signins   console sign-in codes    (sql_signin)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vitrina.metadata.sql_dump import SqlDump
 from vitrina.metadata.sql_images import SqlImages
 from vitrina.metadata.sql_jobs import SqlJobs
 from vitrina.metadata.sql_requests import SqlRequestLog
+from vitrina.metadata.sql_signin import SqlSignIns
 from vitrina.metadata.sql_stores import SqlStores
 
 
@@ -33,6 +35,7 @@ class SqlMetadataStore:
         self.images = SqlImages(self.db)
         self.jobs = SqlJobs(self.db)
         self.requests = SqlRequestLog(self.db)
+        self.signins = SqlSignIns(self.db)
 
     def ping(self) -> None:
         self.db.ping()

@@ -24,7 +24,7 @@ def _store(row: sa.Row[Any]) -> Store:
     )
 
 
-def _token(row: sa.Row[Any]) -> TokenInfo:
+def token_info(row: sa.Row[Any]) -> TokenInfo:
     return TokenInfo(
         id=row.id,
         store_id=row.store_id,
@@ -33,6 +33,7 @@ def _token(row: sa.Row[Any]) -> TokenInfo:
         hint=row.hint,
         created_at=aware(row.created_at),
         revoked=row.revoked_at is not None,
+        expires_at=aware(row.expires_at) if row.expires_at is not None else None,
     )
 
 
@@ -92,13 +93,13 @@ class SqlStores:
                 )
                 .returning(*tokens.c)
             ).one()
-        return _token(row)
+        return token_info(row)
 
     @translate_errors
     def find_token(self, token_hash: str) -> TokenInfo | None:
         with self.db.read() as conn:
             row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash)).first()
-        return _token(row) if row else None
+        return token_info(row) if row else None
 
     @translate_errors
     def revoke_token(self, token_hash: str) -> bool:
@@ -116,7 +117,7 @@ class SqlStores:
             rows = conn.execute(
                 sa.select(tokens).where(tokens.c.store_id == store_id).order_by(tokens.c.id)
             )
-            return [_token(r) for r in rows]
+            return [token_info(r) for r in rows]
 
     @translate_errors
     def count_request(self, token_hash: str, window: int) -> int:
