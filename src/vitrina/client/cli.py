@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from vitrina.client._calls import ApiError, Retries
 from vitrina.client._sync import Client
+from vitrina.client._text import printable
 from vitrina.client.bulk import (
     STATE_NAME,
     Item,
@@ -45,6 +47,18 @@ from vitrina.client.mirror import Mirror, MirrorState, Plan, Step
 from vitrina.client.tree import SEPARATOR, Tree
 
 Add = Callable[..., argparse.ArgumentParser]
+
+
+def shown(value: object) -> str:
+    """Text from a server (a name, a message, a reason) for a Rich console:
+    control characters removed and markup escaped, so that it prints as the
+    text it is. Every line these commands print that holds server data goes
+    through here."""
+    return escape(printable(str(value)))
+
+
+def _console(stderr: bool) -> Console:
+    return Console(stderr=stderr, emoji=False)  # ":smile:" in a name stays text
 
 
 def api_base(url: str) -> str:
@@ -112,7 +126,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         raise SystemExit(f"vitrina upload: {folder} is not a folder")
     if args.concurrency < 1 or args.concurrency > 64:
         raise SystemExit("vitrina upload: --concurrency must be between 1 and 64")
-    console = Console(stderr=args.json)
+    console = _console(stderr=args.json)
     state_path: Path = args.state or folder / STATE_NAME
     base = api_base(args.url)
     state = State(state_path, f"{base}#{args.store}")
@@ -122,7 +136,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
         try:
             tree = Tree(client.categories.search(hidden_categories=True))
         except ApiError as exc:
-            raise SystemExit(f"vitrina upload: the store cannot be read: {exc}") from None
+            raise SystemExit(
+                f"vitrina upload: the store cannot be read: {printable(str(exc))}"
+            ) from None
         if args.manifest:
             rows = read_manifest(folder, args.manifest)
             items = [row[0] for row in rows]
@@ -146,7 +162,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         todo = [i for i in items if i.status == "pending"]
         for item in items:
             if item.status == "failed" and not args.json:
-                console.print(f"[red]✗[/] {item.name}: {item.reason}")
+                console.print(f"[red]✗[/] {shown(item.name)}: {shown(item.reason)}")
         with _progress(console, with_bytes=True) as progress:
             files = progress.add_task("files", total=len(todo))
             sent = progress.add_task("bytes", total=sum(i.size for i in todo))
@@ -154,7 +170,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
             def done(item: Item) -> None:
                 progress.advance(files)
                 if item.status == "failed" and not args.json:
-                    progress.console.print(f"[red]✗[/] {item.name}: {item.reason}")
+                    progress.console.print(f"[red]✗[/] {shown(item.name)}: {shown(item.reason)}")
 
             try:
                 run_uploads(
@@ -201,7 +217,7 @@ def _upload_summary(
         for column in ("file", "category", "action"):
             plan.add_column(column)
         for item in report.items:
-            plan.add_row(item.name, _where(item, tree), _action(item))
+            plan.add_row(shown(item.name), shown(_where(item, tree)), shown(_action(item)))
         console.print(plan)
         return 1 if report.failed else 0
     table = Table(title="vitrina upload")
@@ -217,7 +233,7 @@ def _upload_summary(
         reasons.add_column("file")
         reasons.add_column("reason")
         for item in failures:
-            reasons.add_row(item.name, item.reason)
+            reasons.add_row(shown(item.name), shown(item.reason))
         console.print(reasons)
     return 1 if report.failed else 0
 
@@ -226,7 +242,7 @@ def _upload_summary(
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:
-    console = Console(stderr=args.json)
+    console = _console(stderr=args.json)
     source_base, target_base = api_base(args.from_url), api_base(args.to_url)
     key = f"{source_base}#{args.from_store} -> {target_base}#{args.to_store}"
     state_path = args.state or Path(f"vitrina-mirror-{args.from_store}-to-{args.to_store}.json")
@@ -243,13 +259,15 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         def report(step: Step) -> None:
             progress.advance(task)
             if step.status == "failed" and not args.json:
-                progress.console.print(f"[red]✗[/] {step.action} {step.name}: {step.reason}")
+                progress.console.print(
+                    f"[red]✗[/] {step.action} {shown(step.name)}: {shown(step.reason)}"
+                )
 
         mirror = Mirror(source, target, state, args.prune, report)
         try:
             plan = mirror.run(args.dry_run)
         except ApiError as exc:
-            raise SystemExit(f"vitrina mirror: {exc}") from None
+            raise SystemExit(f"vitrina mirror: {printable(str(exc))}") from None
         finally:
             mirror.close()
     return _mirror_summary(console, plan, args.json, args.dry_run)
@@ -264,7 +282,9 @@ def _mirror_summary(console: Console, plan: Plan, as_json: bool, dry_run: bool) 
         for column in ("action", "category", "source id", "target id"):
             table.add_column(column)
         for step in plan.steps:
-            table.add_row(step.action, step.name, str(step.source or ""), str(step.target or "new"))
+            table.add_row(
+                step.action, shown(step.name), str(step.source or ""), str(step.target or "new")
+            )
         console.print(table if plan.steps else "Nothing to do: the target matches the source.")
         return 0
     table = Table(title="vitrina mirror")
