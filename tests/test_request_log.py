@@ -132,3 +132,21 @@ def test_async_job_state(api: Api) -> None:
     missing = api.get("/_jobs/123456789")
     assert missing.status_code == 404
     assert "123456789" in missing.json()["errorMessage"]
+
+
+def test_urls_in_the_query_are_recorded_without_credentials(api: Api) -> None:
+    category = api.create(name="Toys")
+    signed = (
+        "https://photographer:hunter2@images.example.com/a.jpg"
+        "?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=5ecret5ignature"
+    )
+    refused = api.post(f"/categories/{category}/image", params={"externalUrl": signed})
+    assert refused.status_code == 422  # a URL with a password is refused before any lookup
+    recorded = _log(api)[0]
+    assert recorded["query"] == (
+        "externalUrl=https://REDACTED@images.example.com/a.jpg"
+        "%3FX-Amz-Credential%3DREDACTED%26X-Amz-Signature%3DREDACTED"
+    )
+    everything = api.get("/_requests").text
+    for secret in ("hunter2", "AKIAEXAMPLE", "5ecret5ignature"):
+        assert secret not in everything

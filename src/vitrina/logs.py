@@ -3,15 +3,28 @@ id of the request it belongs to (``X-Request-Id``, web/observe.py).
 
 JSON lines are one object each: ``time``, ``level``, ``logger``,
 ``message``, ``request_id`` when there is one, and the fields a line adds
-(``extra=``): the access line of each request has ``store_id``, ``route``,
-``method``, ``status``, ``duration_ms``, ``bytes`` and ``error_code``."""
+(``extra=``). The access line of each request (``AccessLines``, logger
+``vitrina.access``) has ``client``, ``method``, ``path``, ``query``,
+``store_id``, ``route``, ``status``, ``duration_ms``, ``bytes`` and
+``error_code``.
+
+Every line, of every logger, passes ``redaction.text`` on its way out: no
+token, Authorization value or URL credential is written, whoever logged it.
+uvicorn's own access logger is switched off: its line carries the raw query
+(``?token=…``); vitrina's access line carries the query redacted."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TextIO
+
+from vitrina import redaction
 
 request_id: ContextVar[str] = ContextVar("vitrina_request_id", default="")
 
@@ -41,7 +54,7 @@ class JsonLines(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return redaction.text(json.dumps(line, ensure_ascii=False, default=str))
 
 
 class TextLines(logging.Formatter):
@@ -51,13 +64,108 @@ class TextLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         rid = getattr(record, "request_id", "")
-        return f"{text} [request {rid}]" if rid else text
+        return redaction.text(f"{text} [request {rid}]" if rid else text)
+
+
+# What the observer knows of one request when its answer is sent:
+# (epoch seconds, request id, client, method, path, raw query, status,
+#  duration in ms, bytes sent, store id or None, route template, errorCode)
+Access = tuple[float, str, str, str, str, bytes, int, float, int, int | None, str, str]
+
+_handler: logging.StreamHandler[TextIO] | None = None
+
+
+class AccessLines:
+    """The access log: one line per request, in the log's format. A request
+    only appends a tuple; one thread formats and writes them every
+    ``interval`` seconds through the log's handler (a logging call per
+    request cost 12 to 15 us of the server's CPU, this about 3)."""
+
+    def __init__(self, format: str, interval: float = 0.2) -> None:
+        self.json = format == "json"
+        self.interval = interval
+        self._pending: list[Access] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, entry: Access) -> None:
+        with self._lock:
+            if len(self._pending) >= 100_000:  # the terminal is stuck: drop, don't grow
+                return
+            self._pending.append(entry)
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="vitrina-access-log", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return
+        text = "".join(self._line(entry) + "\n" for entry in pending)
+        handler = _handler
+        if handler is None:
+            sys.stderr.write(text)
+            return
+        handler.acquire()
+        try:
+            handler.stream.write(text)
+            handler.flush()
+        except (OSError, ValueError):  # a closed terminal must not break the server
+            pass
+        finally:
+            handler.release()
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def _line(self, entry: Access) -> str:
+        at, rid, client, method, path, query, status, ms, sent, store_id, route, code = entry
+        shown_query = redaction.query(query.decode("latin-1")) if query else ""
+        if self.json:
+            line = {
+                "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+                "level": "info",
+                "logger": "vitrina.access",
+                "message": f"{method} {route} {status}",
+                "request_id": rid,
+                "client": client,
+                "method": method,
+                "path": path,
+                "query": shown_query,
+                "store_id": store_id,
+                "route": route,
+                "status": status,
+                "duration_ms": round(ms, 2),
+                "bytes": sent,
+                "error_code": code or None,
+            }
+            return redaction.text(json.dumps(line, ensure_ascii=False))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+        target = f"{path}?{shown_query}" if shown_query else path
+        error = f" {code}" if code else ""
+        return redaction.text(
+            f"{stamp},{int(at * 1000) % 1000:03d} INFO vitrina.access: {client} {method} "
+            f"{target} {status}{error} {ms:.1f} ms [request {rid}]"
+        )
 
 
 def configure(level: str, format: str) -> None:
     """One handler on the root logger, in the chosen format; every logger
-    (uvicorn's too) writes through it."""
-    handler = logging.StreamHandler()
+    (uvicorn's too) writes through it, but uvicorn's access logger, which
+    vitrina's access line replaces."""
+    global _handler
+    handler: logging.StreamHandler[TextIO] = logging.StreamHandler()
     handler.setFormatter(JsonLines() if format == "json" else TextLines())
     handler.addFilter(WithRequestId())
     root = logging.getLogger()
@@ -65,6 +173,11 @@ def configure(level: str, format: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
+    _handler = handler

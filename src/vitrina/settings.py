@@ -451,8 +451,14 @@ class Settings:
         "VITRINA_LOG_FORMAT",
         "text",
         _log_format,
-        "text, or json: one JSON object per line, with one access line per request "
-        "(request id, store, route, status, duration, bytes, errorCode).",
+        "text, or json: one JSON object per line.",
+    )
+    access_log: bool = setting(
+        "VITRINA_ACCESS_LOG",
+        True,
+        parse_bool,
+        "One log line per request (client, method, path, query with secrets removed, status,"
+        " errorCode, duration, request id; in JSON also store, route and bytes).",
     )
     metrics_token: str = setting(
         "VITRINA_METRICS_TOKEN",

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from vitrina.bootstrap import Services, build_services
 from vitrina.errors import VitrinaError
 from vitrina.jobs import JobWorker
+from vitrina.logs import AccessLines
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
 from vitrina.web import categories, console, extensions, files, images, meta
@@ -90,6 +91,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         rendered=BytesCache(settings.render_cache_bytes, settings.render_cache_largest),
         files=BytesCache(settings.files_cache_bytes, files.CACHED_LARGEST),
         recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
+        access=AccessLines(settings.log_format) if settings.access_log else None,
     )
 
     @contextlib.asynccontextmanager
@@ -106,6 +108,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 ctx.worker = None
             if ctx.recorder is not None:
                 ctx.recorder.close()
+            if ctx.access is not None:
+                ctx.access.close()
             if ctx.catalog.versions is not None:
                 await ctx.catalog.versions.aclose()
                 ctx.catalog.versions = None
@@ -124,7 +128,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     # No trailing-slash redirects: a redirect built from the Host header would
     # send a ?token= to whatever host the caller named. /path/ is a 404.
     app.router.redirect_slashes = False
-    app.add_middleware(Observer, recorder=ctx.recorder, access_lines=settings.log_format == "json")
+    app.add_middleware(Observer, recorder=ctx.recorder, access=ctx.access)
     app.state.ctx = ctx
     return app
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from vitrina.bootstrap import Services
 from vitrina.jobs import JobWorker
+from vitrina.logs import AccessLines
 from vitrina.settings import Settings
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
@@ -24,6 +25,7 @@ class Context:
     files: BytesCache  # image files' bytes, when they are streamed from a bucket
     worker: JobWorker | None = field(default=None)
     recorder: RequestRecorder | None = field(default=None)
+    access: AccessLines | None = field(default=None)
     draining: threading.Event = field(default_factory=threading.Event)
 
     @property

@@ -2,13 +2,12 @@
 request id (``X-Request-Id``, honoured or made, returned on every answer and
 on every log line of the request), its metrics (route template, method,
 status, duration), its entry in the store's request log, and, with JSON
-logs, one access line. Pure ASGI: it sees the status as it is sent, never
+logs, one access line (``logs.AccessLines``). Pure ASGI: it sees the status as it is sent, never
 a body's content."""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import time
@@ -18,8 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vitrina import logs, metrics
 from vitrina.web.request_log import RequestRecorder
-
-access = logging.getLogger("vitrina.access")
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -57,10 +54,12 @@ def _request_id(scope: Scope) -> str:
 
 
 class Observer:
-    def __init__(self, app: ASGIApp, recorder: RequestRecorder | None, access_lines: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, recorder: RequestRecorder | None, access: logs.AccessLines | None
+    ) -> None:
         self.app = app
         self.recorder = recorder
-        self.access_lines = access_lines
+        self.access = access
         # route template, method, status -> the request counter's and
         # histogram's series (few: the route table is fixed)
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -87,10 +86,12 @@ class Observer:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self._record(scope, status, sent, at, time.perf_counter() - started)
+            self._record(scope, rid, status, sent, at, time.perf_counter() - started)
             logs.request_id.reset(token)
 
-    def _record(self, scope: Scope, status: int, sent: int, at: float, seconds: float) -> None:
+    def _record(
+        self, scope: Scope, rid: str, status: int, sent: int, at: float, seconds: float
+    ) -> None:
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         method = scope["method"]
@@ -119,19 +120,21 @@ class Observer:
                     error_code,
                 )
             )
-        if self.access_lines:
-            access.info(
-                "%s %s %d",
-                method,
-                template,
-                status,
-                extra={
-                    "store_id": int(store[1]) if store else None,
-                    "route": template,
-                    "method": method,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "bytes": sent,
-                    "error_code": error_code or None,
-                },
+        if self.access is not None:
+            client = scope.get("client")
+            self.access.add(
+                (
+                    at,
+                    rid,
+                    client[0] if client else "-",
+                    method,
+                    path,
+                    scope.get("query_string", b""),
+                    status,
+                    seconds * 1000,
+                    sent,
+                    int(store[1]) if store else None,
+                    template,
+                    error_code,
+                )
             )

@@ -1,6 +1,7 @@
 """Recording every API request to a store for the request log (the console's
 view of what an app did): method, path, query without the token, status,
-duration and errorCode. Never a token, an Authorization header or a body.
+duration and errorCode. Never a token, an Authorization header or a body;
+URLs in the query lose their credentials and query values (redaction.py).
 
 The observer (web/observe.py) hands a bare tuple per request to a
 ``RequestRecorder``, which
@@ -14,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from urllib.parse import unquote_plus
 
+from vitrina import redaction
 from vitrina.interfaces import REQUESTS_KEPT, RequestLog, RequestRecord
 
 log = logging.getLogger("vitrina.requests")
@@ -34,7 +35,7 @@ def _record(seen: Seen) -> RequestRecord:
         at=datetime.fromtimestamp(at, UTC),
         method=method,
         path=path,
-        query=_query_without_token(query),
+        query=redaction.query(query.decode("latin-1")),
         status=status,
         duration_ms=round(duration, 2),
         error_code=error_code,
@@ -95,13 +96,3 @@ class RequestRecorder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
-
-
-def _query_without_token(raw: bytes) -> str:
-    """The query as the client wrote it, less every ``token=`` parameter."""
-    kept = [
-        part
-        for part in raw.decode("latin-1").split("&")
-        if part and unquote_plus(part.split("=", 1)[0]).strip().lower() != "token"
-    ]
-    return "&".join(kept)
