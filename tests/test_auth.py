@@ -160,3 +160,21 @@ def test_requests_that_miss_the_token_cache_together_share_one_lookup(
     assert {c.store.id for c in callers if isinstance(c, Caller)} == {store} and len(callers) == 30
     foreign = asyncio.run(burst(store + 1))  # the token is another store's: from the cache
     assert all(isinstance(a, InvalidToken) for a in foreign) and len(looked_up) == 1
+
+
+def test_an_unknown_token_is_remembered_briefly(
+    services: Services, client: TestClient, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that keeps sending a wrong token costs one lookup per
+    TOKEN_TTL, not one per request: a token that appears in the database
+    meanwhile is seen only once the refusal is forgotten."""
+    monkeypatch.setattr(caches, "TOKEN_TTL", 0.5)
+    token = "secret_" + "k" * 32
+    late = Api(client, api.store_id, token)
+    assert late.get("/profile").status_code == 403
+    services.metadata.stores.add_token(
+        api.store_id, token_hash(token), "secret", frozenset(SCOPES), token[:12]
+    )
+    assert late.get("/profile").status_code == 403  # the refusal is remembered
+    time.sleep(0.6)
+    assert late.get("/profile").status_code == 200

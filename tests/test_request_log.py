@@ -150,3 +150,31 @@ def test_urls_in_the_query_are_recorded_without_credentials(api: Api) -> None:
     everything = api.get("/_requests").text
     for secret in ("hunter2", "AKIAEXAMPLE", "5ecret5ignature"):
         assert secret not in everything
+
+
+def test_requests_with_a_wrong_token_never_reach_a_stores_log(
+    services: Services, client: TestClient, api: Api
+) -> None:
+    category = api.create(name="Toys")
+    api.get(f"/categories/{category}")
+    real = _log(api)
+    for n in range(120):  # forged: random tokens, a wrong scheme, another store's token
+        forged = Api(client, api.store_id, f"secret_{n:04d}{'x' * 28}")
+        assert forged.get(f"/categories/{category}").status_code == 403
+    other = make_store(services, client, name="Other")
+    assert Api(client, api.store_id, other.token).get("/profile").status_code == 403
+    assert client.get(f"{api.base}/profile").status_code == 403
+    assert _log(api) == real
+    assert all(i.get("errorCode") != "INVALID_API_TOKEN" for i in _log(other))
+
+
+def test_a_store_id_written_with_leading_zeros_is_logged_as_the_store(api: Api) -> None:
+    padded = api.client.get(
+        f"/api/v3/{api.store_id:011d}/profile", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert padded.status_code == 200
+    assert [i["path"] for i in _log(api)] == [f"/api/v3/{api.store_id:011d}/profile"]
+    unicode_digits = api.client.get(
+        f"/api/v3/{chr(0x661)}/profile", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert unicode_digits.status_code == 400  # ASCII digits only, everywhere

@@ -82,6 +82,9 @@ class Authenticator:
         self.metadata = metadata
         self.allow_query = settings.allow_query_token
         self.tokens: TokenCache[Caller] = TokenCache()
+        # tokens found to be unknown, for as long: a client that keeps
+        # sending a wrong token costs no database lookup per request
+        self.unknown: TokenCache[bool] = TokenCache()
         self._lookups: dict[str, asyncio.Future[Caller | None]] = {}
         self.limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_processes or settings.workers
@@ -92,6 +95,7 @@ class Authenticator:
     def _lookup(self, hashed: str) -> Caller | None:
         info = self.metadata.stores.find_token(hashed)
         if info is None or info.revoked:
+            self.unknown.put(hashed, True)
             return None
         store = self.metadata.stores.get_store(info.store_id)
         if store is None:
@@ -117,9 +121,13 @@ class Authenticator:
         if not token or len(token) > 200:
             raise InvalidToken()
         hashed = token_hash(token)
+        if self.unknown.get(hashed):
+            raise InvalidToken()
         caller = self.tokens.get(hashed) or await self._lookup_once(hashed)
         if caller is None or caller.store.id != store_id:
             raise InvalidToken()
+        # the request log records this request in this store's log (observe.py)
+        request.state.store_id = store_id
         if scope is not None and scope not in caller.token.scopes:
             raise InsufficientScope(scope)
         if self.shared and self.limiter.limit:

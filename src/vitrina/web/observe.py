@@ -20,10 +20,9 @@ from vitrina.web.request_log import RequestRecorder
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-# A store's API; vitrina's own extensions (/_requests, /_token, /_jobs) are
-# the console's plumbing and are not in the request log.
-_STORE_PATH = re.compile(r"/api/v3/(\d{1,10})/")
-_EXTENSION = re.compile(r"/api/v3/\d{1,10}/_")
+# vitrina's own extensions (/_requests, /_token, /_jobs) are the console's
+# plumbing and are not in the request log.
+_EXTENSION = "/api/v3/{storeId}/_"
 
 
 class _Ids:
@@ -104,13 +103,17 @@ class Observer:
             )
         counted[0].inc()
         counted[1].observe(seconds)
-        error_code = scope.get("state", {}).get("error_code", "") if status >= 400 else ""
+        state = scope.get("state", {})
+        error_code = state.get("error_code", "") if status >= 400 else ""
         path = scope["path"]
-        store = _STORE_PATH.match(path)
-        if store is not None and self.recorder is not None and not _EXTENSION.match(path):
+        # A store's log records only requests whose token the store's own
+        # (auth.py says which store): a forged request cannot push out an
+        # app's real ones, and the store id is the one the handler parsed.
+        store_id: int | None = state.get("store_id")
+        if store_id is not None and self.recorder is not None and not template.startswith(_EXTENSION):
             self.recorder.add(
                 (
-                    int(store[1]),
+                    store_id,
                     at,
                     method,
                     path,
@@ -133,7 +136,7 @@ class Observer:
                     status,
                     seconds * 1000,
                     sent,
-                    int(store[1]) if store else None,
+                    store_id,
                     template,
                     error_code,
                 )
