@@ -13,6 +13,7 @@ from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
 from vitrina.interfaces import REQUESTS_KEPT, RequestRecord
 from vitrina.metadata.sql_requests import SqlRequestLog
+from vitrina.tokens import create_token
 
 
 def _log(api: Api, **params: object) -> list[dict[str, object]]:
@@ -132,6 +133,22 @@ def test_async_job_state(api: Api) -> None:
     missing = api.get("/_jobs/123456789")
     assert missing.status_code == 404
     assert "123456789" in missing.json()["errorMessage"]
+
+
+def test_a_public_token_reads_no_job(services: Services, client: TestClient, api: Api) -> None:
+    """A job names its source URL (perhaps a signed one), and its category
+    may be hidden from public tokens: the state of a job needs a secret token."""
+    hidden = api.create(name="Not yet", enabled=False)
+    started = api.post(
+        f"/categories/{hidden}/image/async",
+        json={"url": "https://images.example/toy.jpg?sig=abc", "width": 800, "height": 600},
+    )
+    public = Api(client, api.store_id, create_token(services.metadata, api.store_id,
+                 frozenset({"read_catalog"}), public=True)[0])  # fmt: skip
+    refused = public.get(f"/_jobs/{started.json()['id']}")
+    assert refused.status_code == 403
+    assert "secret token" in refused.json()["errorMessage"]
+    assert "images.example" not in refused.text
 
 
 def test_urls_in_the_query_are_recorded_without_credentials(api: Api) -> None:

@@ -69,7 +69,9 @@ async def image_job(request: Request) -> Response:
     ctx = Context.of(request)
     store_id = path_id(request, "storeId")
     image_id = path_id(request, "imageId", high=MAX_FILE_ID)
-    await ctx.auth.require(request, store_id, "read_catalog")
+    caller = await ctx.auth.require(request, store_id, "read_catalog")
+    if caller.public:  # a job names its source URL, and its category may be hidden
+        raise SecretTokenRequired()
     found = await run_in_threadpool(
         ctx.services.metadata.jobs.list_jobs, None, 1, store_id, image_id
     )
