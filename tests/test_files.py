@@ -36,6 +36,15 @@ def test_files_are_public_cacheable_and_typed(api: Api) -> None:
     assert head.content == b""
 
 
+def test_a_browser_is_told_not_to_guess_the_type(api: Api) -> None:
+    path = uploaded(api)
+    answer = api.client.get(path, follow_redirects=False)  # 200, or 307 to the bucket
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    again = api.client.get(path, headers={"If-None-Match": answer.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["x-content-type-options"] == "nosniff"
+
+
 def test_unknown_files_are_json_404(api: Api) -> None:
     path = uploaded(api)
     store, name = path.split("/")[2:4]

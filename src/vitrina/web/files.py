@@ -108,7 +108,13 @@ async def serve_file(request: Request) -> Response:
     if found is None:
         raise NotFound(f"No image file /images/{store_id}/{name}")
     # Range is ignored, as RFC 9110 allows: files are small and immutable.
-    headers = {"ETag": f'"{found.etag}"', "Cache-Control": _CACHE, "Accept-Ranges": "none"}
+    headers = {
+        "ETag": f'"{found.etag}"',
+        "Cache-Control": _CACHE,
+        "Accept-Ranges": "none",
+        # the type was decided by reading the bytes; a browser must not guess another
+        "X-Content-Type-Options": "nosniff",
+    }
     if body is None and _matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     if isinstance(body, str):  # S3: the object store serves it (docs/deployment.md)
