@@ -7,6 +7,7 @@ counts the body bytes it sent. No test sends a packet off loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import threading
@@ -19,10 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from tests import images
+from tests.processes import wait_until
 from vitrina.cli import main
+from vitrina.client import AsyncClient, BadResponse, Client, Retries, ServerError
 
 # Server-provided text that must reach the terminal as text, never as markup or escapes.
 HOSTILE_NAMES = [
@@ -80,7 +84,8 @@ class Exchange:
             for chunk in chunks:
                 self.handler.wfile.write(chunk)
                 self.handler.wfile.flush()
-                self.server.sent += len(chunk)
+                with self.server.lock:
+                    self.server.sent += len(chunk)
                 if pause:
                     time.sleep(pause)
         except OSError:
@@ -104,8 +109,10 @@ class Hostile:
 
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     seen: list[tuple[str, str]] = field(default_factory=list)
+    answered: int = 0  # requests whose answer has ended
     sent: int = 0
     base: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on(self, method: str, path: str) -> Callable[[Route], Route]:
         def register(route: Route) -> Route:
@@ -143,10 +150,14 @@ def hostile() -> Iterator[Hostile]:
             exchange = Exchange(self, state)
             state.seen.append((self.command, exchange.path))
             route = state.routes.get((self.command, exchange.path))
-            if route is None:
-                exchange.error(404, "Not found", "NOT_FOUND")
-            else:
-                route(exchange)
+            try:
+                if route is None:
+                    exchange.error(404, "Not found", "NOT_FOUND")
+                else:
+                    route(exchange)
+            finally:
+                with state.lock:
+                    state.answered += 1
 
         do_GET = do_POST = do_PUT = do_DELETE = handle_one
 
@@ -272,3 +283,320 @@ def test_upload_prints_hostile_names_and_messages_as_text(
         assert sequence not in out, (sequence, out)
     assert "Not an image [/]" in out
     assert server.paths("/api/v3/2/categories/2/image") == ["/api/v3/2/categories/2/image"]
+
+
+# -- 9. answers that are huge, endless, slow, malformed or redirected ---------------------
+
+KINDS = ["sync", "async"]
+MiB = 1024 * 1024
+SLACK = 32 * MiB  # what socket buffers on loopback hold after the client stopped reading
+
+
+def endless_json(prefix: bytes = b'{"id": 1, "name": "', size: int = 512 * MiB) -> Iterator[bytes]:
+    """A JSON object with a name ``size`` bytes long, made as it is sent."""
+    yield prefix
+    piece = b"x" * 65536
+    for _ in range(size // len(piece)):
+        yield piece
+    yield b'"}'
+
+
+def names(server: Hostile, kind: str, **options: Any) -> list[str]:
+    """Every category of store 1, paged by Client or AsyncClient."""
+    if kind == "sync":
+        with Client(1, "t", server.base + "/api/v3", **options) as api:
+            return [c.name for c in api.categories.search()]
+
+    async def scenario() -> list[str]:
+        async with AsyncClient(1, "t", server.base + "/api/v3", **options) as api:
+            return [c.name async for c in api.categories.search()]
+
+    return asyncio.run(scenario())
+
+
+def first(server: Hostile, kind: str, **options: Any) -> str:
+    """The name of category 1 of store 1, by Client or AsyncClient."""
+    if kind == "sync":
+        with Client(1, "t", server.base + "/api/v3", **options) as api:
+            return api.categories.get(1).name
+
+    async def scenario() -> str:
+        async with AsyncClient(1, "t", server.base + "/api/v3", **options) as api:
+            return (await api.categories.get(1)).name
+
+    return asyncio.run(scenario())
+
+
+def upload(server: Hostile, kind: str, image: bytes, **options: Any) -> int:
+    """Upload ``image`` to category 1 of store 1, by Client or AsyncClient."""
+    if kind == "sync":
+        with Client(1, "t", server.base + "/api/v3", **options) as api:
+            return api.images.upload(1, image)
+
+    async def scenario() -> int:
+        async with AsyncClient(1, "t", server.base + "/api/v3", **options) as api:
+            return await api.images.upload(1, image)
+
+    return asyncio.run(scenario())
+
+
+def settled(server: Hostile) -> int:
+    """The body bytes sent, once every answer has ended."""
+    assert wait_until(lambda: server.answered == len(server.seen), timeout=30)
+    return server.sent
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_huge_answer_is_cut_off_at_the_cap(server: Hostile, kind: str) -> None:
+    server.on("GET", "/api/v3/1/categories/1")(lambda e: e.headers_then(endless_json()))
+    with pytest.raises(BadResponse) as caught:
+        first(server, kind, max_response_bytes=MiB)
+    assert caught.value.status == 200
+    assert "max_response_bytes" in str(caught.value)
+    assert caught.value.excerpt.startswith('{"id": 1, "name": "xxx')
+    assert settled(server) < MiB + SLACK
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_declared_length_over_the_cap_is_refused_unread(server: Hostile, kind: str) -> None:
+    @server.on("GET", "/api/v3/1/categories/1")
+    def declared(exchange: Exchange) -> None:
+        exchange.headers_then(endless_json(), Content_Length=str(512 * MiB + 21))
+
+    with pytest.raises(BadResponse, match="max_response_bytes"):
+        first(server, kind, max_response_bytes=MiB)
+    assert settled(server) < SLACK
+
+
+def test_mirror_stops_reading_a_huge_listing_at_the_default_cap(
+    server: Hostile, tmp_path: Path
+) -> None:
+    server.on("GET", "/api/v3/1/categories")(
+        lambda e: e.headers_then(endless_json(b'{"total": 1, "items": [{"id": 1, "name": "'))
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main(mirror_args(server, "--state", str(tmp_path / "m.json")))
+    assert "larger than max_response_bytes (67108864 bytes)" in str(stopped.value.code)
+    assert settled(server) < 64 * MiB + SLACK
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_huge_error_answer_is_read_only_in_part(server: Hostile, kind: str) -> None:
+    @server.on("GET", "/api/v3/1/categories/1")
+    def failing(exchange: Exchange) -> None:
+        exchange.handler.send_response(500)
+        exchange.handler.end_headers()
+        exchange.stream(endless_json(b"\x1b[2Jgone wrong: "))
+
+    with pytest.raises(ServerError) as caught:
+        first(server, kind, retries=Retries(attempts=1))
+    assert caught.value.status == 500
+    assert caught.value.message.startswith("[2Jgone wrong: xxx")
+    assert len(caught.value.message) < 1000
+    assert settled(server) < SLACK
+
+
+def endless_pages(server: Hostile, total: Callable[[int], int], fresh: bool = True) -> None:
+    """Full pages of store 1 claiming ``total(offset)`` categories; new ids on
+    each page (or the same page again); an empty page after 300, so that a
+    client that never stops is still caught by the test."""
+
+    @server.on("GET", "/api/v3/1/categories")
+    def pages(exchange: Exchange) -> None:
+        offset, limit = int(exchange.query["offset"]), int(exchange.query["limit"])
+        start = offset if fresh else 0
+        count = limit if offset < 300 * limit else 0
+        items = [category(start + n + 1, f"C{start + n}") for n in range(count)]
+        exchange.json(
+            {"total": total(offset), "count": count, "offset": offset, "limit": limit,
+             "items": items}
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_total_of_a_trillion_is_refused_on_the_first_page(server: Hostile, kind: str) -> None:
+    endless_pages(server, lambda offset: 10**12)
+    with pytest.raises(BadResponse, match="max_items") as caught:
+        names(server, kind)
+    assert caught.value.status == 200
+    assert len(server.paths("/api/v3/1/categories")) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_total_that_keeps_growing_ends_the_paging(server: Hostile, kind: str) -> None:
+    endless_pages(server, lambda offset: offset + 250)  # always two and a half pages to go
+    with pytest.raises(BadResponse, match="keeps growing"):
+        names(server, kind)
+    assert len(server.paths("/api/v3/1/categories")) == 5  # 3 pages announced, 2 to spare
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_page_sent_again_ends_the_paging(server: Hostile, kind: str) -> None:
+    endless_pages(server, lambda offset: 1000, fresh=False)
+    with pytest.raises(BadResponse, match="again"):
+        names(server, kind)
+    assert len(server.paths("/api/v3/1/categories")) == 2
+
+
+def test_mirror_refuses_endless_paging(server: Hostile, tmp_path: Path) -> None:
+    endless_pages(server, lambda offset: 10**12)
+    with pytest.raises(SystemExit) as stopped:
+        main(mirror_args(server, "--state", str(tmp_path / "m.json")))
+    assert "max_items" in str(stopped.value.code)
+    assert len(server.paths("/api/v3/1/categories")) == 1
+
+
+def trickle(exchange: Exchange) -> None:
+    """A valid answer, one byte every 0.3 s, headers and all."""
+    body = b'{"id": 1, "name": "slow"}'
+    head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    exchange.stream([bytes([b]) for b in head + body], pause=0.3)
+
+
+def trickled_body(exchange: Exchange) -> None:
+    exchange.headers_then([bytes([b]) for b in b'{"id": 1, "name": "slow"}'], pause=0.3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("route", [trickle, trickled_body])
+def test_a_trickling_answer_is_cut_off_at_the_deadline(
+    server: Hostile, kind: str, route: Route
+) -> None:
+    server.on("GET", "/api/v3/1/categories/1")(route)
+    started = time.monotonic()
+    with pytest.raises(httpx.TimeoutException, match="total_timeout"):
+        first(server, kind, total_timeout=1.0, retries=Retries(attempts=3, base=0.01))
+    assert 0.9 < time.monotonic() - started < 2.5  # retries included
+    assert server.seen
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_upload_to_a_server_that_stops_reading_is_cut_off(server: Hostile, kind: str) -> None:
+    @server.on("POST", "/api/v3/1/categories/1/image")
+    def deaf(exchange: Exchange) -> None:
+        time.sleep(4)  # reads nothing: the client's writes block once the buffers are full
+
+    started = time.monotonic()
+    with pytest.raises(httpx.TimeoutException, match="total_timeout"):
+        upload(server, kind, bytes(64 * MiB), total_timeout=1.0, retries=Retries(attempts=1))
+    assert time.monotonic() - started < 2.5
+
+
+def test_upload_gives_up_on_a_trickling_server(server: Hostile, tmp_path: Path) -> None:
+    server.on("GET", "/api/v3/2/categories")(trickle)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "1.jpg").write_bytes(phone_photo())
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as stopped:
+        main(upload_args(server, folder, "--timeout", "1"))
+    assert "took longer than its total_timeout (1 s)" in str(stopped.value.code)
+    assert time.monotonic() - started < 5
+
+
+MALFORMED = [
+    (b"<html>\x1b[2Jnot json</html>", "not valid JSON", "<html>[2Jnot json</html>"),
+    (b'{"id": "one", "name": 5}', "Expected `int`, got `str` - at `$.id`", '{"id": "one"'),
+    (b'{"name": "no id"}', "missing required field `id`", '{"name": "no id"}'),
+    (b"[1, 2, 3]", "Expected `object`, got `array`", "[1, 2, 3]"),
+    (b"", "not valid JSON", ""),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("body", "why", "start"), MALFORMED)
+def test_a_malformed_answer_is_a_bad_response(
+    server: Hostile, kind: str, body: bytes, why: str, start: str
+) -> None:
+    server.on("GET", "/api/v3/1/categories/1")(lambda e: e.answer(200, body))
+    with pytest.raises(BadResponse) as caught:
+        first(server, kind)
+    assert caught.value.status == 200
+    assert why in str(caught.value)
+    assert caught.value.excerpt.startswith(start)
+    assert_inert(str(caught.value))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_page_without_its_fields_is_a_bad_response(server: Hostile, kind: str) -> None:
+    server.on("GET", "/api/v3/1/categories")(lambda e: e.json({"items": [{"id": 1}]}))
+    with pytest.raises(BadResponse, match="missing required field `total`"):
+        names(server, kind)
+
+
+def test_mirror_reports_a_malformed_listing_in_one_line(server: Hostile, tmp_path: Path) -> None:
+    server.on("GET", "/api/v3/1/categories")(lambda e: e.answer(200, b"\x1b]52;c;aGk=\x07{oops"))
+    with pytest.raises(SystemExit) as stopped:
+        main(mirror_args(server, "--state", str(tmp_path / "m.json")))
+    message = str(stopped.value.code)
+    assert message.startswith("vitrina mirror: 200: The answer is not valid JSON")
+    assert_inert(message)
+
+
+def test_upload_reports_a_mistyped_answer_per_file(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.store(2, [category(1, "Toys"), category(2, "Kites")])
+
+    @server.on("POST", "/api/v3/2/categories/1/image")
+    def mistyped(exchange: Exchange) -> None:
+        exchange.body()
+        exchange.json({"id": "seventy-seven"})
+
+    @server.on("POST", "/api/v3/2/categories/2/image")
+    def accept(exchange: Exchange) -> None:
+        exchange.body()
+        exchange.json({"id": 78})
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "1.jpg").write_bytes(phone_photo())
+    (folder / "2.jpg").write_bytes(phone_photo())
+    code = main(upload_args(server, folder, "--json"))
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    files = {f["file"]: f for f in report["files"]}
+    assert files["2.jpg"]["status"] == "uploaded" and files["2.jpg"]["image"] == 78
+    assert files["1.jpg"]["status"] == "failed"
+    assert "Expected `int`, got `str` - at `$.id`" in files["1.jpg"]["reason"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_redirect_to_an_api_call_is_a_bad_response(server: Hostile, kind: str) -> None:
+    elsewhere = f"{server.base}/elsewhere/\x1b[2J"
+
+    @server.on("GET", "/api/v3/1/categories/1")
+    def moved(exchange: Exchange) -> None:
+        exchange.answer(302, b"", {"Location": elsewhere})
+
+    with pytest.raises(BadResponse, match="redirect") as caught:
+        first(server, kind)
+    assert caught.value.status == 302
+    assert f"{server.base}/elsewhere/[2J" in str(caught.value)
+    assert server.paths() == ["/api/v3/1/categories/1"]  # not followed, not retried
+
+
+def test_a_redirected_post_is_not_followed_nor_sent_again(server: Hostile) -> None:
+    server.on("POST", "/api/v3/1/categories")(
+        lambda e: e.answer(307, b"", {"Location": server.base + "/other"})
+    )
+    with Client(1, "t", server.base + "/api/v3") as api, pytest.raises(BadResponse) as caught:
+        api.categories.create({"name": "Toys"})
+    assert caught.value.status == 307
+    assert server.paths() == ["/api/v3/1/categories"]
+
+
+def test_mirror_reports_a_redirected_api_in_one_line(server: Hostile, tmp_path: Path) -> None:
+    server.on("GET", "/api/v3/1/categories")(
+        lambda e: e.answer(301, b"", {"Location": "https://elsewhere.example/api/v3/1/categories"})
+    )
+    with pytest.raises(SystemExit) as stopped:
+        main(mirror_args(server, "--state", str(tmp_path / "m.json")))
+    assert str(stopped.value.code).startswith("vitrina mirror: 301: The server answered 301")
+
+
+def test_bad_response_is_part_of_the_curated_surface() -> None:
+    import vitrina.client
+
+    assert "BadResponse" in vitrina.client.__all__
+    assert issubclass(vitrina.client.BadResponse, vitrina.client.ApiError)

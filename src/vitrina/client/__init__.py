@@ -17,6 +17,7 @@ from vitrina.client._async import AsyncCategories, AsyncClient, AsyncImages
 from vitrina.client._calls import (
     ECWID_API,
     ApiError,
+    BadResponse,
     Forbidden,
     NotFound,
     RateLimited,
@@ -39,6 +40,7 @@ __all__ = [
     "AsyncCategories",
     "AsyncClient",
     "AsyncImages",
+    "BadResponse",
     "Categories",
     "Category",
     "CategoryInput",

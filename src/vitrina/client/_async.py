@@ -10,17 +10,19 @@ import httpx
 import msgspec
 
 from vitrina import wire
+from vitrina.client._answers import MAX_RESPONSE_BYTES, aread, arefuse_redirect, decode
 from vitrina.client._calls import (
     ECWID_API,
-    PAGE,
+    Answer,
     Call,
     Retries,
     body,
-    decode,
     http_options,
     search_params,
 )
+from vitrina.client._paging import MAX_ITEMS, Pages
 from vitrina.client._sources import Source, Upload
+from vitrina.client._transport import Deadline
 
 Fields = msgspec.Struct | Mapping[str, Any]
 
@@ -41,13 +43,20 @@ class AsyncClient:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        total_timeout: float = 300.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_items: int = MAX_ITEMS,
         retries: Retries | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store_id = store_id
         self.retries = retries or Retries()
+        self.total_timeout = total_timeout
+        self.max_response_bytes = max_response_bytes
+        self.max_items = max_items
         self._http = httpx.AsyncClient(
             **http_options(store_id, token, base_url, connect_timeout, read_timeout),
+            event_hooks={"response": [arefuse_redirect]},
             transport=transport,
         )
         self.categories = AsyncCategories(self)
@@ -56,25 +65,35 @@ class AsyncClient:
     async def profile(self) -> wire.Profile:
         return decode(await self.send(Call("GET", "/profile")), wire.Profile)
 
-    async def send(self, call: Call, upload: Upload | None = None) -> httpx.Response:
+    async def send(self, call: Call, upload: Upload | None = None) -> Answer:
+        limit = Deadline.after(self.total_timeout)
         for attempt in range(self.retries.attempts):
-            response, error = None, None
+            answer: Answer | None = None
+            error: httpx.TransportError | None = None
             try:
-                response = await self._http.request(
-                    call.method,
-                    call.path,
-                    params=call.params or None,
-                    json=call.json,
-                    content=upload.achunks() if upload else None,
-                    headers=upload.headers() if upload else None,
-                )
+                with anyio.fail_after(max(limit.left(), 0)):
+                    answer = await self._exchange(call, upload, limit)
             except httpx.TransportError as exc:
                 error = exc
-            if response is not None and response.status_code < 400:
-                return response
-            wait = self.retries.next_wait(call, attempt, upload, response, error)
+            except TimeoutError:
+                error = limit.passed(httpx.ReadTimeout)
+            if answer is not None and answer.status_code < 400:
+                return answer
+            wait = self.retries.next_wait(call, attempt, upload, answer, error, limit.left())
             await anyio.sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
+
+    async def _exchange(self, call: Call, upload: Upload | None, limit: Deadline) -> Answer:
+        request = self._http.build_request(
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            content=upload.achunks() if upload else None,
+            headers=upload.headers() if upload else None,
+        )
+        response = await self._http.send(request, stream=True)
+        return await aread(response, self.max_response_bytes, limit)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -98,17 +117,11 @@ class AsyncCategories:
         return [category async for category in self._pages("/categoriesByPath", query)]
 
     async def _pages(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[wire.Category]:
-        query = search_params(params)
-        offset = int(query.pop("offset", 0))
-        limit = int(query.pop("limit", PAGE))
-        while True:
-            call = Call("GET", path, {**query, "offset": offset, "limit": limit})
-            page = decode(await self._client.send(call), wire.CategorySearch)
-            for item in page.items:
+        pages = Pages(path, params, self._client.max_items)
+        while (call := pages.next()) is not None:
+            answer = await self._client.send(call)
+            for item in pages.take(decode(answer, wire.CategorySearch), answer.status_code):
                 yield item
-            offset += page.count
-            if page.count < limit or page.count == 0 or offset >= page.total:
-                return
 
     async def get(self, category_id: int, **params: Any) -> wire.Category:
         call = Call("GET", f"/categories/{category_id}", search_params(params))

@@ -1,5 +1,16 @@
 """What each API call sends and what it answers, shared by the synchronous
-and the asynchronous client; and the retry rules."""
+and the asynchronous client; the retry rules; and the client's errors::
+
+    ApiError (status, error_code, message)
+    ├── NotFound (404)
+    ├── Forbidden (401, 403)
+    ├── RateLimited (429, once the retries ran out)
+    ├── ServerError (5xx, once the retries ran out)
+    └── BadResponse (an answer the client cannot use; with an excerpt)
+
+A connection that fails, or a call over its total_timeout, is httpx's
+TransportError (a TimeoutException for the deadline).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +18,18 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import msgspec
 
 from vitrina import wire
 from vitrina.client._sources import Upload
+from vitrina.client._text import excerpt, printable
 
 log = logging.getLogger("vitrina.client")
 
 ECWID_API = "https://app.ecwid.com/api/v3"
-T = TypeVar("T")
 PAGE = 100
 
 
@@ -50,16 +61,50 @@ class ServerError(ApiError):
     """5xx, after the retries ran out (where they apply)."""
 
 
-def error_for(response: httpx.Response) -> ApiError:
+class BadResponse(ApiError):
+    """An answer the client cannot use: a redirect (API calls are never
+    redirected), a body over ``max_response_bytes``, a body that is not JSON or
+    not the shape the call answers, or pages that cannot end. ``excerpt`` is
+    the start of the body, control characters removed."""
+
+    def __init__(self, status: int, message: str, body: bytes = b"") -> None:
+        self.excerpt = excerpt(body)
+        shown = f"{message} (the answer began: {self.excerpt!r})" if self.excerpt else message
+        super().__init__(status, "", shown)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the client keeps of an answer: its status, headers, and body,
+    read up to the cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    reason: str = ""
+
+
+def error_for(answer: Answer) -> ApiError:
+    """An error answer as its ApiError (the server's message, made printable)."""
     try:
-        body = msgspec.json.decode(response.content, type=wire.Error)
+        body = msgspec.json.decode(answer.content, type=wire.Error)
         code, message = body.errorCode, body.errorMessage
     except (msgspec.DecodeError, msgspec.ValidationError):
-        code, message = "", response.text[:300] or response.reason_phrase
+        code, message = "", excerpt(answer.content, 300) or answer.reason
     kind = {404: NotFound, 403: Forbidden, 401: Forbidden, 429: RateLimited}.get(
-        response.status_code, ServerError if response.status_code >= 500 else ApiError
+        answer.status_code, ServerError if answer.status_code >= 500 else ApiError
     )
-    return kind(response.status_code, code, message)
+    return kind(answer.status_code, printable(code)[:100], printable(message)[:1000])
+
+
+def redirect_refused(answer: Answer) -> BadResponse:
+    location = printable(answer.headers.get("location", ""))[:300]
+    to = f" to {location}" if location else ""
+    return BadResponse(
+        answer.status_code,
+        f"The server answered {answer.status_code} (a redirect{to}) to an API call; the client "
+        "follows no redirects: check the API's URL (it ends in /api/v3)",
+    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +127,7 @@ class Retries:
         self,
         attempt: int,
         idempotent: bool,
-        response: httpx.Response | None,
+        response: Answer | httpx.Response | None,
         error: Exception | None,
     ) -> float | None:
         """Seconds to wait before another attempt, or None to give up."""
@@ -111,16 +156,18 @@ class Retries:
         call: Call,
         attempt: int,
         upload: Upload | None,
-        response: httpx.Response | None,
+        response: Answer | None,
         error: Exception | None,
+        time_left: float,
     ) -> float:
         """How long to wait before sending ``call`` again (logged at DEBUG);
         raises the error, or the answer as ApiError, when it is not sent again.
-        A body that cannot be read again is never sent again."""
+        A body that cannot be read again is never sent again, nor a call whose
+        wait would outlast its total_timeout (``time_left``)."""
         wait = None
         if upload is None or upload.repeatable:
             wait = self.wait_for(attempt, call.idempotent, response, error)
-        if wait is None:
+        if wait is None or wait >= time_left:
             if error is not None:
                 raise error
             assert response is not None
@@ -148,7 +195,7 @@ def http_options(
     }
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answer | httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
     try:
         return max(0.0, float(value))
@@ -188,7 +235,3 @@ def search_params(params: Mapping[str, Any]) -> dict[str, Any]:
             value = ",".join(str(v) for v in value)
         out[name] = value
     return out
-
-
-def decode(response: httpx.Response, kind: type[T]) -> T:
-    return msgspec.json.decode(response.content, type=kind)

@@ -10,17 +10,19 @@ import httpx
 import msgspec
 
 from vitrina import wire
+from vitrina.client._answers import MAX_RESPONSE_BYTES, decode, read, refuse_redirect
 from vitrina.client._calls import (
     ECWID_API,
-    PAGE,
+    Answer,
     Call,
     Retries,
     body,
-    decode,
     http_options,
     search_params,
 )
+from vitrina.client._paging import MAX_ITEMS, Pages
 from vitrina.client._sources import Source, Upload
+from vitrina.client._transport import Deadline, DeadlineTransport, deadline
 
 Fields = msgspec.Struct | Mapping[str, Any]
 
@@ -42,14 +44,21 @@ class Client:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        total_timeout: float = 300.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_items: int = MAX_ITEMS,
         retries: Retries | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.store_id = store_id
         self.retries = retries or Retries()
+        self.total_timeout = total_timeout
+        self.max_response_bytes = max_response_bytes
+        self.max_items = max_items
         self._http = httpx.Client(
             **http_options(store_id, token, base_url, connect_timeout, read_timeout),
-            transport=transport,
+            event_hooks={"response": [refuse_redirect]},
+            transport=transport or DeadlineTransport(),
         )
         self.categories = Categories(self)
         self.images = Images(self)
@@ -57,27 +66,35 @@ class Client:
     def profile(self) -> wire.Profile:
         return decode(self.send(Call("GET", "/profile")), wire.Profile)
 
-    def send(self, call: Call, upload: Upload | None = None) -> httpx.Response:
-        """The answer to ``call``, retried by ``self.retries``; an error answer
-        raises ApiError, a connection that keeps failing httpx.TransportError."""
+    def send(self, call: Call, upload: Upload | None = None) -> Answer:
+        """The answer to ``call``, retried by ``self.retries``, all within
+        ``total_timeout``; an error answer raises ApiError (BadResponse for one
+        that cannot be used), a connection that keeps failing or a call over
+        its time httpx.TransportError."""
+        limit = Deadline.after(self.total_timeout)
         for attempt in range(self.retries.attempts):
-            response, error = None, None
+            answer, error = None, None
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    params=call.params or None,
-                    json=call.json,
-                    content=upload.chunks() if upload else None,
-                    headers=upload.headers() if upload else None,
-                )
+                with deadline(limit):
+                    answer = self._exchange(call, upload, limit)
             except httpx.TransportError as exc:
                 error = exc
-            if response is not None and response.status_code < 400:
-                return response
-            wait = self.retries.next_wait(call, attempt, upload, response, error)
+            if answer is not None and answer.status_code < 400:
+                return answer
+            wait = self.retries.next_wait(call, attempt, upload, answer, error, limit.left())
             time.sleep(wait)
         raise AssertionError("unreachable: the last attempt raises")
+
+    def _exchange(self, call: Call, upload: Upload | None, limit: Deadline) -> Answer:
+        request = self._http.build_request(
+            call.method,
+            call.path,
+            params=call.params or None,
+            json=call.json,
+            content=upload.chunks() if upload else None,
+            headers=upload.headers() if upload else None,
+        )
+        return read(self._http.send(request, stream=True), self.max_response_bytes, limit)
 
     def close(self) -> None:
         self._http.close()
@@ -105,16 +122,10 @@ class Categories:
         )
 
     def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[wire.Category]:
-        query = search_params(params)
-        offset = int(query.pop("offset", 0))
-        limit = int(query.pop("limit", PAGE))
-        while True:
-            call = Call("GET", path, {**query, "offset": offset, "limit": limit})
-            page = decode(self._client.send(call), wire.CategorySearch)
-            yield from page.items
-            offset += page.count
-            if page.count < limit or page.count == 0 or offset >= page.total:
-                return
+        pages = Pages(path, params, self._client.max_items)
+        while (call := pages.next()) is not None:
+            answer = self._client.send(call)
+            yield from pages.take(decode(answer, wire.CategorySearch), answer.status_code)
 
     def get(self, category_id: int, **params: Any) -> wire.Category:
         call = Call("GET", f"/categories/{category_id}", search_params(params))

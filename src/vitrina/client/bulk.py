@@ -276,7 +276,7 @@ def upload_one(
         try:
             item.image = client.images.upload(item.category, source)
         except ApiError as exc:
-            raise Refused(f"{exc.status} {exc.error_code}: {exc.message}".strip()) from None
+            raise Refused(str(exc)) from None
         except httpx.TransportError as exc:
             raise Refused(f"the server cannot be reached: {exc}") from None
 
@@ -304,7 +304,9 @@ def run_uploads(
         except Refused as exc:
             item.status, item.reason = "failed", str(exc)
         except ApiError as exc:  # creating a missing category
-            item.status, item.reason = "failed", f"{exc.status} {exc.error_code}: {exc.message}"
+            item.status, item.reason = "failed", str(exc)
+        except httpx.TransportError as exc:
+            item.status, item.reason = "failed", f"the server cannot be reached: {exc}"
         on_done(item)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:

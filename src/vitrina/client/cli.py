@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -74,6 +75,16 @@ def _token(given: str | None, variable: str) -> str:
     return token
 
 
+def _add_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="the most one API call may take, its retries included (default 300)",
+    )
+
+
 def add_commands(add: Add) -> None:
     p = add("upload", cmd_upload, "Upload a folder of photos to their categories, with progress.")
     p.add_argument("folder", type=Path, help="the photos")
@@ -93,6 +104,7 @@ def add_commands(add: Add) -> None:
     p.add_argument("--state", type=Path, help=f"the state file (default FOLDER/{STATE_NAME})")
     p.add_argument("--dry-run", action="store_true", help="print the plan, upload nothing")
     p.add_argument("--json", action="store_true", help="print a JSON report instead")
+    _add_timeout(p)
 
     p = add("mirror", cmd_mirror, "Copy a catalogue between two Ecwid-compatible APIs.")
     p.add_argument(
@@ -107,6 +119,7 @@ def add_commands(add: Add) -> None:
     p.add_argument("--prune", action="store_true", help="delete what the source no longer has")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--json", action="store_true", help="print a JSON report instead")
+    _add_timeout(p)
 
 
 def _progress(console: Console, with_bytes: bool) -> Progress:
@@ -130,12 +143,11 @@ def cmd_upload(args: argparse.Namespace) -> int:
     state_path: Path = args.state or folder / STATE_NAME
     base = api_base(args.url)
     state = State(state_path, f"{base}#{args.store}")
-    with Client(
-        args.store, _token(args.token, "VITRINA_TOKEN"), base, retries=Retries(8)
-    ) as client:
+    token = _token(args.token, "VITRINA_TOKEN")
+    with Client(args.store, token, base, retries=Retries(8), total_timeout=args.timeout) as client:
         try:
             tree = Tree(client.categories.search(hidden_categories=True))
-        except ApiError as exc:
+        except (ApiError, httpx.HTTPError) as exc:
             raise SystemExit(
                 f"vitrina upload: the store cannot be read: {printable(str(exc))}"
             ) from None
@@ -247,11 +259,11 @@ def cmd_mirror(args: argparse.Namespace) -> int:
     key = f"{source_base}#{args.from_store} -> {target_base}#{args.to_store}"
     state_path = args.state or Path(f"vitrina-mirror-{args.from_store}-to-{args.to_store}.json")
     state = MirrorState(state_path, key)
+    from_token = _token(args.from_token, "VITRINA_FROM_TOKEN")
+    to_token = _token(args.to_token, "VITRINA_TO_TOKEN")
     with (
-        Client(
-            args.from_store, _token(args.from_token, "VITRINA_FROM_TOKEN"), source_base
-        ) as source,
-        Client(args.to_store, _token(args.to_token, "VITRINA_TO_TOKEN"), target_base) as target,
+        Client(args.from_store, from_token, source_base, total_timeout=args.timeout) as source,
+        Client(args.to_store, to_token, target_base, total_timeout=args.timeout) as target,
         _progress(console, with_bytes=False) as progress,
     ):
         task = progress.add_task("steps", total=None)
@@ -266,7 +278,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         mirror = Mirror(source, target, state, args.prune, report)
         try:
             plan = mirror.run(args.dry_run)
-        except ApiError as exc:
+        except (ApiError, httpx.HTTPError) as exc:
             raise SystemExit(f"vitrina mirror: {printable(str(exc))}") from None
         finally:
             mirror.close()
