@@ -54,6 +54,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/bulk.py
 	$(BIN)/python bench/catalog.py
 	$(BIN)/python bench/rate_limit.py
+	$(BIN)/python bench/jobs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

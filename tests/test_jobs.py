@@ -115,3 +115,66 @@ def test_slow_downloads_of_one_store_do_not_hold_up_another(
     done = done_jobs()
     assert done and done[0].store_id == other.store_id, [(j.store_id, j.url) for j in done]
     assert other.category(quick)["thumbnail"]["width"] == 400
+
+
+def test_a_store_may_have_only_so_many_uploads_waiting(
+    api: Api, services: Services, remote: ImageServer
+) -> None:
+    services.settings = services.settings.replace(job_queue_per_store=3)
+    other = make_store(services, api.client, name="Other")
+    categories = [api.create() for _ in range(4)]
+    for category_id in categories[:3]:
+        start_async(api, category_id, remote.url(f"/image.jpg?{category_id}"))
+    refused = api.post(
+        f"/categories/{categories[3]}/image/async",
+        json={"url": remote.url("/image.jpg?fourth"), "width": 8, "height": 8},
+    )
+    assert refused.status_code == 429
+    assert refused.json()["errorCode"] == "RATE_LIMITED"
+    assert "3 async uploads waiting" in refused.json()["errorMessage"]
+    assert int(refused.headers["retry-after"]) > 0
+    assert "thumbnailUrl" not in api.category(categories[3])  # nothing changed
+    start_async(other, other.create(), remote.url("/image.jpg?other"))  # another store's own
+    run_jobs(services)  # the three finish, and make room
+    start_async(api, categories[3], remote.url("/image.jpg?fourth"))
+
+
+def test_finished_jobs_are_pruned_after_the_retention_period(
+    api: Api, services: Services, remote: ImageServer
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vitrina import images as uploads
+
+    done = [start_async(api, api.create(), remote.url(f"/image.jpg?d{n}")) for n in range(3)]
+    run_jobs(services)
+    waiting = start_async(api, api.create(), remote.url("/image.jpg?waiting"))
+    assert uploads.prune_jobs(services) == 0  # all younger than the retention
+    later = datetime.now(UTC) + timedelta(seconds=services.settings.job_retention_seconds + 1)
+    assert services.metadata.jobs.prune_jobs(later) == len(done)
+    left = services.metadata.jobs.list_jobs()
+    assert [(j.image_id, j.state) for j in left] == [(waiting, "queued")]
+    assert api.get(f"/_jobs/{done[0]}").status_code == 404
+
+
+@pytest.mark.embedded_only
+def test_the_claim_reads_indexes_only(api: Api, services: Services, remote: ImageServer) -> None:
+    """No step of a claim scans the jobs table (SQLite's plan says which
+    index each step reads); bench/jobs.py measures the claim at 1,000 and
+    100,000 jobs."""
+    from datetime import UTC, datetime
+
+    from vitrina.metadata.sql_jobs import expired, fairest
+
+    for _ in range(3):
+        start_async(api, api.create(), remote.url("/image.jpg"))
+    engine = services.engine
+    assert engine is not None
+    stamp = datetime.now(UTC)
+    with engine.connect() as conn:
+        for query in (expired(stamp), fairest(stamp)):
+            compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+            scans = [line for line in plan if line.startswith("SCAN") and "jobs" in line]
+            assert all("INDEX" in line for line in scans), plan
+            assert any("ix_jobs_queue" in line or "ix_jobs_lease" in line for line in plan), plan

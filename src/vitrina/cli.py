@@ -243,7 +243,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         removed = images.sweep(
             services, grace if args.grace_seconds is None else args.grace_seconds
         )
-    print(f"removed {removed} unreferenced files")
+        pruned = images.prune_jobs(services)
+    print(f"removed {removed} unreferenced files and {pruned} finished async upload jobs")
     return 0
 
 

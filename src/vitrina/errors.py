@@ -18,7 +18,8 @@ one handler in the web layer renders every one of them as
     ├── ImageTooLarge (422 IMAGE_TOO_LARGE)
     ├── WrongUrl (422 WRONG_URL)
     ├── DownloadFailed (422 IMAGE_DOWNLOAD_FAILED)
-    ├── RateLimited (429 RATE_LIMITED)
+    ├── RateLimited (429 RATE_LIMITED, with Retry-After)
+    │   └── QueueFull (a store's async uploads waiting)
     └── Unavailable (503 SERVICE_UNAVAILABLE)
         ├── MetadataUnavailable
         ├── StorageUnavailable
@@ -144,6 +145,15 @@ class RateLimited(VitrinaError):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
         super().__init__(f"Too many requests for this token; retry in {retry_after} seconds")
+
+
+class QueueFull(RateLimited):
+    """A store has as many async uploads waiting as it may have."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.message = message
+        self.args = (message,)
 
 
 class Unavailable(VitrinaError):

@@ -191,7 +191,7 @@ def start_async(
     ids = services.metadata.images.allocate_file_ids(len(ROLES))
     keys = services.metadata.jobs.start_async_image(
         store.id, category_id, image_id(ids), url, width, height, external_id, alt,
-        logs.request_id.get(),
+        logs.request_id.get(), services.settings.job_queue_per_store,
     )  # fmt: skip
     if keys is None:
         raise CategoryNotFound(category_id)
@@ -210,6 +210,15 @@ def download(services: Services, url: str, folder: str | None = None) -> Path:
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def prune_jobs(services: Services) -> int:
+    """Delete async-upload jobs finished longer ago than the retention period."""
+    retention = timedelta(seconds=services.settings.job_retention_seconds)
+    pruned = services.metadata.jobs.prune_jobs(datetime.now(UTC) - retention)
+    if pruned:
+        log.info("pruned %d finished async upload jobs", pruned)
+    return pruned
 
 
 def sweep(services: Services, grace_seconds: int) -> int:

@@ -328,7 +328,14 @@ class JobQueue(Protocol):
         external_id: str | None,
         alt: Mapping[str, Any] | None,
         request_id: str = "",
-    ) -> list[str] | None: ...
+        waiting_limit: int = 0,
+    ) -> list[str] | None:
+        """Point the category at a pending image and queue its job; None when
+        the category does not exist; QueueFull when the store already has
+        ``waiting_limit`` jobs queued or running (0: no limit). Returns the
+        keys of files to delete after the commit."""
+        ...
+
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
     def finish_job(
         self, job: Job, files: Sequence[StoredFile], border: Mapping[str, Any]
@@ -346,6 +353,10 @@ class JobQueue(Protocol):
         image_id: int | None = None,
     ) -> list[Job]:
         """Newest first."""
+        ...
+
+    def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete jobs that finished before then; how many."""
         ...
 
     def release_job(self, job: Job) -> None:

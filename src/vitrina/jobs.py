@@ -28,7 +28,8 @@ log = logging.getLogger("vitrina.jobs")
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
-SWEEP_EVERY_SECONDS = 3600.0  # the worker also sweeps unreferenced files, once per node
+# the worker also sweeps unreferenced files and prunes finished jobs, once per node
+SWEEP_EVERY_SECONDS = 3600.0
 
 
 _RUNNER_NUMBERS = itertools.count(1)
@@ -166,6 +167,7 @@ class JobWorker:
                 if number == 0 and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
                     images.sweep(self.services, self.services.settings.gc_grace_seconds)
+                    images.prune_jobs(self.services)
                 if runner.run_once() is not None:
                     continue
             except Unavailable as exc:

@@ -323,6 +323,20 @@ class Settings:
         _positive_int,
         "Attempts at an async upload before it is recorded as failed.",
     )
+    job_queue_per_store: int = setting(
+        "VITRINA_JOB_QUEUE_PER_STORE",
+        1000,
+        _non_negative_int,
+        "Async uploads a store may have queued or running; one more is answered 429 with "
+        "Retry-After. 0: no limit.",
+    )
+    job_retention_seconds: int = setting(
+        "VITRINA_JOB_RETENTION_SECONDS",
+        7 * 24 * 3600,
+        _positive_int,
+        "How long a finished async upload (done, failed, cancelled) is kept for "
+        "GET /_jobs/{imageId} and vitrina jobs; older ones are deleted hourly and by vitrina gc.",
+    )
     job_lease_seconds: int = setting(
         "VITRINA_JOB_LEASE_SECONDS",
         180,

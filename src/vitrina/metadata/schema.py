@@ -174,7 +174,11 @@ jobs = sa.Table(
     sa.Column("request_id", sa.String(128), nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_jobs_state_run_at", "state", "run_at"),
+    # the claim: each store's oldest due job, and the stores with jobs waiting
+    sa.Index("ix_jobs_queue", "state", "store_id", "run_at", "id"),
+    sa.Index("ix_jobs_lease", "state", "lease_until"),  # leases that ran out
+    sa.Index("ix_jobs_finished", "state", "updated_at"),  # pruning finished jobs
+    sa.Index("ix_jobs_image", "store_id", "image_id"),  # GET /_jobs/{imageId}
     sqlite_autoincrement=True,
 )
 
