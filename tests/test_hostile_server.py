@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import ipaddress
 import json
 import threading
 import time
@@ -24,9 +26,13 @@ import httpx
 import pytest
 
 from tests import images
+from tests.live import live_vitrina
 from tests.processes import wait_until
 from vitrina.cli import main
 from vitrina.client import AsyncClient, BadResponse, Client, Retries, ServerError
+from vitrina.client.mirror import ANYWHERE, DownloadRefused, SourceImages, SourcePolicy
+from vitrina.fetching.addresses import IPAddress
+from vitrina.wire import Size
 
 # Server-provided text that must reach the terminal as text, never as markup or escapes.
 HOSTILE_NAMES = [
@@ -600,3 +606,227 @@ def test_bad_response_is_part_of_the_curated_surface() -> None:
 
     assert "BadResponse" in vitrina.client.__all__
     assert issubclass(vitrina.client.BadResponse, vitrina.client.ApiError)
+
+
+# -- 8. source images: size, time and address ----------------------------------------------
+
+
+def mirror_target(server: Hostile) -> None:
+    """Store 2 of the hostile server as a target that takes new categories."""
+    server.store(2, [])
+    made = iter(range(500, 600))
+
+    @server.on("POST", "/api/v3/2/categories")
+    def create(exchange: Exchange) -> None:
+        exchange.body()
+        exchange.json({"id": next(made)})
+
+
+def mirror_json(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str], *more: str
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """`vitrina mirror --json` from store 1 to store 2; (exit code, steps by action)."""
+    code = main(mirror_args(server, "--state", str(tmp_path / "m.json"), "--json", *more))
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    return code, {s["action"]: s for s in steps}
+
+
+def test_an_image_on_this_machine_is_refused_without_connecting(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "/latest/meta-data/"  # a "metadata service" on loopback
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + path)])
+    mirror_target(server)
+    code, steps = mirror_json(server, tmp_path, capsys)
+    assert code == 1
+    assert steps["create"]["status"] == "done"
+    assert steps["image"]["status"] == "failed"
+    assert "does not point to a public internet address" in steps["image"]["reason"]
+    assert "--allow-private-sources" in steps["image"]["reason"]
+    assert server.paths(path) == []  # decided before any connection
+    assert not any("/image" in p for p in server.paths("/api/v3/2"))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--allow-private-sources"], ["--allow-source-network", "127.0.0.0/8"]],
+    ids=["private-sources", "network"],
+)
+def test_an_image_on_this_machine_is_copied_when_allowed(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    server.on("GET", "/images/photo.jpg")(
+        lambda e: e.answer(200, phone_photo(), {"Content-Type": "image/jpeg"})
+    )
+    server.on("GET", "/moved")(
+        lambda e: e.answer(302, b"", {"Location": server.base + "/images/photo.jpg"})
+    )
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/moved")])
+    with live_vitrina(tmp_path / "target") as target:
+        code = main(
+            [
+                "mirror", "--from-url", server.base, "--from-store", "1", "--from-token", "t",
+                "--to-url", target.base, "--to-store", str(target.store), "--to-token",
+                target.token, "--state", str(tmp_path / "m.json"), "--json", *flags,
+            ]
+        )  # fmt: skip
+        steps = json.loads(capsys.readouterr().out)["steps"]
+        with Client(target.store, target.token, target.api) as api:
+            [copied] = api.categories.by_path("Toys")
+    assert code == 0, steps
+    assert server.paths("/images/photo.jpg") == ["/images/photo.jpg"]
+    assert isinstance(copied.originalImage, Size)
+    assert (copied.originalImage.width, copied.originalImage.height) == (3024, 4032)
+
+
+def test_an_allow_list_opens_only_its_networks(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/latest/meta-data/")])
+    mirror_target(server)
+    code, steps = mirror_json(server, tmp_path, capsys, "--allow-source-network", "10.0.0.0/8")
+    assert code == 1
+    assert "public internet address" in steps["image"]["reason"]
+    assert server.paths("/latest") == []
+
+
+def test_a_redirect_is_judged_again(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    elsewhere = f"http://127.0.0.2:{port}/secret"  # loopback, but outside the allowed network
+    server.on("GET", "/moved")(lambda e: e.answer(302, b"", {"Location": elsewhere}))
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/moved")])
+    mirror_target(server)
+    code, steps = mirror_json(server, tmp_path, capsys, "--allow-source-network", "127.0.0.1/32")
+    assert code == 1
+    assert "Redirected to a URL that is not allowed" in steps["image"]["reason"]
+    assert server.paths("/moved") == ["/moved"]
+
+
+def test_an_endless_image_stops_at_the_default_cap(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.on("GET", "/endless.jpg")(lambda e: e.headers_then(endless_json(b"\xff\xd8\xff")))
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/endless.jpg")])
+    mirror_target(server)
+    code, steps = mirror_json(server, tmp_path, capsys, "--allow-private-sources")
+    assert code == 1
+    assert "larger than the limit of 20971520 bytes" in steps["image"]["reason"]
+    assert settled(server) < 20 * MiB + SLACK
+    assert not any("/image" in p for p in server.paths("/api/v3/2"))
+    assert list(tmp_path.glob("vitrina-mirror-*")) == []  # the temporary folder is gone
+
+
+def test_the_image_cap_is_an_option(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.on("GET", "/photo.jpg")(lambda e: e.answer(200, phone_photo()))
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/photo.jpg")])
+    mirror_target(server)
+    small = str(len(phone_photo()) - 1)
+    code, steps = mirror_json(
+        server, tmp_path, capsys, "--allow-private-sources", "--max-image-bytes", small
+    )
+    assert code == 1
+    assert f"larger than the limit of {small} bytes" in steps["image"]["reason"]
+
+
+def test_a_trickling_image_stops_at_the_download_deadline(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.on("GET", "/slow.jpg")(
+        lambda e: e.headers_then([bytes([b]) for b in phone_photo()[:100]], pause=0.3)
+    )
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/slow.jpg")])
+    mirror_target(server)
+    started = time.monotonic()
+    code, steps = mirror_json(
+        server, tmp_path, capsys, "--allow-private-sources", "--download-timeout", "1"
+    )
+    assert code == 1
+    assert "took longer than 1 seconds" in steps["image"]["reason"]
+    assert time.monotonic() - started < 4
+
+
+# Judged without connecting: IP literals are refused before any look-up, names
+# by what the injected resolver answers (it is the only one asked).
+NOT_PUBLIC = [
+    "http://10.0.0.1/a.jpg",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.43518/latest/",
+    "http://192.168.1.1:8080/a.jpg",
+    "https://100.64.0.1/a.jpg",
+    "http://[::1]/a.jpg",
+    "http://[fe80::1]/a.jpg",
+    "http://[fd00::1]/a.jpg",
+    "http://[::ffff:169.254.169.254]/a.jpg",
+    "http://[64:ff9b::a9fe:a9fe]/a.jpg",
+    "http://0x7f.1/a.jpg",
+    "http://2130706433/a.jpg",
+    "http://0/a.jpg",
+    "http://metadata.test/computeMetadata/v1/",
+    "http://mixed.test/a.jpg",
+]
+ANSWERS = {
+    "metadata.test": ["169.254.169.254"],
+    "mixed.test": ["93.184.216.34", "10.1.2.3"],  # one private answer is enough
+    "public.test": ["93.184.216.34", "2606:2800:220:1::248"],
+}
+
+
+def resolver(asked: list[str]) -> Callable[[str, int], list[IPAddress]]:
+    def resolve(host: str, port: int) -> list[IPAddress]:
+        asked.append(host)
+        return [ipaddress.ip_address(a) for a in ANSWERS[host]]
+
+    return resolve
+
+
+@pytest.mark.parametrize("url", NOT_PUBLIC)
+def test_non_public_sources_are_refused_by_judgement_alone(url: str) -> None:
+    asked: list[str] = []
+    sources = SourceImages(SourcePolicy(resolver=resolver(asked)))
+    with pytest.raises(DownloadRefused, match="does not point to a public internet address"):
+        sources.judge(url)
+    assert asked == ([urlsplit(url).hostname] if urlsplit(url).hostname in ANSWERS else [])
+
+
+def test_public_sources_and_allowed_networks_pass_judgement() -> None:
+    asked: list[str] = []
+    everything = SourceImages(SourcePolicy(resolver=resolver(asked), allowed_networks=ANYWHERE))
+    for url in NOT_PUBLIC:
+        everything.judge(url)
+    ten = SourceImages(
+        SourcePolicy(
+            resolver=resolver(asked), allowed_networks=(ipaddress.ip_network("10.0.0.0/8"),)
+        )
+    )
+    assert str(ten.judge("http://10.9.8.7:9000/a.jpg")) == "10.9.8.7"
+    assert str(ten.judge("https://public.test/a.jpg")) == "93.184.216.34"
+    with pytest.raises(DownloadRefused):
+        ten.judge("http://169.254.169.254/")
+    with pytest.raises(DownloadRefused, match="https:// or http://"):
+        ten.judge("file:///etc/passwd")
+    with pytest.raises(DownloadRefused, match="user name or password"):
+        ten.judge("https://user:secret@public.test/a.jpg")
+
+
+def test_the_connection_goes_to_the_address_that_was_judged(
+    server: Hostile, tmp_path: Path
+) -> None:
+    server.on("GET", "/images/photo.jpg")(lambda e: e.answer(200, phone_photo()))
+    answers = iter(["127.0.0.1", "127.0.0.2", "127.0.0.2"])
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[IPAddress]:
+        asked.append(host)
+        return [ipaddress.ip_address(next(answers))]
+
+    loopback = (ipaddress.ip_network("127.0.0.1/32"),)
+    sources = SourceImages(SourcePolicy(resolver=rebinding, allowed_networks=loopback))
+    port = server.base.rsplit(":", 1)[1]
+    digest = sources.fetch(f"http://images.test:{port}/images/photo.jpg", tmp_path / "photo")
+    assert asked == ["images.test"]  # resolved once; the connection went to the judged address
+    assert (tmp_path / "photo").read_bytes() == phone_photo()
+    assert digest == hashlib.sha256(phone_photo()).hexdigest()

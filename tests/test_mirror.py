@@ -86,7 +86,9 @@ def mirror(
             "mirror",
             "--from-url", a.base, "--from-store", str(a.store), "--from-token", a.token,
             "--to-url", b.base, "--to-store", str(b.store), "--to-token", b.token,
-            "--state", str(state), "--json", *more,
+            "--state", str(state), "--json",
+            "--allow-private-sources",  # A's images are on this machine
+            *more,
         ]
     )  # fmt: skip
     steps: list[dict[str, Any]] = json.loads(capsys.readouterr().out)["steps"]

@@ -5,6 +5,7 @@ only the client's dependencies."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -44,8 +45,17 @@ from vitrina.client.bulk import (
     read_manifest,
     run_uploads,
 )
-from vitrina.client.mirror import Mirror, MirrorState, Plan, Step
+from vitrina.client.mirror import (
+    ANYWHERE,
+    Mirror,
+    MirrorState,
+    Plan,
+    SourceImages,
+    SourcePolicy,
+    Step,
+)
 from vitrina.client.tree import SEPARATOR, Tree
+from vitrina.fetching.addresses import IPNetwork
 
 Add = Callable[..., argparse.ArgumentParser]
 
@@ -75,10 +85,30 @@ def _token(given: str | None, variable: str) -> str:
     return token
 
 
+def _network(text: str) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a network: {text!r} (e.g. 10.1.0.0/16)") from None
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+        return value
+
+    return parse
+
+
 def _add_timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
-        type=float,
+        type=_positive(float),
         default=300.0,
         metavar="SECONDS",
         help="the most one API call may take, its retries included (default 300)",
@@ -120,6 +150,35 @@ def add_commands(add: Add) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--json", action="store_true", help="print a JSON report instead")
     _add_timeout(p)
+    p.add_argument(
+        "--max-image-bytes",
+        type=_positive(int),
+        default=SourcePolicy.max_bytes,
+        metavar="BYTES",
+        help=f"largest source image to download (default {SourcePolicy.max_bytes}, 20 MiB)",
+    )
+    p.add_argument(
+        "--download-timeout",
+        type=_positive(float),
+        default=SourcePolicy.total_timeout,
+        metavar="SECONDS",
+        help=f"the most one image download may take (default {SourcePolicy.total_timeout:g})",
+    )
+    p.add_argument(
+        "--allow-source-network",
+        type=_network,
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="also download source images from this non-public network, e.g. 10.1.0.0/16 "
+        "(repeatable; by default only public internet addresses)",
+    )
+    p.add_argument(
+        "--allow-private-sources",
+        action="store_true",
+        help="download source images from any address, this machine and private networks "
+        "included (for a source you trust)",
+    )
 
 
 def _progress(console: Console, with_bytes: bool) -> Progress:
@@ -275,7 +334,13 @@ def cmd_mirror(args: argparse.Namespace) -> int:
                     f"[red]✗[/] {step.action} {shown(step.name)}: {shown(step.reason)}"
                 )
 
-        mirror = Mirror(source, target, state, args.prune, report)
+        networks = ANYWHERE if args.allow_private_sources else tuple(args.allow_source_network)
+        policy = SourcePolicy(
+            max_bytes=args.max_image_bytes,
+            total_timeout=args.download_timeout,
+            allowed_networks=networks,
+        )
+        mirror = Mirror(source, target, state, args.prune, report, images=SourceImages(policy))
         try:
             plan = mirror.run(args.dry_run)
         except (ApiError, httpx.HTTPError) as exc:

@@ -1,12 +1,13 @@
 """``vitrina mirror``: copy a catalogue between two Ecwid-compatible APIs (Ecwid
 to vitrina, vitrina to vitrina): the tree, every writable field, and each
 category's image. Source ids map to target ids in a state file; a re-run
-changes only what changed, finding a changed image by its content hash."""
+changes only what changed, finding a changed image by its content hash.
+Source images are downloaded under a size cap and a deadline, from public
+addresses only unless allowed (see _downloads.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +19,12 @@ import msgspec
 
 from vitrina import wire
 from vitrina.client._calls import ApiError, NotFound
+from vitrina.client._downloads import ANYWHERE, DownloadRefused, SourceImages, SourcePolicy
 from vitrina.client._state import read_state, write_state
 from vitrina.client._sync import Client
 from vitrina.client.tree import Tree
+
+__all__ = ["ANYWHERE", "DownloadRefused", "Mirror", "MirrorState", "SourceImages", "SourcePolicy"]
 
 # The writable fields that are copied as they are (parentId is mapped).
 COPIED = (
@@ -126,6 +130,7 @@ class Mirror:
         prune: bool,
         report: Callable[[Step], None] = lambda step: None,
         folder: Path | None = None,
+        images: SourceImages | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -133,10 +138,10 @@ class Mirror:
         self.prune = prune
         self.report = report
         self.folder = folder
-        self.files = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
+        self.images = images or SourceImages()
 
     def close(self) -> None:
-        self.files.close()
+        """Nothing to close: each download has its own connection."""
 
     def _everything(self, client: Client) -> list[wire.Category]:
         return list(client.categories.search(hidden_categories=True, productIds=True))
@@ -229,10 +234,10 @@ class Mirror:
         with tempfile.TemporaryDirectory(prefix="vitrina-mirror-", dir=self.folder) as folder:
             local = Path(folder) / "original"
             try:
-                digest = self._download(url, local)
-            except (httpx.HTTPError, OSError) as exc:
+                digest = self.images.fetch(url, local)
+            except (DownloadRefused, OSError) as exc:
                 step = Step("image", category.id, target_id, category.name, status="failed")
-                step.reason = f"cannot download {url}: {exc}"
+                step.reason = f"cannot download {url[:300]}: {exc}"
                 plan.steps.append(step)
                 self.report(step)
                 return
@@ -244,15 +249,6 @@ class Mirror:
                 dry_run,
                 lambda: self._upload(category.id, target_id, local, digest),
             )
-
-    def _download(self, url: str, destination: Path) -> str:
-        hashed = hashlib.sha256()
-        with self.files.stream("GET", url) as response, destination.open("wb") as out:
-            response.raise_for_status()
-            for chunk in response.iter_bytes(256 * 1024):
-                hashed.update(chunk)
-                out.write(chunk)
-        return hashed.hexdigest()
 
     def _upload(self, source_id: int, target_id: int, local: Path, digest: str) -> None:
         self.target.images.upload(target_id, local)
