@@ -22,25 +22,110 @@ _PNG_KEPT = {
 }  # fmt: skip
 
 
+# the bit depths each PNG colour type allows
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_APNG = (b"acTL", b"fcTL", b"fdAT")
+
+
+def _png_header(body: bytes) -> tuple[int, int, int]:
+    """Width, height and colour type of a valid IHDR; Unkeepable otherwise
+    (an unknown compression, filter or interlace method, a bit depth the
+    colour type does not have: decoders other than libvips refuse them)."""
+    if len(body) != 13:
+        raise Unkeepable("a damaged PNG header")
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(
+        ">IIBBBBB", body
+    )
+    if not (0 < width < 2**31 and 0 < height < 2**31):
+        raise Unkeepable("a PNG header with an impossible size")
+    if depth not in _PNG_DEPTHS.get(colour, ()):
+        raise Unkeepable("a PNG header with an unknown colour type or bit depth")
+    if compression or filtering or interlace > 1:
+        raise Unkeepable("a PNG header with an unknown compression, filter or interlace method")
+    return width, height, colour
+
+
+def _apng_is_sound(chunks: list[tuple[bytes, bytes]], width: int, height: int) -> bool:
+    """Whether the animation chunks (kind and the start of its body, in file
+    order) form an APNG that decoders read: one acTL before the image data,
+    a frame count and sequence numbers that agree, each fdAT after the image
+    data and after its frame's fcTL, frames inside the canvas, and a first
+    frame that fills it when the image data is that frame."""
+    kinds = [kind for kind, _ in chunks]
+    if b"acTL" not in kinds:
+        return not any(kind in _APNG for kind in kinds)
+    if kinds.count(b"acTL") != 1 or kinds.index(b"acTL") > kinds.index(b"IDAT"):
+        return False
+    frames, plays = struct.unpack(">II", chunks[kinds.index(b"acTL")][1][:8])
+    sequence, seen_frames, idat_seen = 0, 0, False
+    for kind, body in chunks:
+        if kind == b"IDAT":
+            idat_seen = True
+        elif kind == b"fcTL":
+            if len(body) != 26:
+                return False
+            number, w, h, x, y, _, _, dispose, blend = struct.unpack(">IIIIIHHBB", body)
+            if number != sequence or not (w and h and x + w <= width and y + h <= height):
+                return False
+            if dispose > 2 or blend > 1:
+                return False
+            if not idat_seen and (x, y, w, h) != (0, 0, width, height):
+                return False  # the image data is the first frame: it fills the canvas
+            sequence, seen_frames = sequence + 1, seen_frames + 1
+        elif kind == b"fdAT":
+            if not idat_seen or not seen_frames or len(body) < 4:
+                return False
+            if struct.unpack(">I", body[:4])[0] != sequence:
+                return False
+            sequence += 1
+    return bool(int(frames) == seen_frames > 0 and int(plays) < 2**31)
+
+
+def _iccp_is_sound(start: bytes) -> bool:
+    """A profile name of 1 to 79 bytes, then compression method 0 (zlib)."""
+    name_end = start.find(b"\x00")
+    return 0 < name_end < 80 and start[name_end + 1 : name_end + 2] == b"\x00"
+
+
 def _png(reader: Reader) -> list[Piece]:
+    """The chunks a browser needs, each checked against its CRC; a file any
+    decoder could refuse is Unkeepable (it is encoded again instead). An
+    animation that is not a sound APNG loses its animation chunks and keeps
+    its image, which is what the variants are made from."""
     if reader.read(0, 8) != _PNG_SIGNATURE:
         raise Unkeepable("no PNG signature")
-    pieces: list[Piece] = [(0, 8)]
-    pos = 8
-    first = True
+    kept: list[tuple[bytes, bytes, tuple[int, int]]] = []
+    pos, width, height, colour = 8, 0, 0, -1
     while True:
         length, kind = struct.unpack(">I4s", reader.read(pos, 8))
         end = pos + 12 + length
         if end > reader.size or not kind.isalpha():
             raise Unkeepable("a damaged PNG chunk")
-        if first and kind != b"IHDR":
+        if not kept and kind != b"IHDR":
             raise Unkeepable("a PNG that does not start with its header")
-        first = False
         if kind in _PNG_KEPT:
-            pieces.append((pos, end))
+            crc = struct.unpack(">I", reader.read(end - 4, 4))[0]
+            if reader.crc32(pos + 4, length + 4) != crc:
+                if kind in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
+                    raise Unkeepable(f"a PNG {kind.decode()} chunk that fails its checksum")
+            else:
+                small = reader.read(pos + 8, min(length, 64)) if kind != b"IDAT" else b""
+                if kind == b"IHDR":
+                    width, height, colour = _png_header(small)
+                if kind != b"iCCP" or _iccp_is_sound(small):
+                    kept.append((kind, small, (pos, end)))
         pos = end
         if kind == b"IEND":
-            return pieces
+            break
+    kinds = [kind for kind, _, _ in kept]
+    if b"IDAT" not in kinds or (colour == 3 and b"PLTE" not in kinds):
+        raise Unkeepable("a PNG without its image data or palette")
+    first, last = kinds.index(b"IDAT"), len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+    if any(kind != b"IDAT" for kind in kinds[first:last]):
+        raise Unkeepable("a PNG whose image data is not in one run")
+    if not _apng_is_sound([(kind, body) for kind, body, _ in kept], width, height):
+        kept = [chunk for chunk in kept if chunk[0] not in _APNG]
+    return [(0, 8), *(piece for _, _, piece in kept)]
 
 
 _WEBP_KEPT = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}

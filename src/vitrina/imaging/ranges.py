@@ -9,6 +9,7 @@ input is never read whole into memory.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -56,6 +57,21 @@ class Reader:
                 return self.stream.read(count)
         offset = pos - self.start
         return self.chunk[offset : offset + count]
+
+    def crc32(self, pos: int, count: int) -> int:
+        """The CRC-32 of ``count`` bytes at ``pos``, read in bounded slices."""
+        if pos < 0 or pos + count > self.size:
+            raise Unkeepable("the file ends too soon")
+        crc = 0
+        self.stream.seek(pos)
+        while count:
+            data = self.stream.read(min(count, CHUNK))
+            if not data:
+                raise Unkeepable("the file ends too soon")
+            crc = zlib.crc32(data, crc)
+            count -= len(data)
+        self.chunk = b""  # the stream moved: read from the file again
+        return crc
 
 
 def write_pieces(source: BinaryIO, pieces: Sequence[Piece], destination: Path) -> int:
