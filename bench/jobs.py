@@ -85,7 +85,8 @@ def main() -> None:
             from tests.services import postgres_server
 
             server = stack.enter_context(postgres_server())
-        print(f"claim_job on {'PostgreSQL' if server else 'SQLite'}, median of {args.claims} claims")
+        database = "PostgreSQL" if server else "SQLite"
+        print(f"claim_job on {database}, median of {args.claims} claims")
         for stores in (1, 50):
             figures = {}
             for count in (1_000, 100_000):
