@@ -110,8 +110,11 @@ class Observer:
         # (auth.py says which store): a forged request cannot push out an
         # app's real ones, and the store id is the one the handler parsed.
         store_id: int | None = state.get("store_id")
-        logged = store_id is not None and not template.startswith(_EXTENSION)
-        if logged and self.recorder is not None:
+        if (
+            store_id is not None
+            and self.recorder is not None
+            and not template.startswith(_EXTENSION)
+        ):
             self.recorder.add(
                 (
                     store_id,
