@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +118,7 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         ["jobs"],
         ["requests"],
         ["demo"],
+        ["console-link"],
     ):
         with pytest.raises(SystemExit) as exited:
             main([*command, "--help"])
@@ -153,10 +156,13 @@ def test_demo_prints_the_console_link_and_requests_are_listed(
     data = tmp_path / "data"
     code, out, _ = run(capsys, "demo", "--data-dir", str(data))
     assert code == 0
-    link = next(line for line in out.splitlines() if line.startswith("Console:"))
-    token = out.split("token=", 1)[1].split()[0]
-    assert link.split()[1] == f"http://127.0.0.1:8080/console/#store=1&token={token}"
+    token = out.split("shown only this once:", 1)[1].split()[0]
+    assert token.startswith("secret_")
+    link = _console_link(out)
+    assert link.startswith("http://127.0.0.1:8080/console/#store=1&signin=")
+    _no_token_in_a_url(out, token)
     with TestClient(create_app(Settings(data_dir=data, run_jobs=False))) as client:
+        assert _exchange(client, link).status_code == 200
         auth = {"Authorization": f"Bearer {token}"}
         client.post("/api/v3/1/categories", json={"name": "Toys"}, headers=auth)
         client.get("/api/v3/1/categories/77", params={"token": token, "lang": "en"})
@@ -171,5 +177,65 @@ def test_demo_prints_the_console_link_and_requests_are_listed(
         capsys, "requests", "--store", "1", "--status", "2xx", "--data-dir", str(data)
     )
     assert len(out.splitlines()) == 1
+    # every start prints a new link (the last one may be used or expired), never a token
     code, out, _ = run(capsys, "demo", "--data-dir", str(data))
-    assert "/console/ (sign in" in out
+    assert code == 0 and "secret_" not in out
+    again = _console_link(out)
+    assert again.startswith("http://127.0.0.1:8080/console/#store=1&signin=") and again != link
+    assert "vitrina console-link --store 1" in out
+    with TestClient(create_app(Settings(data_dir=data, run_jobs=False))) as client:
+        assert _exchange(client, link).json()["errorCode"] == "INVALID_SIGNIN_CODE"
+        assert _exchange(client, again).json()["scopes"] == [
+            "create_catalog",
+            "read_catalog",
+            "update_catalog",
+        ]
+
+
+def _console_link(out: str) -> str:
+    line = next(line for line in out.splitlines() if line.startswith("Console:"))
+    return line.split()[1]
+
+
+def _no_token_in_a_url(out: str, token: str) -> None:
+    """Tokens go in headers: no URL that vitrina prints carries one."""
+    urls = re.findall(r"https?://\S+", out)
+    assert urls
+    assert not [url for url in urls if token in url or "token=" in url]
+
+
+def _exchange(client: Any, link: str) -> Any:
+    """What the console page does with a sign-in link."""
+    fragment = dict(part.split("=", 1) for part in link.split("#", 1)[1].split("&"))
+    return client.post(
+        "/console/session", json={"storeId": int(fragment["store"]), "code": fragment["signin"]}
+    )
+
+
+def test_console_link_prints_a_single_use_link_with_the_scopes_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.testclient import TestClient
+
+    from vitrina.settings import Settings
+    from vitrina.web.app import create_app
+
+    data = str(tmp_path / "data")
+    run(capsys, "migrate", "--data-dir", data)
+    code, _, err = run(capsys, "console-link", "--store", "1", "--data-dir", data)
+    assert code == 2 and "Store #1 does not exist" in err
+    run(capsys, "store", "create", "--data-dir", data)
+    code, _, err = run(
+        capsys, "console-link", "--store", "1", "--scopes", "write_all", "--data-dir", data
+    )
+    assert code == 2 and "Unknown scope" in err
+    code, out, err = run(
+        capsys, "console-link", "--store", "1", "--scopes", "read_catalog", "--data-dir", data
+    )
+    assert code == 0 and "works once, within 600 seconds" in err
+    link = out.strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:8080/console/#store=1&signin=[\w-]{32}", link)
+    with TestClient(create_app(Settings(data_dir=Path(data), run_jobs=False))) as client:
+        session = _exchange(client, link).json()
+        assert session["storeId"] == 1 and session["scopes"] == ["read_catalog"]
+        assert _exchange(client, link).json()["errorCode"] == "INVALID_SIGNIN_CODE"

@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from tests.processes import free_port
 from vitrina.bootstrap import Services, fetch_policy
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import create_token
+from vitrina.tokens import console_link, create_signin_code, create_token, token_hash
 from vitrina.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +53,11 @@ class Site:
 
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"})
+
+    def link(self, store: int, scopes: frozenset[str] = frozenset(SCOPES)) -> str:
+        """A console sign-in link, as vitrina console-link prints it."""
+        code = create_signin_code(self.services.metadata, store, scopes, 600)
+        return console_link(self.base, store, code)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +124,21 @@ def page(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
 
 
 def sign_in(page: Any, site: Site, store: int, token: str) -> None:
-    page.goto(f"{site.base}/console/#store={store}&token={token}")
+    """Into ``store`` with ``token``'s scopes: by a sign-in link, as people do;
+    a public token (which no link makes) is pasted into the form."""
+    info = site.services.metadata.stores.find_token(token_hash(token))
+    assert info is not None
+    if info.kind == "public":
+        page.goto(f"{site.base}/console/")
+        page.fill("#signin-store", str(store))
+        page.fill("#signin-token", token)
+        page.click("#signin-form button[type=submit]")
+    else:
+        page.goto(site.link(store, info.scopes))
+    loaded(page)
+
+
+def loaded(page: Any) -> None:
     page.wait_for_selector("#tabs:not([hidden])")
     page.wait_for_selector("#tree-status:has-text('categor')")
 
@@ -147,17 +168,138 @@ def names(page: Any) -> list[str]:
     return [n.strip() for n in page.locator(".treeitem > .row .name").all_inner_texts()]
 
 
-def test_sign_in_by_link_keeps_the_token_out_of_the_address_and_cookies(
-    page: Any, site: Site
-) -> None:
+def test_sign_in_by_link_keeps_tokens_out_of_the_address_and_cookies(page: Any, site: Site) -> None:
     store, token = site.store()
-    sign_in(page, site, store, token)
+    link = site.link(store, frozenset({"read_catalog"}))
+    page.goto(link)
+    loaded(page)
     assert page.url == f"{site.base}/console/"
     assert page.evaluate("sessionStorage.length") == 1
-    assert token in page.evaluate("JSON.stringify(sessionStorage)")
+    saved = page.evaluate("JSON.parse(sessionStorage.getItem('vitrina.console'))")
+    assert saved["store"] == str(store) and saved["token"].startswith("secret_")
+    assert saved["token"] != token and saved["expiresAt"]
+    assert link.split("signin=")[1] not in page.evaluate("JSON.stringify(sessionStorage)")
     assert page.context.cookies() == []
-    assert token not in page.content()
+    assert token not in page.content() and saved["token"] not in page.content()
     assert "Toy shop" in page.inner_text("#store-name")
+    # the session has the link's scopes, not the token's
+    assert "lacks create_catalog and update_catalog" in page.inner_text("#readonly-note")
+
+
+def _session(page: Any) -> dict[str, str]:
+    saved: dict[str, str] = page.evaluate("JSON.parse(sessionStorage.getItem('vitrina.console'))")
+    return saved
+
+
+def _files_holding(folder: Path, secret: str) -> list[str]:
+    """Files under ``folder`` that contain ``secret`` (as UTF-8 or UTF-16, as
+    Chromium's stores write strings)."""
+    forms = (secret.encode(), secret.encode("utf-16-le"))
+    return [
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and any(form in path.read_bytes() for form in forms)
+    ]
+
+
+def test_no_token_reaches_the_browsers_history_or_profile(
+    browser: Any, site: Site, tmp_path: Path
+) -> None:
+    """The link is in the history, as every visited address is: it holds a
+    code that worked once, never a token. The long-lived token is in no file
+    of the profile. The session token is only where Chromium keeps every
+    tab's sessionStorage, so that it can restore tabs ("Session Storage"):
+    the console keeps its session there, and that token expires
+    (VITRINA_CONSOLE_SESSION_SECONDS)."""
+    store, token = site.store()
+    profile = tmp_path / "profile"
+    context = browser.browser_type.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), args=["--no-sandbox"]
+    )
+    try:
+        page = context.new_page()
+        link = site.link(store)
+        page.goto(link)
+        loaded(page)
+        session_token = _session(page)["token"]
+        page.click("#tab-requests")  # a few more API calls with the session token
+        page.wait_for_selector("#log-rows tr")
+    finally:
+        context.close()
+    history = profile / "Default" / "History"
+    with sqlite3.connect(f"file:{history}?mode=ro", uri=True) as db:
+        visited = [url for (url,) in db.execute("SELECT url FROM urls")]
+    assert link in visited  # the history keeps fragments: a token there would be found
+    for secret in (token, session_token):
+        assert [url for url in visited if secret in url] == []
+    assert _files_holding(profile, token) == []
+    kept = _files_holding(profile, session_token)
+    assert [name for name in kept if not name.startswith("Default/Session Storage/")] == []
+
+
+def test_a_link_works_once_and_a_second_use_says_so(page: Any, site: Site) -> None:
+    store, _ = site.store()
+    link = site.link(store)
+    page.goto(link)
+    loaded(page)
+    page.click("#sign-out")
+    page.wait_for_selector("#signin:not([hidden])")
+    page.goto(link)
+    page.wait_for_selector("#link-notice:not([hidden])")
+    text = page.inner_text("#link-notice")
+    assert "already been used" in text and f"vitrina console-link --store {store}" in text
+    assert page.is_visible("#signin") and not page.is_visible("#tabs")
+    assert page.url == f"{site.base}/console/"
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_expired_link_says_so(page: Any, site: Site) -> None:
+    store, _ = site.store()
+    code = "an-expired-code-for-this-test"
+    site.services.metadata.signins.add_code(
+        store, token_hash(code), frozenset(SCOPES), datetime.now(UTC) - timedelta(seconds=1)
+    )
+    page.goto(console_link(site.base, store, code))
+    page.wait_for_selector("#link-notice:not([hidden])")
+    assert "has expired" in page.inner_text("#link-notice")
+    assert page.is_visible("#signin")
+
+
+def test_a_link_that_carries_a_token_is_refused_and_cleared(page: Any, site: Site) -> None:
+    store, token = site.store()
+    page.goto(f"{site.base}/console/#store={store}&token={token}")
+    page.wait_for_selector("#link-notice:not([hidden])")
+    text = page.inner_text("#link-notice")
+    assert "no longer accepted" in text and "vitrina console-link --store N" in text
+    assert page.url == f"{site.base}/console/"
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.is_visible("#signin") and not page.is_visible("#tabs")
+
+
+def test_a_signed_in_tab_asks_before_another_stores_link(page: Any, site: Site) -> None:
+    store, _ = site.store()
+    other = site.services.metadata.stores.create_store("Kite shop", "https://kites.example.com")
+    page.goto(site.link(store))
+    loaded(page)
+    first = _session(page)
+    # Cancel: the session stays, and the link's code is not used
+    link = site.link(other.id)
+    page.goto(link)  # as when a link is pasted into this tab
+    page.wait_for_selector("#confirm[open]")
+    question = page.inner_text("#confirm-text")
+    assert f"“Toy shop” (store {store})" in question and f"store {other.id}" in question
+    page.click("#confirm button[value=cancel]")
+    page.wait_for_selector("#link-notice:has-text('not used')")
+    assert "Toy shop" in page.inner_text("#store-name")
+    assert _session(page) == first
+    assert page.url == f"{site.base}/console/"
+    # a fresh page load with a link asks too; this time, change stores
+    page.goto(f"{site.base}/console/index.html#{link.split('#', 1)[1]}")
+    page.wait_for_selector("#confirm[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector(f"#store-name:has-text('Kite shop · store {other.id}')")
+    assert _session(page)["store"] == str(other.id)
+    assert _session(page)["token"] != first["token"]
 
 
 def test_a_wrong_token_is_explained(page: Any, site: Site) -> None:

@@ -20,7 +20,13 @@ from vitrina.errors import VitrinaError
 from vitrina.interfaces import SCOPES
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings, SettingsError
-from vitrina.tokens import create_token, parse_scopes, token_hash
+from vitrina.tokens import (
+    console_link,
+    create_signin_code,
+    create_token,
+    parse_scopes,
+    token_hash,
+)
 
 if TYPE_CHECKING:
     from vitrina.bootstrap import Services
@@ -68,7 +74,8 @@ def _services(args: argparse.Namespace, upgrade: bool = False) -> Iterator[Servi
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """A demo store and a token, on an installation without stores; then how
-    to call the server (make run calls this before serve)."""
+    to call the server and a fresh console sign-in link (make run calls this
+    before serve, every time: a link works once, for a few minutes)."""
     with _services(args, upgrade=True) as services:
         _demo(services)
     return 0
@@ -77,10 +84,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo(services: Services) -> None:
     settings = services.settings
     base = settings.effective_public_url
-    if services.metadata.stores.list_stores():
+    stores = services.metadata.stores.list_stores()
+    if stores:
         print("API page:   " + base + "/docs")
-        print("Console:    " + base + "/console/ (sign in with a store id and a token)")
         print("New token:  vitrina token create --store STORE_ID")
+        _print_console_link(services, stores[0].id, frozenset(SCOPES))
         return
     store = services.metadata.stores.create_store("Demo store", base + "/store/1")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
@@ -94,8 +102,36 @@ def _demo(services: Services) -> None:
     )
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v3/{store.id}/categories")
     print("API page:   " + base + "/docs")
-    # The token rides in the fragment, which browsers never send to a server.
-    print(f"Console:    {base}/console/#store={store.id}&token={token}")
+    _print_console_link(services, store.id, frozenset(SCOPES))
+
+
+def _print_console_link(services: Services, store_id: int, scopes: frozenset[str]) -> None:
+    """A sign-in link, never the token: the code in it works once, for a few
+    minutes, so a browser's history keeps nothing that still opens the store."""
+    settings = services.settings
+    code = create_signin_code(services.metadata, store_id, scopes, settings.console_link_seconds)
+    minutes = max(1, settings.console_link_seconds // 60)
+    print(f"Console:    {console_link(settings.effective_public_url, store_id, code)}")
+    print(
+        f"            (signs in to store #{store_id} once, within {minutes} minutes; "
+        f"a new link: vitrina console-link --store {store_id})"
+    )
+
+
+def cmd_console_link(args: argparse.Namespace) -> int:
+    scopes = parse_scopes(args.scopes or ",".join(SCOPES))
+    with _services(args) as services:
+        settings = services.settings
+        code = create_signin_code(
+            services.metadata, args.store, scopes, settings.console_link_seconds
+        )
+    print(console_link(settings.effective_public_url, args.store, code))
+    print(
+        f"Opens the console signed in to store #{args.store} with {','.join(sorted(scopes))}; "
+        f"works once, within {settings.console_link_seconds} seconds.",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -326,7 +362,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
     serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
     add("worker", cmd_worker, "Run only the async-upload worker.")
-    add("demo", cmd_demo, "Create a demo store and token if there is no store; print how to call.")
+    add(
+        "demo",
+        cmd_demo,
+        "Create a demo store and token if there is no store; print how to call, and a "
+        "console sign-in link.",
+    )
+    p = add(
+        "console-link",
+        cmd_console_link,
+        "Print a console sign-in link for a store: it works once, for a few minutes "
+        "(VITRINA_CONSOLE_LINK_SECONDS), and opens a session that expires.",
+    )
+    p.add_argument("--store", type=int, required=True, help="store id")
+    p.add_argument(
+        "--scopes", help=f"comma list of {', '.join(SCOPES)} for the session (default: all)"
+    )
 
     store = sub.add_parser("store", help="Create and list stores.").add_subparsers(
         dest="store_command", required=True

@@ -387,6 +387,20 @@ class Settings:
         "Keep each store's last 1,000 API requests (method, path, query without the token,"
         " status, duration, errorCode) for the console and GET /api/v3/{storeId}/_requests.",
     )
+    console_link_seconds: int = setting(
+        "VITRINA_CONSOLE_LINK_SECONDS",
+        600,
+        _positive_int,
+        "How long a console sign-in link (vitrina console-link, vitrina demo) may be used;"
+        " each works once.",
+    )
+    console_session_seconds: int = setting(
+        "VITRINA_CONSOLE_SESSION_SECONDS",
+        43_200,
+        _positive_int,
+        "How long a console session opened by a sign-in link lasts (12 hours); its token"
+        " then stops working.",
+    )
     fetch_allow_http: bool = setting(
         "VITRINA_FETCH_ALLOW_HTTP",
         False,

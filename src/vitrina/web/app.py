@@ -63,6 +63,7 @@ def routes() -> list[Route]:
         f"{API}/_jobs/{{imageId}}": {"GET": extensions.image_job},
         "/console": {"GET": console.console_redirect},
         "/console/": {"GET": console.console},
+        "/console/session": {"POST": console.session},
         "/console/{name}": {"GET": console.console},
         "/images/{storeId}/{fileName}": {"GET": files.serve_file},
         "/api/v3/openapi.json": {"GET": meta.openapi},

@@ -2,7 +2,8 @@
 checked against the store in the path, its scopes, and the rate limit.
 
 Tokens are looked up by their SHA-256 hash, so a lookup reveals nothing an
-attacker could use to guess a token byte by byte.
+attacker could use to guess a token byte by byte. A console session's token
+expires: it is refused from that moment, cached or not.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Caller:
 
     store: Store
     token: TokenInfo
+    expires: float = math.inf  # time.time() at which the token stops working
     # the view of a read with no query string, by whether it shows productIds
     views: dict[bool, View] = field(default_factory=dict, compare=False, repr=False)
 
@@ -97,10 +99,14 @@ class Authenticator:
         if info is None or info.revoked:
             self.unknown.put(hashed, True)
             return None
+        expires = info.expires_at.timestamp() if info.expires_at is not None else math.inf
+        if expires <= time.time():
+            self.unknown.put(hashed, True)
+            return None
         store = self.metadata.stores.get_store(info.store_id)
         if store is None:
             return None
-        caller = Caller(store=store, token=info)
+        caller = Caller(store=store, token=info, expires=expires)
         self.tokens.put(hashed, caller)
         return caller
 
@@ -124,7 +130,7 @@ class Authenticator:
         if self.unknown.get(hashed):
             raise InvalidToken()
         caller = self.tokens.get(hashed) or await self._lookup_once(hashed)
-        if caller is None or caller.store.id != store_id:
+        if caller is None or caller.store.id != store_id or caller.expires <= time.time():
             raise InvalidToken()
         # the request log records this request in this store's log (observe.py)
         request.state.store_id = store_id

@@ -16,7 +16,8 @@
   (immutable); a request still reads the file's record, so a deleted file
   is a 404 at once.
 - Tokens: a looked-up token is remembered for ``TOKEN_TTL`` seconds, so a
-  revocation reaches every process within that time (docs/security.md).
+  revocation reaches every process within that time (docs/security.md); a
+  console session's expiry travels with it and is checked on every request.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The web console at /console/: static files shipped in the package
 (web/console/), served with a strict Content-Security-Policy. The page is a
-client of the public API like any app; nothing here reads a token."""
+client of the public API like any app; nothing here reads a token. Its one
+endpoint of its own, POST /console/session, exchanges a sign-in link's
+single-use code for a session token that expires."""
 
 from __future__ import annotations
 
@@ -9,12 +11,17 @@ from functools import cache
 from importlib import resources
 from urllib.parse import urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vitrina.errors import NotFound
+from vitrina.errors import BadRequest, NotFound
+from vitrina.numbers import parse_whole
 from vitrina.settings import Settings
+from vitrina.tokens import redeem_signin_code
 from vitrina.web.context import Context
+from vitrina.web.params import MAX_CATEGORY_ID, read_json
+from vitrina.web.responses import JSON
 
 _TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -98,3 +105,37 @@ async def console(request: Request) -> Response:
 async def console_redirect(_request: Request) -> Response:
     # A relative Location: nothing built from the Host header.
     return Response(status_code=308, headers={"Location": "console/"})
+
+
+def _store_id(value: object) -> int:
+    number = parse_whole(value) if isinstance(value, str) else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number <= MAX_CATEGORY_ID:
+        raise BadRequest("'storeId' must be a store id (a positive whole number)")
+    return number
+
+
+async def session(request: Request) -> Response:
+    """``{"storeId", "code"}`` → a new session: ``{"storeId", "token",
+    "scopes", "expiresAt"}``. The code is good once (docs/differences.md)."""
+    ctx = Context.of(request)
+    body = await read_json(request, 4096)
+    store_id = _store_id(body.get("storeId"))
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise BadRequest("'code' must be the sign-in code from the link (after signin=)")
+    token, info = await run_in_threadpool(
+        redeem_signin_code,
+        ctx.services.metadata,
+        store_id,
+        code.strip(),
+        ctx.settings.console_session_seconds,
+    )
+    assert info.expires_at is not None
+    expires = info.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    answer = {
+        "storeId": store_id,
+        "token": token,
+        "scopes": sorted(info.scopes),
+        "expiresAt": expires,
+    }
+    return JSON(answer, headers={"Cache-Control": "no-store"})

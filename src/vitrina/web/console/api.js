@@ -1,5 +1,7 @@
 // The console is a client of the public REST API like any app: the token is
-// kept in sessionStorage and sent only in the Authorization header.
+// kept in sessionStorage and sent only in the Authorization header. A sign-in
+// link carries a single-use code, never a token: the page exchanges it once
+// (POST /console/session) for a session token that expires.
 
 const KEY = "vitrina.console";
 
@@ -20,22 +22,52 @@ export function session() {
   }
 }
 
-export function signIn(store, token) {
-  sessionStorage.setItem(KEY, JSON.stringify({ store: String(store), token: String(token) }));
+export function signIn(store, token, expiresAt = "") {
+  const saved = { store: String(store), token: String(token), expiresAt: String(expiresAt) };
+  sessionStorage.setItem(KEY, JSON.stringify(saved));
+}
+
+/** Remember the store's name beside the session, for the question a sign-in
+ * link asks when this tab is already signed in. */
+export function rememberName(name) {
+  const saved = session();
+  if (saved) sessionStorage.setItem(KEY, JSON.stringify({ ...saved, name: String(name) }));
 }
 
 export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
-/** A one-click link carries #store=…&token=… (a fragment never reaches a
- * server): keep it in sessionStorage and clear it from the address bar. */
+/** What the address's fragment asks for, cleared from the address bar at
+ * once: a sign-in link (#store=N&signin=CODE; a fragment never reaches a
+ * server), an old link that carries a token (no longer accepted: it would
+ * stay in the browser's history), or nothing. */
 export function takeFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const store = params.get("store");
-  const token = params.get("token");
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
-  if (store && token) signIn(store, token);
+  if (params.has("token")) return { kind: "token" };
+  const code = params.get("signin");
+  if (code === null) return null;
+  const store = params.get("store") || "";
+  return /^\d{1,10}$/.test(store) && code ? { kind: "signin", store, code } : { kind: "broken" };
+}
+
+/** Exchange a sign-in code, once, for a session: {storeId, token, scopes, expiresAt}. */
+export async function exchange(store, code) {
+  let response;
+  try {
+    response = await fetch("/console/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ storeId: Number(store), code }),
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "NETWORK", "The server cannot be reached");
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw explain(response.status, data);
+  return data;
 }
 
 function url(path, params) {
@@ -53,6 +85,14 @@ function explain(status, data) {
   const code = (data && data.errorCode) || "";
   if (status === 403 && code === "INSUFFICIENT_APP_SCOPE") {
     return new ApiError(status, code, `${message}. Ask for a token with that scope.`);
+  }
+  const saved = session();
+  if (code === "INVALID_API_TOKEN" && saved && saved.expiresAt && Date.parse(saved.expiresAt) <= Date.now()) {
+    return new ApiError(
+      status,
+      code,
+      `This console session has expired. Open a new sign-in link: vitrina console-link --store ${saved.store}`,
+    );
   }
   return new ApiError(status, code, message);
 }

@@ -1,9 +1,19 @@
 // The console's entry: sign in, load the store, switch between the category
 // tree and the request log.
 
-import { allCategories, api, ApiError, session, signIn, signOut, takeFragment } from "./api.js";
+import {
+  allCategories,
+  api,
+  ApiError,
+  exchange,
+  rememberName,
+  session,
+  signIn,
+  signOut,
+  takeFragment,
+} from "./api.js";
 import * as detail from "./detail.js";
-import { $, say } from "./dom.js";
+import { $, confirmDialog, say } from "./dom.js";
 import * as log from "./log.js";
 import { can, index, state } from "./state.js";
 import * as tree from "./tree.js";
@@ -50,6 +60,7 @@ async function enter() {
   const [token, profile] = await Promise.all([api("GET", "/_token"), api("GET", "/profile")]);
   state.scopes = new Set(token.public ? ["read_catalog"] : token.scopes);
   state.profile = profile;
+  rememberName(profile.settings.storeName);
   say($("store-name"), `${profile.settings.storeName} · store ${store}`);
   document.title = `${profile.settings.storeName} · vitrina console`;
   const readOnly = !can("update_catalog") || !can("create_catalog");
@@ -72,8 +83,46 @@ async function enter() {
   await load(null);
 }
 
+const NEW_LINK = "vitrina console-link --store N prints a sign-in link (make run prints one at every start)";
+
+function notice(text) {
+  say($("link-notice"), text);
+  $("link-notice").hidden = !text;
+}
+
+/** Exchange a sign-in link's code for a session. A tab already signed in
+ * shows its store and asks first, naming both stores; Cancel keeps the
+ * session and leaves the code unused. */
+async function signInWith(link) {
+  // the store this tab is in shows behind the question
+  if (session() && $("tabs").hidden) await tryEnter();
+  const current = session(); // null when that session had ended
+  if (current) {
+    const here = current.name ? `“${current.name}” (store ${current.store})` : `store ${current.store}`;
+    const replace = await confirmDialog(
+      `This tab is signed in to ${here}. The link you opened signs in to store ${link.store}. ` +
+        `Leave ${here} and sign in to store ${link.store}?`,
+      `Sign in to store ${link.store}`,
+      false,
+    );
+    if (!replace) {
+      notice(`You are still signed in to ${here}. The sign-in link was not used.`);
+      return;
+    }
+  }
+  try {
+    const made = await exchange(link.store, link.code);
+    signIn(made.storeId, made.token, made.expiresAt);
+  } catch (error) {
+    notice(error.message);
+    return;
+  }
+  if (current) location.reload(); // a fresh page for the other session
+  else await tryEnter();
+}
+
 async function start() {
-  takeFragment();
+  const link = takeFragment();
   tree.setup({ select: (id) => detail.show(id), changed: (id) => load(id) });
   detail.setup({ reload: (id) => load(id) });
   log.setup();
@@ -114,7 +163,29 @@ async function start() {
       say($("new-root-error"), error.message);
     }
   });
-  if (session()) await tryEnter();
+  // a link pasted into this tab's address bar changes only the fragment
+  window.addEventListener("hashchange", () => follow(takeFragment()));
+  if (!(await follow(link)) && session()) await tryEnter();
+}
+
+/** Act on what the address's fragment asked for; whether it was a sign-in link. */
+async function follow(link) {
+  if (!link) return false;
+  notice("");
+  if (link.kind === "token") {
+    notice(
+      "Links that carry a token are no longer accepted: the token would stay in the browser's " +
+        "history (it has been cleared from the address bar; consider revoking it with " +
+        `vitrina token revoke). ${NEW_LINK}; or paste a store id and a token.`,
+    );
+    return false;
+  }
+  if (link.kind === "broken") {
+    notice(`This sign-in link is incomplete. ${NEW_LINK}.`);
+    return false;
+  }
+  await signInWith(link);
+  return true;
 }
 
 async function tryEnter() {

@@ -33,10 +33,11 @@ export function bytes(size) {
   return `${(size / 1024 / 1024).toFixed(2)} MB`;
 }
 
-export function confirmDialog(text, action = "Delete") {
+export function confirmDialog(text, action = "Delete", danger = true) {
   const dialog = $("confirm");
   say($("confirm-text"), text);
   say($("confirm-ok"), action);
+  $("confirm-ok").classList.toggle("danger", danger);
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {
