@@ -29,7 +29,14 @@ from tests import images
 from tests.live import live_vitrina
 from tests.processes import wait_until
 from vitrina.cli import main
-from vitrina.client import AsyncClient, BadResponse, Client, Retries, ServerError
+from vitrina.client import (
+    AsyncClient,
+    BadResponse,
+    Client,
+    RateLimited,
+    Retries,
+    ServerError,
+)
 from vitrina.client.mirror import ANYWHERE, DownloadRefused, SourceImages, SourcePolicy
 from vitrina.fetching.addresses import IPAddress
 from vitrina.wire import Size
@@ -606,6 +613,34 @@ def test_bad_response_is_part_of_the_curated_surface() -> None:
 
     assert "BadResponse" in vitrina.client.__all__
     assert issubclass(vitrina.client.BadResponse, vitrina.client.ApiError)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_proxy_of_the_environment_is_used_as_httpx_uses_it(
+    server: Hostile, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.on("GET", "/api/v3/1/categories/1")(lambda e: e.json(category(1, "Proxied")))
+    monkeypatch.setenv("HTTP_PROXY", server.base)  # the hostile server proxies, and answers
+    nowhere = Hostile(base="http://127.0.0.2:9")  # loopback, where nothing listens
+    assert first(nowhere, kind) == "Proxied"
+    assert server.seen == [("GET", "/api/v3/1/categories/1")]
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert first(server, kind) == "Proxied"  # directly
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_retry_after_beyond_the_deadline_is_not_waited_for(server: Hostile, kind: str) -> None:
+    @server.on("GET", "/api/v3/1/categories/1")
+    def busy(exchange: Exchange) -> None:
+        exchange.answer(429, b'{"errorMessage": "later", "errorCode": "RATE_LIMITED"}',
+                        {"Retry-After": "100"})  # fmt: skip
+
+    started = time.monotonic()
+    with pytest.raises(RateLimited):
+        first(server, kind, total_timeout=5.0)
+    assert time.monotonic() - started < 2
+    assert len(server.seen) == 1
 
 
 # -- 8. source images: size, time and address ----------------------------------------------

@@ -6,16 +6,19 @@ time (its headers too) never trips them. A call sets its Deadline with
 ``deadline(...)``; the network streams read it from a context variable, so
 one pool serves calls from many threads, each under its own deadline. (The
 asynchronous client puts each call under ``anyio.fail_after`` instead.)
-Errors come out as httpx's, as from httpx's own transport. The connections
-are direct: no proxy is taken from the environment.
+Errors come out as httpx's, as from httpx's own transport; an http(s) proxy
+is taken from the environment as httpx takes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
+import threading
 import time
 import typing
+import urllib.request
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import httpcore
 import httpx
 
 E = TypeVar("E", bound=Exception)
+log = logging.getLogger("vitrina.client")
 
 
 @dataclass(frozen=True)
@@ -169,19 +173,43 @@ class _ResponseBody(httpx.SyncByteStream):
                 close()
 
 
+Pool = httpcore.ConnectionPool | httpcore.HTTPProxy
+
+
 class DeadlineTransport(httpx.BaseTransport):
-    """httpx's default transport (TLS from httpx, HTTP/1.1, pooled), with
-    the call's deadline enforced on every socket operation."""
+    """httpx's default transport (TLS from httpx, HTTP/1.1, pooled, the
+    HTTP(S)_PROXY and NO_PROXY of the environment), with the call's deadline
+    enforced on every socket operation."""
 
     def __init__(self) -> None:
-        limits = httpx.Limits()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
-        )
+        self._ssl = httpx.create_ssl_context()
+        self._direct: Pool = httpcore.ConnectionPool(ssl_context=self._ssl, **_pooled())
+        self._proxies = _environment_proxies()
+        self._via: dict[tuple[str, str], Pool] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, url: httpx.URL) -> Pool:
+        """The direct pool, or the one through the environment's proxy."""
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if proxy is None:
+            return self._direct
+        with self._lock:
+            key = (url.host, str(proxy))
+            if key not in self._via:
+                self._via[key] = self._direct
+                if not urllib.request.proxy_bypass(url.host):
+                    self._via[key] = httpcore.HTTPProxy(
+                        proxy_url=httpcore.URL(
+                            scheme=proxy.raw_scheme,
+                            host=proxy.raw_host,
+                            port=proxy.port,
+                            target=proxy.raw_path,
+                        ),
+                        proxy_auth=(proxy.username, proxy.password) if proxy.username else None,
+                        ssl_context=self._ssl,
+                        **_pooled(),
+                    )
+            return self._via[key]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)
@@ -198,7 +226,7 @@ class DeadlineTransport(httpx.BaseTransport):
             extensions=request.extensions,
         )
         with _translated():
-            response = self._pool.handle_request(core)
+            response = self._pool(request.url).handle_request(core)
         assert isinstance(response.stream, typing.Iterable)
         return httpx.Response(
             status_code=response.status,
@@ -208,4 +236,32 @@ class DeadlineTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        self._pool.close()
+        self._direct.close()
+        for pool in set(self._via.values()) - {self._direct}:
+            pool.close()
+
+
+def _pooled() -> dict[str, Any]:
+    """httpx's default pool limits, and the deadline-aware backend."""
+    limits = httpx.Limits()
+    return {
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "network_backend": _Backend(),
+    }
+
+
+def _environment_proxies() -> dict[str, httpx.URL]:
+    """HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, as httpx reads them (http and
+    https proxies only; another kind is left unused, with a warning)."""
+    found: dict[str, httpx.URL] = {}
+    for scheme, value in urllib.request.getproxies().items():
+        if scheme not in ("http", "https", "all") or not value:
+            continue
+        proxy = httpx.URL(value if "://" in value else f"http://{value}")
+        if proxy.scheme in ("http", "https"):
+            found[scheme] = proxy
+        else:
+            log.warning("the %s proxy %s is not supported; connecting directly", scheme, proxy)
+    return found
