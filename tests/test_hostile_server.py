@@ -601,7 +601,7 @@ def test_a_redirected_post_is_not_followed_nor_sent_again(server: Hostile) -> No
 
 def test_mirror_reports_a_redirected_api_in_one_line(server: Hostile, tmp_path: Path) -> None:
     server.on("GET", "/api/v3/1/categories")(
-        lambda e: e.answer(301, b"", {"Location": "https://elsewhere.example/api/v3/1/categories"})
+        lambda e: e.answer(301, b"", {"Location": "http://127.0.0.2:9/api/v3/1/categories"})
     )
     with pytest.raises(SystemExit) as stopped:
         main(mirror_args(server, "--state", str(tmp_path / "m.json")))
@@ -737,6 +737,20 @@ def test_a_redirect_is_judged_again(
     assert code == 1
     assert "Redirected to a URL that is not allowed" in steps["image"]["reason"]
     assert server.paths("/moved") == ["/moved"]
+
+
+# No names here: the command resolves with the system's resolver, and tests look up nothing.
+@pytest.mark.parametrize("location", ["\x1b[2J", "http://[::1", "http://127.0.0.1:x/"])
+def test_a_malformed_redirect_fails_its_step_only(
+    server: Hostile, tmp_path: Path, capsys: pytest.CaptureFixture[str], location: str
+) -> None:
+    server.on("GET", "/moved")(lambda e: e.answer(302, b"", {"Location": location}))
+    server.store(1, [category(1, "Toys", originalImageUrl=server.base + "/moved")])
+    mirror_target(server)
+    code, steps = mirror_json(server, tmp_path, capsys, "--allow-private-sources")
+    assert code == 1
+    assert steps["image"]["status"] == "failed"
+    assert "malformed" in steps["image"]["reason"]
 
 
 def test_an_endless_image_stops_at_the_default_cap(

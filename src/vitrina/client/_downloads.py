@@ -95,6 +95,8 @@ class SourceImages:
             self._guard(url).fetch(url, destination, self.policy.max_bytes)
         except VitrinaError as exc:
             raise _refused(exc) from None
+        except (httpx.InvalidURL, ValueError):  # the guard joins a redirect's Location unchecked
+            raise DownloadRefused("A redirect's Location is malformed") from None
         hashed = hashlib.sha256()
         with destination.open("rb") as saved:
             for chunk in iter(lambda: saved.read(1 << 20), b""):
