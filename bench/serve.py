@@ -2,7 +2,9 @@
 a keyword search (12 of 60 categories match) and of its image files, each as
 a ratio against a bare Starlette app on the same server in the same run (a
 constant JSON body of the same size; StaticFiles on the same file). Targets
-(DESIGN.md): all at least 0.5.
+(DESIGN.md): all at least 0.5, with vitrina's default settings (access log
+and request log on, at the info level, every request counted by the rate
+limiter); the reads are measured again with both logs off, for reference.
 
     python bench/serve.py [--seconds 5] [--connections 32]
 
@@ -29,7 +31,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import images  # noqa: E402 -- after the path is set
-from tests.processes import free_port, start_serve, stop, wait_for, wait_ready  # noqa: E402
+from tests.processes import (  # noqa: E402
+    Server,
+    free_port,
+    start_serve,
+    stop,
+    wait_for,
+    wait_ready,
+)
+
+# vitrina as it ships: the access log and the request log on, at the info
+# level; the rate limiter counts every request, with a limit wrk cannot reach
+_DEFAULTS = {"VITRINA_LOG_LEVEL": "info", "VITRINA_RATE_LIMIT_PER_MINUTE": "1000000000"}
+_LOGGING_OFF = {"VITRINA_ACCESS_LOG": "false", "VITRINA_REQUEST_LOG": "false"}
+
+
+def port_of(server: Server) -> int:
+    return int(server.base.rsplit(":", 1)[1])
 
 
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
@@ -53,7 +71,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with ExitStack() as stack:
-        env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0"}
+        env = dict(_DEFAULTS)
         if args.scaled:
             from bench.upload import scaled_backends
 
@@ -136,12 +154,21 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
             f"wrk, 2 threads, {args.connections} connections, {args.seconds} s each, "
             f"1 server process on {'PostgreSQL + S3' if args.scaled else 'SQLite + local files'}:"
         )
-        category_rps = wrk(f"{api}/categories/{category}", args.seconds, args.connections, headers)
-        const_rps = wrk(f"{bare_base}/const", args.seconds, args.connections, {})
-        row("GET /categories/{id} vs constant", category_rps, const_rps)
-        search_rps = wrk(search, args.seconds, args.connections, headers)
-        const_search_rps = wrk(f"{bare_base}/const-search", args.seconds, args.connections, {})
-        row("GET /categories?keyword vs constant", search_rps, const_search_rps)
+        for label, logging in (("defaults", {}), ("logging off", _LOGGING_OFF)):
+            if logging:  # the same data, served again without the access and request logs
+                stop(server.process)
+                server = start_serve(home / "data", env={**env, **logging}, port=port_of(server))
+                wait_ready(server)
+            print(f" {label}:")
+            category_rps = wrk(
+                f"{api}/categories/{category}", args.seconds, args.connections, headers
+            )
+            const_rps = wrk(f"{bare_base}/const", args.seconds, args.connections, {})
+            row("GET /categories/{id} vs constant", category_rps, const_rps)
+            search_rps = wrk(search, args.seconds, args.connections, headers)
+            const_search_rps = wrk(f"{bare_base}/const-search", args.seconds, args.connections, {})
+            row("GET /categories?keyword vs constant", search_rps, const_search_rps)
+        print(" defaults:")
         file_rps = wrk(file_url, args.seconds, args.connections, {})
         static_rps = wrk(f"{bare_base}/static/thumb.jpg", args.seconds, args.connections, {})
         mode = " (307 to the bucket)" if args.scaled else ""

@@ -20,6 +20,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
@@ -84,32 +85,36 @@ class AccessLines:
     def __init__(self, format: str, interval: float = 0.2) -> None:
         self.json = format == "json"
         self.interval = interval
-        self._pending: list[Access] = []
-        self._lock = threading.Lock()
+        # appended by the event loop, taken by the writer: deque's own
+        # append and popleft are atomic; when the terminal is stuck, the
+        # oldest lines go first instead of memory growing
+        self._pending: deque[Access] = deque(maxlen=100_000)
+        self._start = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._second, self._stamp = -1, ""
 
     def add(self, entry: Access) -> None:
-        with self._lock:
-            if len(self._pending) >= 100_000:  # the terminal is stuck: drop, don't grow
-                return
-            self._pending.append(entry)
-            if self._thread is None and not self._stopping.is_set():
-                self._thread = threading.Thread(
-                    target=self._run, name="vitrina-access-log", daemon=True
-                )
-                self._thread.start()
+        self._pending.append(entry)
+        if self._thread is None:
+            with self._start:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="vitrina-access-log", daemon=True
+                    )
+                    self._thread.start()
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        if not pending:
+        with self._start:  # one taker at a time (the writer, or close)
+            pending = self._pending
+            entries = [pending.popleft() for _ in range(len(pending))]
+        if not entries:
             return
-        text = "".join(self._line(entry) + "\n" for entry in pending)
+        text = "".join(self._line(entry) + "\n" for entry in entries)
         handler = _handler
         if handler is None:
             sys.stderr.write(text)
@@ -129,12 +134,24 @@ class AccessLines:
             self._thread.join(timeout=5)
         self.flush()
 
+    def _time(self, at: float) -> str:
+        """The line's time to the second, formatted once per second."""
+        second = int(at)
+        if second != self._second:
+            if self.json:
+                self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            else:
+                self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._second = second
+        return self._stamp
+
     def _line(self, entry: Access) -> str:
         at, rid, client, method, path, query, status, ms, sent, store_id, route, code = entry
         shown_query = redaction.query(query.decode("latin-1")) if query else ""
+        millis = int(at * 1000) % 1000
         if self.json:
             line = {
-                "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds"),
+                "time": f"{self._time(at)}.{millis:03d}+00:00",
                 "level": "info",
                 "logger": "vitrina.access",
                 "message": f"{method} {route} {status}",
@@ -151,11 +168,10 @@ class AccessLines:
                 "error_code": code or None,
             }
             return redaction.text(json.dumps(line, ensure_ascii=False))
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
         target = f"{path}?{shown_query}" if shown_query else path
         error = f" {code}" if code else ""
         return redaction.text(
-            f"{stamp},{int(at * 1000) % 1000:03d} INFO vitrina.access: {client} {method} "
+            f"{self._time(at)},{millis:03d} INFO vitrina.access: {client} {method} "
             f"{target} {status}{error} {ms:.1f} ms [request {rid}]"
         )
 

@@ -50,6 +50,10 @@ def translate_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _unreachable(exc: Exception) -> MetadataUnavailable:
+    return MetadataUnavailable(f"The metadata database is not reachable ({type(exc).__name__})")
+
+
 class SqlDatabase:
     """An engine, a reader for the hottest point reads, and transactions."""
 
@@ -71,29 +75,35 @@ class SqlDatabase:
     def one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
         """One row of a single-statement read, straight through the driver.
         ``sql`` uses ``?`` placeholders."""
-        if not self.sqlite:
-            sql = sql.replace("?", "%s")
-        # SQLite: each thread keeps its connection checked out (a checkout
-        # costs more than the read); PostgreSQL: from the reader's pool
-        raw = getattr(self._held, "raw", None) if self.sqlite else None
-        if raw is None:
-            raw = self._reader.raw_connection()
-            if self.sqlite:
-                self._held.raw = raw
+        if self.sqlite:
+            return self._one_sqlite(sql, params)
+        raw = self._reader.raw_connection()  # PostgreSQL: from the reader's pool
         try:
             cursor = raw.cursor()
-            cursor.execute(sql, params)
+            cursor.execute(sql.replace("?", "%s"), params)
             row = cursor.fetchone()
             cursor.close()
         except Exception as exc:
-            self._held.raw = None
             raw.invalidate()
-            raise MetadataUnavailable(
-                f"The metadata database is not reachable ({type(exc).__name__})"
-            ) from exc
+            raise _unreachable(exc) from exc
         finally:
-            if not self.sqlite:
-                raw.close()
+            raw.close()
+        return tuple(row) if row is not None else None
+
+    def _one_sqlite(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """SQLite: each thread keeps its connection checked out (a checkout
+        costs more than the read), and calls the driver's own execute (a
+        cursor through the pool's proxy cost as much as the read)."""
+        held = getattr(self._held, "raw", None)
+        if held is None:
+            held = self._held.raw = self._reader.raw_connection()
+        driver: Any = held.driver_connection
+        try:
+            row = driver.execute(sql, params).fetchone()
+        except Exception as exc:
+            self._held.raw = None
+            held.invalidate()
+            raise _unreachable(exc) from exc
         return tuple(row) if row is not None else None
 
     @contextmanager

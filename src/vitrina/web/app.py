@@ -82,6 +82,11 @@ def routes() -> list[Route]:
     ]
 
 
+def _access_lines(settings: Settings) -> bool:
+    """Access lines are info lines: written at the info and debug levels."""
+    return settings.access_log and settings.log_level in ("debug", "info")
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     owned = services is None
     services = services or build_services(settings)
@@ -92,7 +97,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         rendered=BytesCache(settings.render_cache_bytes, settings.render_cache_largest),
         files=BytesCache(settings.files_cache_bytes, files.CACHED_LARGEST),
         recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
-        access=AccessLines(settings.log_format) if settings.access_log else None,
+        access=AccessLines(settings.log_format) if _access_lines(settings) else None,
     )
 
     @contextlib.asynccontextmanager

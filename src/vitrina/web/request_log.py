@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from datetime import UTC, datetime
 
 from vitrina import redaction
@@ -48,28 +49,30 @@ class RequestRecorder:
     def __init__(self, sink: RequestLog, interval: float = 1.0) -> None:
         self.sink = sink
         self.interval = interval
-        self._pending: list[Seen] = []
-        self._lock = threading.Lock()
+        # appended by the event loop, taken by the writer (deque's append and
+        # popleft are atomic); when the database is stuck the oldest go first
+        self._pending: deque[Seen] = deque(maxlen=_MAX_PENDING)
+        self._start = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
     def add(self, seen: Seen) -> None:
-        with self._lock:
-            if len(self._pending) >= _MAX_PENDING:  # the database is stuck: drop, don't grow
-                return
-            self._pending.append(seen)
-            if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(
-                    target=self._run, name="vitrina-request-log", daemon=True
-                )
-                self._thread.start()
+        self._pending.append(seen)
+        if self._thread is None:
+            with self._start:
+                if self._thread is None and not self._stopping:
+                    self._thread = threading.Thread(
+                        target=self._run, name="vitrina-request-log", daemon=True
+                    )
+                    self._thread.start()
 
     def flush(self) -> None:
         """Write what is pending now (the log's readers call this first, so a
         process always reads its own requests)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
+        with self._start:  # one taker at a time: the writer, or a reader of the log
+            queued = self._pending
+            pending = [queued.popleft() for _ in range(len(queued))]
         if not pending:
             return
         per_store: dict[int, int] = {}
