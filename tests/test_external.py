@@ -230,12 +230,21 @@ def test_a_second_async_upload_replaces_a_pending_one(
         ({"url": "https://x.test/a.jpg", "width": "wide", "height": 1}, 400, "WRONG_PARAMETER"),
         ({"url": "ftp://x.test/a.jpg", "width": 1, "height": 1}, 422, "WRONG_URL"),
         ({"url": "https://exa mple/", "width": 1, "height": 1}, 422, "WRONG_URL"),
+        ({"url": "https://xn--/a.jpg", "width": 1, "height": 1}, 422, "WRONG_URL"),
+        ({"url": "https://[::1/a.jpg", "width": 1, "height": 1}, 422, "WRONG_URL"),
     ],
 )
 def test_async_input_errors(api: Api, body: dict[str, Any], status: int, code: str) -> None:
     response = api.post(f"/categories/{api.create()}/image/async", json=body)
     assert response.status_code == status, response.text
     assert response.json()["errorCode"] == code
+
+
+@pytest.mark.parametrize("url", ["https://xn--/a.jpg", "https://xn--zz-/a.jpg"])
+def test_an_external_url_that_cannot_be_decoded_is_a_wrong_url(api: Api, url: str) -> None:
+    response = api.post(f"/categories/{api.create()}/image", params={"externalUrl": url})
+    assert response.status_code == 422, response.text
+    assert response.json()["errorCode"] == "WRONG_URL"
 
 
 def test_async_to_a_missing_category_is_404(api: Api) -> None:

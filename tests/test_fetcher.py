@@ -9,6 +9,7 @@ import ipaddress
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import pytest
@@ -256,6 +257,19 @@ def test_redirects_are_followed_and_checked_at_every_hop(
     server.requests.clear()
     with pytest.raises(WrongUrl):
         fetcher.fetch(server.url("/redirect?to=http://images.test/x"), tmp_path / "c", 10**6)
+
+
+@pytest.mark.parametrize(
+    "location", ["http://[::1", "https://xn--/x.jpg", "\x1b[2J", "https://a b/"]
+)
+def test_a_malformed_redirect_is_refused_as_a_url(
+    server: ImageServer, tmp_path: Path, location: str
+) -> None:
+    fetcher = _fetcher(server, allowed_networks=LOOPBACK)
+    with pytest.raises(WrongUrl) as caught:
+        fetcher.fetch(server.url(f"/redirect?to={quote(location)}"), tmp_path / "a", 10**6)
+    assert caught.value.message.startswith("Redirected to a URL that is not allowed")
+    assert len(server.requests) == 1  # nothing was fetched from it
 
 
 def test_redirect_loops_stop_at_the_limit(server: ImageServer, tmp_path: Path) -> None:

@@ -64,6 +64,15 @@ class FetchPolicy:
         return frozenset({443, 80} if self.allow_http else {443}) | self.extra_ports
 
 
+def _joined(base: httpx.URL, location: str) -> str:
+    """A redirect's Location as an absolute URL; WrongUrl for one httpx
+    cannot read (a hostile server chooses it)."""
+    try:
+        return str(base.join(location))
+    except (httpx.InvalidURL, UnicodeError, ValueError, TypeError):
+        raise WrongUrl("the Location is malformed") from None
+
+
 class GuardedFetcher:
     def __init__(self, policy: FetchPolicy) -> None:
         self.policy = policy
@@ -77,12 +86,13 @@ class GuardedFetcher:
             raise WrongUrl("The URL is longer than 4096 characters")
         try:
             parsed = httpx.URL(url.strip())
+            host = parsed.host  # decodes an IDNA name, which may fail
         except (httpx.InvalidURL, ValueError, TypeError):
             raise WrongUrl("The URL is malformed") from None
         if parsed.scheme not in self.policy.schemes:
             allowed = " or ".join(s + "://" for s in self.policy.schemes)
             raise WrongUrl(f"Only {allowed} URLs can be downloaded")
-        if not parsed.host:
+        if not host:
             raise WrongUrl("The URL has no host")
         if not _HOST.fullmatch(parsed.raw_host.decode("ascii", "replace")):
             raise WrongUrl("The URL is malformed: the host name is not valid")
@@ -126,7 +136,7 @@ class GuardedFetcher:
             if location is None:
                 return
             try:
-                current = self.check_url(str(current.join(location)))
+                current = self.check_url(_joined(current, location))
             except WrongUrl as exc:
                 raise WrongUrl(f"Redirected to a URL that is not allowed: {exc.message}") from None
         raise DownloadFailed(f"Too many redirects (the limit is {self.policy.max_redirects})")
