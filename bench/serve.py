@@ -168,6 +168,9 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
             search_rps = wrk(search, args.seconds, args.connections, headers)
             const_search_rps = wrk(f"{bare_base}/const-search", args.seconds, args.connections, {})
             row("GET /categories?keyword vs constant", search_rps, const_search_rps)
+        stop(server.process)  # files with the defaults again
+        server = start_serve(home / "data", env=env, port=port_of(server))
+        wait_ready(server)
         print(" defaults:")
         file_rps = wrk(file_url, args.seconds, args.connections, {})
         static_rps = wrk(f"{bare_base}/static/thumb.jpg", args.seconds, args.connections, {})

@@ -59,7 +59,7 @@ def main() -> None:
             api.put(f"/api/v3/{store.id}/categories/{selected}", json={"name": ""})
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(f"{base}/console/#store={store.id}&token={live.token}")
+            page.goto(live.signin_link())
             page.wait_for_selector("#tree-status:has-text('categories')")
             for name in SHOP:
                 page.locator(".treeitem > .row", has_text=name).first.locator(".toggle").click()

@@ -22,7 +22,7 @@ from vitrina.fetching.addresses import IPAddress
 from vitrina.fetching.guarded import GuardedFetcher
 from vitrina.interfaces import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import create_token
+from vitrina.tokens import console_link, create_signin_code, create_token
 from vitrina.web.app import create_app
 
 
@@ -67,6 +67,11 @@ class Live:
     @property
     def api(self) -> str:
         return self.base + "/api/v3"
+
+    def signin_link(self) -> str:
+        """A single-use console sign-in link to the store, every scope."""
+        code = create_signin_code(self.services.metadata, self.store, frozenset(SCOPES), 600)
+        return console_link(self.base, self.store, code)
 
     def requests(self, path: str = "") -> list[dict[str, Any]]:
         """The store's request log, newest first (filtered by ``path``)."""
