@@ -3,13 +3,15 @@ on SeaweedFS, through the parametrised ``services`` fixture)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from vitrina.bootstrap import Services
-from vitrina.errors import NotFound
+from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobStore
 
 
@@ -50,3 +52,68 @@ def test_many_deletes_in_one_call(blobs: BlobStore) -> None:
         blobs.put(key, b"x", "image/jpeg")
     blobs.delete(keys)
     assert list(blobs.list()) == []
+
+
+def test_place_stores_a_scratch_file_and_takes_it(blobs: BlobStore, tmp_path: Path) -> None:
+    folder = blobs.scratch_folder("3/30.jpg") or tmp_path
+    assert folder.is_dir()
+    scratch = folder / ".tmp-scratch.part"
+    scratch.write_bytes(b"y" * 2_000_000)
+    blobs.place("3/30.jpg", scratch, "image/jpeg")
+    assert not scratch.exists()  # taken
+    assert b"".join(blobs.read("3/30.jpg")) == b"y" * 2_000_000
+    assert {entry.key: entry.size for entry in blobs.list()} == {"3/30.jpg": 2_000_000}
+    blobs.delete(["3/30.jpg"])
+    assert list(blobs.list()) == []
+
+
+def test_a_failed_place_leaves_the_scratch_file_to_the_caller(
+    blobs: BlobStore, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch.part"
+    scratch.write_bytes(b"z")
+    with pytest.raises(NotFound):
+        blobs.place("../outside.jpg", scratch, "image/jpeg")
+    assert scratch.read_bytes() == b"z"
+    with pytest.raises(StorageUnavailable):
+        blobs.place("3/31.jpg", tmp_path / "missing.part", "image/jpeg")
+    assert list(blobs.list()) == []
+
+
+@pytest.mark.embedded_only
+def test_on_local_disk_a_placed_file_is_renamed_not_copied(blobs: BlobStore) -> None:
+    folder = blobs.scratch_folder("4/40.jpg")
+    assert folder is not None
+    scratch = folder / ".tmp-scratch.part"
+    scratch.write_bytes(b"w" * 1_000_000)
+    scratch.chmod(0o600)  # as mkstemp makes it
+    inode = scratch.stat().st_ino
+    blobs.place("4/40.jpg", scratch, "image/jpeg")
+    stored = blobs.local_path("4/40.jpg")
+    assert stored is not None
+    assert stored.stat().st_ino == inode  # the same file, under its key
+    assert stored.stat().st_mode & 0o777 == 0o644  # readable by a web server in front
+
+
+_OTHER_FILE_SYSTEM = Path("/dev/shm")
+
+
+@pytest.mark.embedded_only
+@pytest.mark.skipif(
+    not _OTHER_FILE_SYSTEM.is_dir()
+    or _OTHER_FILE_SYSTEM.stat().st_dev == Path(tempfile.gettempdir()).stat().st_dev,
+    reason="needs a second file system (tmpfs at /dev/shm) beside the test's folder",
+)
+def test_a_file_on_another_file_system_is_copied_then_removed(blobs: BlobStore) -> None:
+    fd, name = tempfile.mkstemp(dir=_OTHER_FILE_SYSTEM, prefix="vitrina-test-")
+    os.close(fd)
+    scratch = Path(name)
+    try:
+        scratch.write_bytes(b"v" * 500_000)
+        blobs.place("5/50.jpg", scratch, "image/jpeg")
+        assert not scratch.exists()
+        assert b"".join(blobs.read("5/50.jpg")) == b"v" * 500_000
+        stored = blobs.local_path("5/50.jpg")
+        assert stored is not None and stored.stat().st_dev != _OTHER_FILE_SYSTEM.stat().st_dev
+    finally:
+        scratch.unlink(missing_ok=True)

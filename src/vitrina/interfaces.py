@@ -437,7 +437,21 @@ class MetadataStore(Protocol):
 class BlobStore(Protocol):
     def ping(self) -> None: ...
     def put(self, key: str, data: bytes | Path, content_type: str) -> None:
-        """Write atomically: readers see the whole file or nothing."""
+        """Write atomically: readers see the whole file or nothing. A file at
+        ``data`` stays the caller's."""
+        ...
+
+    def scratch_folder(self, key: str) -> Path | None:
+        """An existing folder where a file meant for ``key`` (extension not
+        needed) can be written so that ``place`` moves it with a rename; None
+        where placing is an upload anyway (a bucket)."""
+        ...
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        """Store the scratch file ``path`` under ``key``, atomically as ``put``
+        does, and take it: renamed into place where it is on the store's file
+        system, else copied (or uploaded) and removed. Once this returns,
+        ``path`` is gone; if it raises, ``path`` is the caller's to remove."""
         ...
 
     def local_path(self, key: str) -> Path | None:

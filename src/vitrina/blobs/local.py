@@ -1,12 +1,16 @@
 """Image files in a folder on local disk.
 
-Writes go to a temporary name in the same folder, are flushed, then renamed:
-readers see the whole file or none. Keys are resolved and checked against the
-root, so no key can name a file outside it.
+Writes go to a temporary name in the same folder, are flushed, then renamed,
+and the folder is flushed: readers see the whole file or none, and a file
+that was stored stays stored through a power cut. A scratch file that was
+written in the key's folder (``scratch_folder``) is stored by that rename
+alone (``place``): its bytes are never copied. Keys are resolved and checked
+against the root, so no key can name a file outside it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -19,6 +23,15 @@ from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobEntry
 
 _CHUNK = 256 * 1024
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries: the rename just made is then on disk too."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class LocalBlobStore:
@@ -60,6 +73,39 @@ class LocalBlobStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            _sync_folder(path.parent)
+        except OSError as exc:
+            metrics.blob_errors.labels("write").inc()
+            raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None
+
+    def scratch_folder(self, key: str) -> Path | None:
+        folder = self._path(key).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            metrics.blob_errors.labels("write").inc()
+            raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None
+        return folder
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fchmod(fd, 0o644)  # scratch files may be 0600; web servers must read it
+                os.fsync(fd)  # its bytes on disk before any name points at them
+            finally:
+                os.close(fd)
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self.put(key, path, content_type)  # another file system: copied, once more
+                path.unlink(missing_ok=True)
+                return
+            _sync_folder(target.parent)
         except OSError as exc:
             metrics.blob_errors.labels("write").inc()
             raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None

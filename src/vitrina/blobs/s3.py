@@ -105,10 +105,22 @@ class S3BlobStore:
 
     def put(self, key: str, data: bytes | Path, content_type: str) -> None:
         if isinstance(data, Path):
-            with data.open("rb") as body:
+            try:
+                body = data.open("rb")
+            except OSError as exc:
+                raise StorageUnavailable(f"Cannot read a file to store: {exc.strerror}") from None
+            with body:
                 self._put(key, body, content_type)
         else:
             self._put(key, data, content_type)
+
+    def scratch_folder(self, key: str) -> Path | None:
+        return None  # a file is uploaded from wherever it is
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        """An upload of ``path`` (streamed, as ``put``), then ``path`` is removed."""
+        self.put(key, path, content_type)
+        path.unlink(missing_ok=True)
 
     def _put(self, key: str, body: Any, content_type: str) -> None:
         self._call(
