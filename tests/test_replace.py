@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,21 +83,31 @@ def test_many_concurrent_uploads_end_on_one_complete_image(api: Api, services: S
 
 
 class FailingBlobStore:
-    """A real blob store whose n-th write fails, as a full disk would."""
+    """A real blob store whose n-th write (a put or a place) fails, as a full
+    disk would."""
 
     def __init__(self, inner: BlobStore, fail_on: int) -> None:
         self.inner = inner
         self.writes = 0
         self.fail_on = fail_on
+        self.lock = threading.Lock()  # the files of one upload are written in parallel
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def _count(self) -> None:
+        with self.lock:
+            self.writes += 1
+            if self.writes == self.fail_on:
+                raise StorageUnavailable("Cannot write an image file: No space left on device")
+
     def put(self, key: str, data: bytes | Path, content_type: str) -> None:
-        self.writes += 1
-        if self.writes == self.fail_on:
-            raise StorageUnavailable("Cannot write an image file: No space left on device")
+        self._count()
         self.inner.put(key, data, content_type)
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        self._count()
+        self.inner.place(key, path, content_type)
 
 
 @pytest.mark.parametrize("fail_on", [1, 3, 4])
@@ -205,6 +216,7 @@ class FailingAfterOriginal:
         image_size: int,
         keep_original: bool,
         on_original: Callable[[EncodedFile], None] | None = None,
+        scratch: Path | None = None,
     ) -> ProcessedImage:
         def then_fail(original: EncodedFile) -> None:
             assert on_original is not None
@@ -214,7 +226,7 @@ class FailingAfterOriginal:
             raise InvalidImage("The variants could not be made")
 
         return self.real.process(
-            source, header, thumbnail_size, image_size, keep_original, then_fail
+            source, header, thumbnail_size, image_size, keep_original, then_fail, scratch
         )
 
 

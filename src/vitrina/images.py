@@ -4,6 +4,11 @@ The upload, as data: probe (sniff, header, pixel budget) -> one decode into
 all files -> new ids -> files written under them (nothing points at them yet)
 -> one transaction points the category at them -> the replaced files go.
 A crash anywhere leaves at most unreferenced files, which ``sweep`` removes.
+
+Each byte of a file is written once: the original by the processor, into the
+blob store's scratch folder where there is one, then moved under its key by
+a rename (``BlobStore.place``); the variants from memory. Sizes and ETags
+come with the files, computed as they were written.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from typing import Any
 
 from vitrina import logs, metrics
 from vitrina.bootstrap import Services
+from vitrina.catalog import CategoryTree
 from vitrina.errors import CategoryNotFound, VitrinaError
 from vitrina.interfaces import ROLES, EncodedFile, ProcessedImage, Store, StoredFile
-from vitrina.naming import etag, file_key, image_id
+from vitrina.naming import file_key, image_id
 
 log = logging.getLogger("vitrina.images")
 
@@ -35,8 +41,8 @@ def _stored(ids: Sequence[int], processed: ProcessedImage) -> list[StoredFile]:
             content_type=f.content_type,
             width=f.width,
             height=f.height,
-            size=f.data.stat().st_size if isinstance(f.data, Path) else len(f.data),
-            etag=etag(f.data),
+            size=f.size,
+            etag=f.etag,
         )
         for file_id, f in zip(ids, processed.files, strict=True)
     ]
@@ -60,8 +66,10 @@ def process(
     source: Path,
     wait_always: bool = False,
     on_original: Callable[[EncodedFile], None] | None = None,
+    scratch: Path | None = None,
 ) -> ProcessedImage:
-    """Check and process ``source``; the caller removes ``.temporary`` when done.
+    """Check and process ``source``, writing files to disk in ``scratch``
+    (default: beside ``source``); the caller removes ``.temporary`` when done.
 
     The decode waits for a slot of the decode budget; when too many uploads
     wait already, ``Overloaded`` (503) is raised, unless ``wait_always``."""
@@ -75,6 +83,7 @@ def process(
             store.image_size,
             services.settings.keep_original,
             on_original,
+            scratch,
         )
 
 
@@ -91,7 +100,8 @@ class _Writes:
     """The puts of one upload's files (ROLES order, under ``ids``), each
     started as soon as its file is ready: the original's while the variants
     are still being made. On an object store a put is a round trip, and the
-    original's (megabytes) is the longest."""
+    original's (megabytes) is the longest. A file on disk is a scratch file
+    of the processor's: it is placed (moved, on local disk), not copied."""
 
     def __init__(self, services: Services, store_id: int, ids: Sequence[int]) -> None:
         self.services = services
@@ -102,7 +112,11 @@ class _Writes:
     def start(self, index: int, encoded: EncodedFile) -> None:
         if index not in self.started:
             key = file_key(self.store_id, self.ids[index], encoded.ext)
-            put = _WRITERS.submit(self.services.blobs.put, key, encoded.data, encoded.content_type)
+            blobs, data = self.services.blobs, encoded.data
+            if isinstance(data, Path):
+                put = _WRITERS.submit(blobs.place, key, data, encoded.content_type)
+            else:
+                put = _WRITERS.submit(blobs.put, key, data, encoded.content_type)
             self.started[index] = key, put
 
     def finish(self) -> None:
@@ -126,12 +140,14 @@ def process_and_write(
     wait_always: bool = False,
 ) -> tuple[ProcessedImage, list[StoredFile]]:
     """Process ``source`` and store its four files under ``ids``; nothing
-    points at them yet. Scratch files are removed."""
+    points at them yet. Scratch files are removed (or were moved into place)."""
     writes = _Writes(services, store.id, ids)
     processed: ProcessedImage | None = None
     try:
+        # where the original can be written so that storing it is a rename
+        scratch = services.blobs.scratch_folder(file_key(store.id, ids[0], ""))
         processed = process(
-            services, store, source, wait_always, on_original=lambda f: writes.start(0, f)
+            services, store, source, wait_always, lambda f: writes.start(0, f), scratch
         )
         stored = _stored(ids, processed)
         with metrics.stage("store"):  # what is left to wait for once the files are made
@@ -146,6 +162,22 @@ def process_and_write(
             _remove_scratch(processed)
     metrics.upload_bytes.labels("out").inc(sum(f.size for f in stored))
     return processed, stored
+
+
+def check_category(
+    services: Services, store_id: int, category_id: int, tree: CategoryTree | None = None
+) -> None:
+    """Refuse (404) an upload to a category that does not exist, before its
+    body is read. ``tree``: the store's current category tree, as the web
+    layer's catalog cache holds it (read on the thread that owns it): then no
+    query is made. Without it, the category is read from the database.
+    Either way the commit checks again (a category deleted meanwhile)."""
+    if tree is not None:
+        found = category_id in tree.by_id
+    else:
+        found = services.metadata.catalog.get_category(store_id, category_id) is not None
+    if not found:
+        raise CategoryNotFound(category_id)
 
 
 def upload(services: Services, store: Store, category_id: int, source: Path) -> int:

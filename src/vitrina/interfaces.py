@@ -172,7 +172,10 @@ class ImageHeader:
 
 @dataclass(frozen=True)
 class EncodedFile:
-    """A file ready to store: its bytes, or a file on disk (large originals)."""
+    """A file ready to store: its bytes, or a scratch file of the processor's
+    on disk (large originals), which the consumer takes (``BlobStore.place``
+    may move it). ``size`` and ``etag`` were computed in the pass that wrote
+    it: nothing reads a file again to describe it."""
 
     role: str
     data: bytes | Path
@@ -180,6 +183,8 @@ class EncodedFile:
     content_type: str
     width: int
     height: int
+    size: int
+    etag: str  # naming.etag of the bytes
 
 
 @dataclass(frozen=True)
@@ -478,9 +483,11 @@ class ImageProcessor(Protocol):
         image_size: int,
         keep_original: bool,
         on_original: Callable[[EncodedFile], None] | None = None,
+        scratch: Path | None = None,
     ) -> ProcessedImage:
         """The four files; ``on_original`` is handed the original as soon as
-        it is final, before the variants are made (so it can be stored meanwhile)."""
+        it is final, before the variants are made (so it can be stored meanwhile).
+        Files written to disk go in ``scratch`` (default: beside ``source``)."""
         ...
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Protocol
 
+from vitrina import wire
 from vitrina.interfaces import ROLES
-from vitrina.numbers import parse_whole
 
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
@@ -54,7 +55,7 @@ def parse_key(key: str) -> tuple[int, int, str] | None:
     """(store id, file id, extension) of a key, or None for any other name."""
     folder, _, name = key.rpartition("/")
     file_id, ext = parse_file_name(name)
-    store_id = parse_whole(folder.rsplit("/", 1)[-1])
+    store_id = wire.STORE_ID.read(folder.rsplit("/", 1)[-1])
     if store_id is None or file_id is None or not ext:
         return None
     return store_id, file_id, ext
@@ -63,7 +64,7 @@ def parse_key(key: str) -> tuple[int, int, str] | None:
 def parse_file_name(name: str) -> tuple[int | None, str]:
     """(file id or None, extension) of ``<fileId>.<ext>``."""
     stem, _, ext = name.partition(".")
-    return parse_whole(stem), ext
+    return wire.FILE_ID.read(stem), ext
 
 
 def public_path(store_id: int, file_id: int, ext: str) -> str:
@@ -78,5 +79,20 @@ def etag(data: bytes | Path) -> str:
     """The strong ETag of a file's bytes (without quotes)."""
     if isinstance(data, Path):
         with data.open("rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()[:40]
-    return hashlib.sha256(data).hexdigest()[:40]
+            return etag_of(hashlib.file_digest(stream, "sha256"))
+    return etag_of(hashlib.sha256(data))
+
+
+class Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def etag_digest() -> Digest:
+    """A digest to feed a file's bytes as they are written; ``etag_of`` it
+    then gives the file's ETag without reading it again."""
+    return hashlib.sha256()
+
+
+def etag_of(digest: Digest) -> str:
+    return digest.hexdigest()[:40]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vitrina.imaging.ranges import Piece, Reader, Unkeepable, write_pieces
+from vitrina.naming import Digest
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_KEPT = {
@@ -214,8 +215,9 @@ _STRIPPERS: dict[str, Callable[[Reader], list[Piece]]] = {
 }
 
 
-def strip_container(fmt: str, source: Path, destination: Path) -> int:
+def strip_container(fmt: str, source: Path, destination: Path, digest: Digest | None = None) -> int:
     """Write ``source`` (a ``fmt`` file) with only display data to
-    ``destination``; the size written."""
+    ``destination``; the size written. The bytes written are fed to
+    ``digest`` as they are written."""
     with source.open("rb") as stream:
-        return write_pieces(stream, _STRIPPERS[fmt](Reader(stream)), destination)
+        return write_pieces(stream, _STRIPPERS[fmt](Reader(stream)), destination, digest)

@@ -24,6 +24,7 @@ import struct
 from pathlib import Path
 
 from vitrina.imaging.ranges import Piece, Reader, Unkeepable, write_pieces
+from vitrina.naming import Digest
 
 _SOI, _EOI, _SOS, _COM = 0xD8, 0xD9, 0xDA, 0xFE
 _APP0, _APP1, _APP2, _APP14, _APP15 = 0xE0, 0xE1, 0xE2, 0xEE, 0xEF
@@ -133,8 +134,11 @@ def _pieces(reader: Reader, orientation: int) -> list[Piece]:
     return lead + body
 
 
-def strip_jpeg(source: Path, destination: Path, orientation: int = 1) -> int:
+def strip_jpeg(
+    source: Path, destination: Path, orientation: int = 1, digest: Digest | None = None
+) -> int:
     """Write ``source`` with only display metadata to ``destination``, keeping
-    ``orientation`` (1 to 8) in a minimal EXIF block; the size written."""
+    ``orientation`` (1 to 8) in a minimal EXIF block; the size written. The
+    bytes written are fed to ``digest`` as they are written."""
     with source.open("rb") as stream:
-        return write_pieces(stream, _pieces(Reader(stream), orientation), destination)
+        return write_pieces(stream, _pieces(Reader(stream), orientation), destination, digest)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from vitrina.naming import Digest
+
 CHUNK = 1 << 20
 
 # A piece of output: a byte range of the input, or new bytes.
@@ -74,13 +76,18 @@ class Reader:
         return crc
 
 
-def write_pieces(source: BinaryIO, pieces: Sequence[Piece], destination: Path) -> int:
-    """Write ``pieces`` to ``destination``; the number of bytes written."""
+def write_pieces(
+    source: BinaryIO, pieces: Sequence[Piece], destination: Path, digest: Digest | None = None
+) -> int:
+    """Write ``pieces`` to ``destination``; the number of bytes written. Each
+    byte written is also fed to ``digest``, in the same pass."""
     written = 0
     with destination.open("wb") as out:
         for piece in pieces:
             if isinstance(piece, bytes):
                 out.write(piece)
+                if digest is not None:
+                    digest.update(piece)
                 written += len(piece)
                 continue
             start, end = piece
@@ -91,6 +98,14 @@ def write_pieces(source: BinaryIO, pieces: Sequence[Piece], destination: Path) -
                 if not data:
                     raise Unkeepable("the file ends too soon")
                 out.write(data)
+                if digest is not None:
+                    digest.update(data)
                 left -= len(data)
                 written += len(data)
     return written
+
+
+def copy_file(source: Path, destination: Path, digest: Digest | None = None) -> int:
+    """Copy ``source`` whole to ``destination`` (through ``digest``); the size."""
+    with source.open("rb") as stream:
+        return write_pieces(stream, [(0, os.fstat(stream.fileno()).st_size)], destination, digest)

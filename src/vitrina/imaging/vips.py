@@ -20,7 +20,9 @@ The variants are fitted largest first, each from the one before.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,10 @@ from vitrina.errors import ImageTooLarge, InvalidImage
 from vitrina.imaging.border import border_info
 from vitrina.imaging.container_strip import strip_container
 from vitrina.imaging.jpeg_strip import strip_jpeg
-from vitrina.imaging.ranges import Unkeepable
+from vitrina.imaging.ranges import Unkeepable, copy_file
 from vitrina.imaging.sniff import describe, sniff
 from vitrina.interfaces import EncodedFile, ImageHeader, ProcessedImage
-from vitrina.naming import CONTENT_TYPES, EXTENSIONS
+from vitrina.naming import CONTENT_TYPES, EXTENSIONS, etag, etag_digest, etag_of
 
 pyvips.cache_set_max(0)  # every upload is new: caching operations only costs memory
 
@@ -186,24 +188,40 @@ def _needs_encoding(header: ImageHeader) -> bool:
     return header.orientation != 1  # browsers ignore EXIF orientation in PNG and WebP
 
 
-def _as_uploaded(path: Path, header: ImageHeader) -> EncodedFile:
-    """``path`` served as the original, in the upload's format, at its shown size."""
-    fmt = header.format
-    return EncodedFile("original", path, EXTENSIONS[fmt], CONTENT_TYPES[fmt], *header.shown)
+def _scratch_file(folder: Path, scratch: list[Path]) -> Path:
+    """A new empty file in ``folder``, listed in ``scratch`` (a hidden name, as
+    the blob store's own temporary files have: the sweep removes a crash's)."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".original")
+    os.close(fd)
+    scratch.append(Path(name))
+    return scratch[-1]
 
 
-def _kept_original(source: Path, header: ImageHeader, scratch: list[Path]) -> EncodedFile | None:
-    """The original with only display metadata, or None when it can't be kept."""
-    destination = source.with_name(source.name + ".original")
-    scratch.append(destination)
+def _written_original(
+    source: Path, header: ImageHeader, folder: Path, scratch: list[Path], keep_original: bool
+) -> EncodedFile | None:
+    """The original written once to a scratch file in ``folder``, its size and
+    ETag taken in the same pass: the upload as it is (``keep_original``; the
+    source stays the caller's), or with only display metadata. None when it
+    can't be kept."""
+    destination = _scratch_file(folder, scratch)
+    digest = etag_digest()
     try:
-        if header.format == "jpeg":
-            strip_jpeg(source, destination, header.orientation)
+        if keep_original:
+            size = copy_file(source, destination, digest)
+        elif header.format == "jpeg":
+            size = strip_jpeg(source, destination, header.orientation, digest)
         else:
-            strip_container(header.format, source, destination)
+            size = strip_container(header.format, source, destination, digest)
     except Unkeepable:
+        destination.unlink(missing_ok=True)
+        scratch.remove(destination)
         return None
-    return _as_uploaded(destination, header)
+    fmt, (width, height) = header.format, header.shown
+    return EncodedFile(
+        "original", destination, EXTENSIONS[fmt], CONTENT_TYPES[fmt], width, height,
+        size, etag_of(digest),
+    )  # fmt: skip
 
 
 class VipsProcessor:
@@ -237,14 +255,16 @@ class VipsProcessor:
         image_size: int,
         keep_original: bool,
         on_original: Callable[[EncodedFile], None] | None = None,
+        scratch: Path | None = None,
     ) -> ProcessedImage:
-        scratch: list[Path] = []
+        written: list[Path] = []
         try:
             return self._process(
-                source, header, thumbnail_size, image_size, keep_original, scratch, on_original
-            )
+                source, header, thumbnail_size, image_size, keep_original,
+                scratch or source.parent, written, on_original,
+            )  # fmt: skip
         except BaseException as exc:
-            for path in scratch:
+            for path in written:
                 path.unlink(missing_ok=True)
             if not isinstance(exc, pyvips.Error):
                 raise
@@ -257,18 +277,18 @@ class VipsProcessor:
         thumbnail_size: int,
         image_size: int,
         keep_original: bool,
-        scratch: list[Path],
+        folder: Path,
+        written: list[Path],
         on_original: Callable[[EncodedFile], None] | None,
     ) -> ProcessedImage:
+        """Files written to disk go in ``folder`` and are listed in ``written``."""
         boxes = sorted(
             (("image", image_size), ("hd", HD_SIZE), ("thumbnail", thumbnail_size)),
             key=lambda pair: -pair[1],
         )
         original: EncodedFile | None = None
-        if keep_original:  # the source lives until the caller has stored the files
-            original = _as_uploaded(source, header)
-        elif not _needs_encoding(header):
-            original = _kept_original(source, header, scratch)
+        if keep_original or not _needs_encoding(header):
+            original = _written_original(source, header, folder, written, keep_original)
         if original is not None and on_original is not None:
             on_original(original)  # final already: it can be stored while the variants are made
 
@@ -298,7 +318,7 @@ class VipsProcessor:
                 variants[role] = _file(role, current, out_fmt)
         border = border_info(_rgba(current))
         files = (original, variants["thumbnail"], variants["hd"], variants["image"])
-        return ProcessedImage(files=files, border=border, temporary=tuple(scratch))
+        return ProcessedImage(files=files, border=border, temporary=tuple(written))
 
 
 def fit(width: int, height: int, box: int) -> tuple[int, int]:
@@ -310,9 +330,16 @@ def fit(width: int, height: int, box: int) -> tuple[int, int]:
 
 
 def _file(role: str, image: pyvips.Image, fmt: str, original: bool = False) -> EncodedFile:
+    """Encoded in memory, and hashed there once."""
     data = _encode(image, fmt, original)
-    return EncodedFile(role, data, EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height)
+    return EncodedFile(
+        role, data, EXTENSIONS[fmt], CONTENT_TYPES[fmt], image.width, image.height,
+        len(data), etag(data),
+    )  # fmt: skip
 
 
-def _rest(file: EncodedFile) -> tuple[bytes | Path, str, str, int, int]:
-    return file.data, file.ext, file.content_type, file.width, file.height
+def _rest(file: EncodedFile) -> tuple[bytes | Path, str, str, int, int, int, str]:
+    """An encoded original's fields, for a variant that is the same bytes
+    (never a scratch file: that one is taken by whoever stores it)."""
+    assert isinstance(file.data, bytes)
+    return file.data, file.ext, file.content_type, file.width, file.height, file.size, file.etag
