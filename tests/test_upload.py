@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,10 @@ from PIL import Image
 
 from tests import images
 from tests.conftest import Api
+from vitrina import images as image_cases
+from vitrina.bootstrap import Services
+from vitrina.catalog import CategoryTree
+from vitrina.errors import CategoryNotFound
 
 
 def fetch(api: Api, url: str) -> bytes:
@@ -351,3 +356,28 @@ def test_keep_original_serves_the_bytes_as_uploaded(api: Api, services: Any) -> 
     assert fetch(api, fields["originalImageUrl"]) == data
     assert fields["originalImage"]["width"] == 600  # still reported after orientation
     assert images.decode(fetch(api, fields["thumbnailUrl"])).size == (267, 400)
+
+
+def test_the_existence_check_reads_a_given_category_tree_and_the_commit_checks_again(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    """With the web layer's cached tree the check makes no query: a category
+    deleted after the tree was read passes it, and the commit refuses it."""
+    category_id = api.create()
+    tree = CategoryTree(services.metadata.catalog.list_categories(api.store_id))
+    image_cases.check_category(services, api.store_id, category_id, tree)
+    image_cases.check_category(services, api.store_id, category_id)
+    for known in (tree, None):
+        with pytest.raises(CategoryNotFound):
+            image_cases.check_category(services, api.store_id, 9999, known)
+    assert api.delete(f"/categories/{category_id}").status_code == 200
+    image_cases.check_category(services, api.store_id, category_id, tree)  # the tree's word
+    with pytest.raises(CategoryNotFound):
+        image_cases.check_category(services, api.store_id, category_id)
+    source = tmp_path / "upload.jpg"
+    source.write_bytes(images.phone_jpeg())
+    store = services.metadata.stores.get_store(api.store_id)
+    assert store is not None
+    with pytest.raises(CategoryNotFound):
+        image_cases.upload(services, store, category_id, source)
+    assert list(services.blobs.list()) == []  # what was stored for it is gone
