@@ -52,11 +52,14 @@ def test_unknown_files_are_json_404(api: Api) -> None:
     for missing in (
         f"/images/{store}/999999.png",
         f"/images/{store}/{stem}.jpg",  # right id, wrong extension
-        f"/images/{store}/{stem}",
     ):
         response = api.client.get(missing)
         assert response.status_code == 404, missing
         assert response.json()["errorCode"] == "NOT_FOUND"
+    for malformed in (f"/images/{store}/{stem}", f"/images/{store}/{stem}.JPG"):
+        response = api.client.get(malformed)
+        assert response.status_code == 400, malformed
+        assert "<fileId>.<ext>" in response.json()["errorMessage"]
 
 
 def test_another_stores_path_does_not_serve_the_file(services: Services, api: Api) -> None:

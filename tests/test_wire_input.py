@@ -27,7 +27,7 @@ def test_numbers_and_booleans_sent_as_text_are_read() -> None:
     values = _values(
         {
             "name": "Toys",
-            "parentId": " 12 ",
+            "parentId": "12",
             "orderBy": "-5",
             "enabled": "off",
             "productIds": ["3", 3.0, 4],
@@ -42,6 +42,17 @@ def test_numbers_and_booleans_sent_as_text_are_read() -> None:
     }
     for word, meaning in [("YES", True), ("on", True), ("1", True), ("no", False), ("0", False)]:
         assert _values({"name": "x", "enabled": word})["enabled"] is meaning
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [("parentId", " 12 "), ("parentId", "012"), ("orderBy", "+5"), ("orderBy", "-0"),
+     ("enabled", " yes"), ("enabled", "y"), ("productIds", ["1.5"])],
+)  # fmt: skip
+def test_text_in_another_spelling_is_refused(field: str, text: object) -> None:
+    """Numbers and booleans as text follow vitrina.numbers' grammar, the one
+    the OpenAPI document spells: the usual spelling of a number, the words."""
+    assert field in _refusal({"name": "x", field: text})
 
 
 def test_unknown_and_read_only_fields_are_ignored_and_null_clears() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -114,11 +113,12 @@ class AccessLines:
             entries = [pending.popleft() for _ in range(len(pending))]
         if not entries:
             return
-        text = "".join(self._line(entry) + "\n" for entry in entries)
         handler = _handler
-        if handler is None:
-            sys.stderr.write(text)
+        if handler is None:  # logging was not set up here (an app in a test): plain records
+            for entry in entries:
+                logging.getLogger("vitrina.access").info("%s", self._line(entry))
             return
+        text = "".join(self._line(entry) + "\n" for entry in entries)
         handler.acquire()
         try:
             handler.stream.write(text)

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
+from vitrina.numbers import Whole
+
 __all__ = [
     "UNSET",
     "Alt",
@@ -214,12 +216,49 @@ RESPONSES = (
 )
 
 
+# -- limits and grammars of paths and query parameters ---------------------------
+# Declared once: the server's parameter readers (web/params.py) and the OpenAPI
+# document (web/openapi.py) both take them from here.
+
+MAX_CATEGORY_ID = 2**31 - 1  # store and category ids
+MAX_FILE_ID = 2**53 - 1  # file and image ids: exact in JavaScript
+MAX_COUNT = 2**62  # offsets, page sizes, request-log ids
+MAX_PAGE = 100  # a search answers at most this many categories
+STORE_ID = Whole(1, MAX_CATEGORY_ID)
+CATEGORY_ID = Whole(1, MAX_CATEGORY_ID)
+PARENT_ID = Whole(0, MAX_CATEGORY_ID)  # 0: the root
+FILE_ID = Whole(1, MAX_FILE_ID)
+COUNT = Whole(0, MAX_COUNT)
+PAGE_SIZE = Whole(1, MAX_COUNT)  # more than the most a page holds is that most
+# categoryIds, parentIds: a comma list of ids
+ID_LIST = f"^{PARENT_ID.pattern[1:-1]}(?:,{PARENT_ID.pattern[1:-1]})*$"
+# /images/{storeId}/{fileName}: <fileId>.<ext>
+FILE_NAME = rf"^{FILE_ID.pattern[1:-1]}\.[a-z]{{3,4}}$"
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")  # the request log's status filter
+
+# responseFields: names, each with the fields it keeps of what it holds in
+# parentheses, FIELD_DEPTH levels deep at most: ``total,items(id,thumbnail(url))``.
+# Spaces are allowed around names, commas and parentheses.
+FIELD_NAME = "[A-Za-z_][A-Za-z0-9_]*"
+FIELD_DEPTH = 4
+
+
+def _field_list(depth: int) -> str:
+    item = FIELD_NAME
+    if depth > 1:
+        item += rf"(?: *\( *{_field_list(depth - 1)} *\))?"
+    return rf"{item}(?: *, *{item})*"
+
+
+RESPONSE_FIELDS = f"^ *{_field_list(FIELD_DEPTH)} *$"
+
+
 # What clients send. The reader (vitrina.wire_input) converts a body into
 # these structs, so they are the validation, and the OpenAPI document takes
 # its request schemas from them. Unknown fields are ignored: clients send back
 # whole objects they fetched. ``None`` (JSON null) clears a field.
 
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_CATEGORY_ID
 MAX_NAME = 255
 MAX_TEXT = 100_000
 MAX_SLUG = 255

@@ -3,8 +3,8 @@
 The structs are the rules (types, ranges, lengths); this module adds only
 what Ecwid's clients rely on and a schema cannot say:
 
-- numbers and booleans may come as text (``"12"``, ``"yes"``, ``"off"``), and
-  integral floats as whole numbers (``3.0``);
+- numbers and booleans may come as text (``"12"``, ``"yes"``, ``"off"``, in
+  vitrina.numbers' grammar), and integral floats as whole numbers (``3.0``);
 - a msgspec error becomes a sentence naming the field (``Field 'orderBy'
   must be at most 2147483647``);
 - a name over 255 characters is a 409 (SPEC.md §3), not a 400;
@@ -23,9 +23,12 @@ from msgspec import inspect as mi
 
 from vitrina import wire
 from vitrina.errors import BadRequest, ConstraintViolation, VitrinaError
-from vitrina.numbers import parse_bool, parse_whole
+from vitrina.numbers import Whole, read_bool
 
 T = TypeVar("T", bound=msgspec.Struct)
+# a number written as text, in the usual way (vitrina.numbers); msgspec then
+# checks the field's own range, which the OpenAPI document spells for text too
+_ANY_WHOLE = Whole(-(2**63), 2**63 - 1)
 
 
 def read(body: dict[str, Any], kind: type[T]) -> T:
@@ -55,16 +58,14 @@ def _lenient(value: Any, info: mi.Type) -> Any:
         return value
     if isinstance(info, mi.IntType):
         if isinstance(value, str):
-            number = parse_whole(value)
+            number = _ANY_WHOLE.read(value)
             return value if number is None else number
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif isinstance(info, mi.BoolType):
         if isinstance(value, str):
-            try:
-                return parse_bool(value)
-            except ValueError:
-                return value
+            flag = read_bool(value)
+            return value if flag is None else flag
     elif isinstance(info, mi.ListType) and isinstance(value, list):
         return [_lenient(item, info.item_type) for item in value]
     elif isinstance(info, mi.StructType) and isinstance(value, dict):

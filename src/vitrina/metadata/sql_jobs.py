@@ -130,8 +130,7 @@ class SqlJobs:
                 return None
             if waiting_limit:
                 waiting = conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(
+                    sa.select(sa.func.count()).select_from(
                         sa.select(jobs.c.id)
                         .where(jobs.c.state.in_(("queued", "running")), jobs.c.store_id == store_id)
                         .limit(waiting_limit)
@@ -209,8 +208,7 @@ class SqlJobs:
             stamp = now()
             with self.db.write() as conn:
                 job_id = (
-                    conn.execute(expired(stamp)).scalar()
-                    or conn.execute(fairest(stamp)).scalar()
+                    conn.execute(expired(stamp)).scalar() or conn.execute(fairest(stamp)).scalar()
                 )
                 if job_id is None:
                     return None

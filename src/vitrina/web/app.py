@@ -18,16 +18,33 @@ from vitrina.jobs import JobWorker
 from vitrina.logs import AccessLines
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
-from vitrina.web import categories, console, extensions, files, images, meta
+from vitrina.web import console, meta
+from vitrina.web.api import OPERATIONS
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.context import Context
+from vitrina.web.files import CACHED_LARGEST
 from vitrina.web.observe import Observer
+from vitrina.web.operation import endpoint
 from vitrina.web.request_log import RequestRecorder
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
 
-API = "/api/v3/{storeId}"
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# The site around the API: pages and probes, not operations of the API
+# (they are not in the OpenAPI document). Every other route is an operation
+# of web/api.py.
+SITE: dict[str, dict[str, Endpoint]] = {
+    "/console": {"GET": console.console_redirect},
+    "/console/": {"GET": console.console},
+    "/console/session": {"POST": console.session},
+    "/console/{name}": {"GET": console.console},
+    "/api/v3/openapi.json": {"GET": meta.openapi},
+    "/docs": {"GET": meta.docs},
+    "/healthz": {"GET": meta.healthz},
+    "/metrics": {"GET": meta.metrics},
+    "/readyz": {"GET": meta.readyz},
+}
 
 
 def _by_method(handlers: dict[str, Endpoint]) -> Endpoint:
@@ -41,37 +58,10 @@ def _by_method(handlers: dict[str, Endpoint]) -> Endpoint:
 
 
 def routes() -> list[Route]:
-    table: dict[str, dict[str, Endpoint]] = {
-        f"{API}/categories": {
-            "GET": categories.search_categories,
-            "POST": categories.create_category,
-        },
-        f"{API}/categories/{{categoryId}}": {
-            "GET": categories.get_category,
-            "PUT": categories.update_category,
-            "DELETE": categories.delete_category,
-        },
-        f"{API}/categories/{{categoryId}}/image": {
-            "POST": images.upload_image,
-            "DELETE": images.delete_image,
-        },
-        f"{API}/categories/{{categoryId}}/image/async": {"POST": images.upload_image_async},
-        f"{API}/categoriesByPath": {"GET": categories.categories_by_path},
-        f"{API}/profile": {"GET": categories.profile},
-        f"{API}/_requests": {"GET": extensions.request_log},
-        f"{API}/_token": {"GET": extensions.token_scopes},
-        f"{API}/_jobs/{{imageId}}": {"GET": extensions.image_job},
-        "/console": {"GET": console.console_redirect},
-        "/console/": {"GET": console.console},
-        "/console/session": {"POST": console.session},
-        "/console/{name}": {"GET": console.console},
-        "/images/{storeId}/{fileName}": {"GET": files.serve_file},
-        "/api/v3/openapi.json": {"GET": meta.openapi},
-        "/docs": {"GET": meta.docs},
-        "/healthz": {"GET": meta.healthz},
-        "/metrics": {"GET": meta.metrics},
-        "/readyz": {"GET": meta.readyz},
-    }
+    table: dict[str, dict[str, Endpoint]] = {}
+    for operation in OPERATIONS:
+        table.setdefault(operation.path, {})[operation.method] = endpoint(operation)
+    table.update(SITE)
     return [
         Route(
             path,
@@ -95,7 +85,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         auth=Authenticator(services.metadata, settings),
         catalog=CatalogCache(services.metadata),
         rendered=BytesCache(settings.render_cache_bytes, settings.render_cache_largest),
-        files=BytesCache(settings.files_cache_bytes, files.CACHED_LARGEST),
+        files=BytesCache(settings.files_cache_bytes, CACHED_LARGEST),
         recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
         access=AccessLines(settings.log_format) if _access_lines(settings) else None,
     )

@@ -34,6 +34,7 @@ class Caller:
     store: Store
     token: TokenInfo
     expires: float = math.inf  # time.time() at which the token stops working
+    key: str = ""  # the token's hash: what the rate limit counts by
     # the view of a read with no query string, by whether it shows productIds
     views: dict[bool, View] = field(default_factory=dict, compare=False, repr=False)
 
@@ -115,7 +116,7 @@ class Authenticator:
         store = self.metadata.stores.get_store(info.store_id)
         if store is None:
             return None
-        caller = Caller(store=store, token=info, expires=expires)
+        caller = Caller(store=store, token=info, expires=expires, key=hashed)
         self.tokens.put(hashed, caller)
         return caller
 
@@ -132,6 +133,8 @@ class Authenticator:
         return await asyncio.shield(pending)
 
     async def require(self, request: Request, store_id: int, scope: str | None) -> Caller:
+        """The caller whose token the request carries, admitted to the store
+        for ``scope`` (None: any valid token of the store)."""
         token = bearer_token(request, self.allow_query)
         if not token or len(token) > 200:
             raise InvalidToken()
@@ -139,16 +142,26 @@ class Authenticator:
         if self.unknown.get(hashed):
             raise InvalidToken()
         caller = self.tokens.get(hashed) or await self._lookup_once(hashed)
-        if caller is None or caller.store.id != store_id or caller.expires <= time.time():
+        if caller is None:
+            raise InvalidToken()
+        return await self.admit(request, caller, store_id, scope)
+
+    async def admit(
+        self, request: Request, caller: Caller, store_id: int, scope: str | None
+    ) -> Caller:
+        """``caller`` if its token may do ``scope`` in the store now, counted
+        by the rate limit (also for calls made in process, without a token
+        in the request: batch requests)."""
+        if caller.store.id != store_id or caller.expires <= time.time():
             raise InvalidToken()
         # the request log records this request in this store's log (observe.py)
         request.state.store_id = store_id
         if scope is not None and scope not in caller.token.scopes:
             raise InsufficientScope(scope)
         if self.shared and self.limiter.limit:
-            await self._shared_hit(hashed)
+            await self._shared_hit(caller.key)
         else:
-            self.limiter.hit(hashed)
+            self.limiter.hit(caller.key)
         return caller
 
     async def _shared_hit(self, hashed: str) -> None:

@@ -1,109 +1,92 @@
-"""Category endpoints (SPEC.md §5) and the store profile."""
+"""Category operations and the store profile (declared in web/api.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import categories as category_cases
 from vitrina import wire, wire_input
-from vitrina.catalog import MAX_PAGE, CategoryQuery, CategoryTree
-from vitrina.errors import BadRequest, CategoryNotFound
+from vitrina.catalog import CategoryQuery, CategoryTree
+from vitrina.errors import CategoryNotFound
 from vitrina.interfaces import Category
-from vitrina.web.auth import Caller
 from vitrina.web.context import Context
-from vitrina.web.params import path_id, query_bool, query_ids, query_int, query_text, read_json
+from vitrina.web.operation import Call
 from vitrina.web.responses import JSON, render_json
-from vitrina.web.shapes import View, category_json, parse_response_fields, pick
+from vitrina.web.shapes import View, category_json, pick
 
 _ENVELOPE = {"total", "count", "offset", "limit", "items"}
 
 
-def _view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
-    if request.scope.get("query_string"):
-        return _make_view(request, ctx, caller, product_ids)
+def _view(call: Call, product_ids: bool) -> View:
+    caller = call.who
+    if call.request.scope.get("query_string"):
+        return _make_view(call, product_ids)
     # the storefront's usual read asks nothing of the view: one per caller,
     # the same object every time (cheap to hash and compare in a cache key)
     view = caller.views.get(product_ids)
     if view is None:
-        view = caller.views[product_ids] = _make_view(request, ctx, caller, product_ids)
+        view = caller.views[product_ids] = _make_view(call, product_ids)
     return view
 
 
-def _make_view(request: Request, ctx: Context, caller: Caller, product_ids: bool) -> View:
+def _make_view(call: Call, product_ids: bool) -> View:
+    args = call.args
     return View(
-        files_base=ctx.settings.effective_files_url,
-        store_url=query_text(request, "baseUrl") or caller.store.storefront_url,
+        files_base=call.ctx.settings.effective_files_url,
+        store_url=args["baseUrl"] or call.who.store.storefront_url,
         # docs.ecwid.com spells it cleanURLs, the API reference cleanUrls
-        clean_urls=query_bool(request, "cleanUrls", False)
-        or query_bool(request, "cleanURLs", False),
-        slugs_without_ids=query_bool(request, "slugsWithoutIds", False),
-        lang=(query_text(request, "lang") or "")[:16],
+        clean_urls=bool(args["cleanUrls"] or args["cleanURLs"]),
+        slugs_without_ids=bool(args["slugsWithoutIds"]),
+        lang=(args["lang"] or "")[:16],
         product_ids=product_ids,
-        languages=caller.store.languages,
+        languages=call.who.store.languages,
     )
 
 
-async def get_category(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    caller = await ctx.auth.require(request, store_id, "read_catalog")
-    view = _view(request, ctx, caller, product_ids=True)
-    fields = query_text(request, "responseFields")
-    wanted = parse_response_fields(fields) if fields else None
-    _version, tree = await ctx.catalog.current(store_id)
+async def get_category(call: Call) -> Response:
+    store_id, category_id = call.store_id, call.args["categoryId"]
+    view = _view(call, product_ids=True)
+    fields, wanted = call.args["responseFields"] or (None, None)
+    _version, tree = await call.ctx.catalog.current(store_id)
     category = tree.by_id.get(category_id)
-    if category is None or (caller.public and not category.enabled):
+    if category is None or (call.who.public and not category.enabled):
         raise CategoryNotFound(category_id)
     # An answer stays right until a write touches the category itself (its
     # version) or what its counts depend on (the tree's shape).
     key = (store_id, category_id, category.version, tree.shape, view, fields)
-    body = ctx.rendered.get(key)
+    body = call.ctx.rendered.get(key)
     if body is None:
         body = render_json(pick(category_json(category, tree, view), wanted))
-        ctx.rendered.put(key, body)
+        call.ctx.rendered.put(key, body)
     return Response(body, media_type=JSON.media_type)
 
 
-async def search_categories(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id = path_id(request, "storeId")
-    caller = await ctx.auth.require(request, store_id, "read_catalog")
+async def search_categories(call: Call) -> Response:
+    args = call.args
     parents: set[int | None] = set()
-    parent = query_int(request, "parent", -1, low=0) if "parent" in request.query_params else -1
-    if parent >= 0:
-        parents.add(parent or None)
-    for parent_id in query_ids(request, "parentIds") or ():
+    if args["parent"] is not None:
+        parents.add(args["parent"] or None)
+    for parent_id in args["parentIds"] or ():
         parents.add(parent_id or None)
-    category_ids = query_ids(request, "categoryIds")
-    offset, limit = _paging(request)
+    category_ids = args["categoryIds"]
     query = CategoryQuery(
         parents=frozenset(parents),
-        with_subcategories=query_bool(request, "withSubcategories", False),
-        hidden=query_bool(request, "hidden_categories", False),
-        keyword=request.query_params.get("keyword", "").strip(),
+        with_subcategories=args["withSubcategories"],
+        hidden=args["hidden_categories"],
+        keyword=args["keyword"].strip(),
         category_ids=frozenset(category_ids) if category_ids is not None else None,
-        offset=offset,
-        limit=limit,
-        enabled_only=caller.public,
+        offset=args["offset"],
+        limit=min(args["limit"], wire.MAX_PAGE),
+        enabled_only=call.who.public,
     )
-    return await _found(request, ctx, caller, store_id, query, "search", lambda t: t.search(query))
-
-
-def _paging(request: Request) -> tuple[int, int]:
-    """offset and limit (at most MAX_PAGE), as search and categoriesByPath read them."""
-    limit = query_int(request, "limit", MAX_PAGE, low=1)
-    return query_int(request, "offset", 0), min(limit, MAX_PAGE)
+    return await _found(call, query, "search", lambda t: t.search(query))
 
 
 async def _found(
-    request: Request,
-    ctx: Context,
-    caller: Caller,
-    store_id: int,
+    call: Call,
     query: CategoryQuery,
     what: object,
     find: Callable[[CategoryTree], tuple[int, list[Category]]],
@@ -111,16 +94,16 @@ async def _found(
     """A search result (the envelope, the page, the view and responseFields),
     rendered once per catalog version: ``what`` and ``query`` say what was
     asked, ``find`` finds it in the tree."""
-    view = _view(request, ctx, caller, product_ids=query_bool(request, "productIds", False))
-    fields = query_text(request, "responseFields")
-    wanted = parse_response_fields(fields) if fields else None
+    view = _view(call, product_ids=call.args["productIds"])
+    fields, wanted = call.args["responseFields"] or (None, None)
     if wanted is not None and not wanted.keys() & _ENVELOPE:
         wanted = {"total": None, "count": None, "offset": None, "limit": None, "items": wanted}
-    version, tree = await ctx.catalog.current(store_id)
+    store_id = call.store_id
+    version, tree = await call.ctx.catalog.current(store_id)
     # any write to the store changes its version: an answer kept under the
     # old one is never served again (and ages out of the cache)
     key = (store_id, version, what, query, view, fields)
-    body = ctx.rendered.get(key)
+    body = call.ctx.rendered.get(key)
     if body is None:
         total, page = find(tree)
         result = wire.CategorySearch(
@@ -131,73 +114,56 @@ async def _found(
             items=[category_json(c, tree, view) for c in page],
         )
         body = render_json(pick(result, wanted))
-        ctx.rendered.put(key, body)
+        call.ctx.rendered.put(key, body)
     return Response(body, media_type=JSON.media_type)
 
 
-async def categories_by_path(request: Request) -> Response:
-    """GET /categoriesByPath?path=Toys/Cars&delimiter=/ (turn 2; Ecwid's two doc
+async def categories_by_path(call: Call) -> Response:
+    """GET /categoriesByPath?path=Toys/Cars&delimiter=/ (Ecwid's two doc
     sites spell the parameter delimiter and delimeter)."""
-    ctx = Context.of(request)
-    store_id = path_id(request, "storeId")
-    caller = await ctx.auth.require(request, store_id, "read_catalog")
-    path = request.query_params.get("path", "")
-    delimiter = request.query_params.get("delimiter") or request.query_params.get("delimeter")
-    delimiter = delimiter or "/"
-    if wire.blank(path):
-        raise BadRequest("Parameter 'path' is required: category names separated by the delimiter")
+    args = call.args
+    delimiter = args["delimiter"] or args["delimeter"] or "/"
     # nothing but delimiters names no category: an empty answer, not an error
-    names = [part.strip(wire.SPACES) for part in path.split(delimiter) if not wire.blank(part)]
-    offset, limit = _paging(request)
+    names = [
+        part.strip(wire.SPACES) for part in args["path"].split(delimiter) if not wire.blank(part)
+    ]
     query = CategoryQuery(
-        hidden=query_bool(request, "hidden_categories", False),
-        offset=offset,
-        limit=limit,
-        enabled_only=caller.public,
+        hidden=args["hidden_categories"],
+        offset=args["offset"],
+        limit=min(args["limit"], wire.MAX_PAGE),
+        enabled_only=call.who.public,
     )
-    return await _found(
-        request, ctx, caller, store_id, query, tuple(names), lambda t: t.by_path(names, query)
-    )
+    return await _found(call, query, tuple(names), lambda t: t.by_path(names, query))
 
 
-async def create_category(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id = path_id(request, "storeId")
-    await ctx.auth.require(request, store_id, "create_catalog")
-    body = wire_input.read(await read_json(request, ctx.settings.max_json_bytes), wire.NewCategory)
-    values = wire_input.category_values(body)
-    category_id = await run_in_threadpool(category_cases.create, ctx.services, store_id, values)
-    await ctx.catalog.refresh(store_id)
+async def create_category(call: Call) -> Response:
+    values = wire_input.category_values(call.args["body"])
+    category_id = await run_in_threadpool(
+        category_cases.create, call.ctx.services, call.store_id, values
+    )
+    await call.ctx.catalog.refresh(call.store_id)
     return JSON(wire.Id(id=category_id))
 
 
-async def update_category(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    await ctx.auth.require(request, store_id, "update_catalog")
-    body = wire_input.read(
-        await read_json(request, ctx.settings.max_json_bytes), wire.CategoryInput
+async def update_category(call: Call) -> Response:
+    values = wire_input.category_values(call.args["body"])
+    await run_in_threadpool(
+        category_cases.update, call.ctx.services, call.store_id, call.args["categoryId"], values
     )
-    values = wire_input.category_values(body)
-    await run_in_threadpool(category_cases.update, ctx.services, store_id, category_id, values)
-    await ctx.catalog.refresh(store_id)
+    await call.ctx.catalog.refresh(call.store_id)
     return JSON(wire.UpdateCount(updateCount=1))
 
 
-async def delete_category(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    await ctx.auth.require(request, store_id, "update_catalog")
-    await run_in_threadpool(category_cases.delete, ctx.services, store_id, category_id)
-    await ctx.catalog.refresh(store_id)
+async def delete_category(call: Call) -> Response:
+    await run_in_threadpool(
+        category_cases.delete, call.ctx.services, call.store_id, call.args["categoryId"]
+    )
+    await call.ctx.catalog.refresh(call.store_id)
     return JSON(wire.DeleteCount(deleteCount=1))
 
 
-async def profile(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id = path_id(request, "storeId")
-    caller = await ctx.auth.require(request, store_id, None)
-    store = caller.store
+async def profile(call: Call) -> Response:
+    store = call.who.store
     return JSON(
         wire.Profile(
             generalInfo=wire.GeneralInfo(storeId=store.id, storeUrl=store.storefront_url),

@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vitrina import wire
 from vitrina.errors import BadRequest, NotFound
-from vitrina.numbers import parse_whole
 from vitrina.settings import Settings
 from vitrina.tokens import redeem_signin_code
 from vitrina.web.context import Context
-from vitrina.web.params import MAX_CATEGORY_ID, read_json
+from vitrina.web.params import read_json
 from vitrina.web.responses import JSON
 
 _TYPES = {
@@ -108,8 +108,12 @@ async def console_redirect(_request: Request) -> Response:
 
 
 def _store_id(value: object) -> int:
-    number = parse_whole(value) if isinstance(value, str) else value
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number <= MAX_CATEGORY_ID:
+    number = wire.STORE_ID.read(value) if isinstance(value, str) else value
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, int)
+        or not 0 < number <= wire.MAX_CATEGORY_ID
+    ):
         raise BadRequest("'storeId' must be a store id (a positive whole number)")
     return number
 

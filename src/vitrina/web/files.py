@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from vitrina.errors import NotFound, WrongNumber
+from vitrina import wire
+from vitrina.errors import BadRequest, NotFound
 from vitrina.interfaces import StoredFile
-from vitrina.naming import file_key, parse_file_name
+from vitrina.naming import file_key
 from vitrina.web.context import Context
-from vitrina.web.params import MAX_FILE_ID, path_id
+from vitrina.web.operation import Call
 
 _CACHE = "public, max-age=31536000, immutable"
 _CHUNK = 256 * 1024  # also the largest file read whole, in the lookup's thread trip
@@ -95,13 +97,24 @@ async def _from_stream(first: bytes, rest: Iterator[bytes]) -> AsyncIterator[byt
         yield chunk
 
 
-async def serve_file(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id = path_id(request, "storeId")
-    name = request.path_params["fileName"]
-    file_id, ext = parse_file_name(name)
-    if file_id is None or not 0 < file_id <= MAX_FILE_ID:
-        raise WrongNumber("fileId")
+@dataclass(frozen=True)
+class FileName:
+    """``<fileId>.<ext>``: the file id and the extension."""
+
+    def read(self, text: str, name: str) -> tuple[int, str]:
+        if re.fullmatch(wire.FILE_NAME, text) is None:
+            raise BadRequest(f"Parameter '{name}' must be <fileId>.<ext>, like 1001.jpg")
+        file_id, _, ext = text.partition(".")
+        return int(file_id), ext
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": wire.FILE_NAME}
+
+
+async def serve_file(call: Call) -> Response:
+    request, ctx, store_id = call.request, call.ctx, call.store_id
+    file_id, ext = call.args["fileName"]
+    name = f"{file_id}.{ext}"
     if_none_match = request.headers.get("if-none-match", "")
     head = request.method == "HEAD"
     found, body = await run_in_threadpool(_open, ctx, store_id, file_id, ext, if_none_match, head)

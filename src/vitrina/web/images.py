@@ -1,4 +1,4 @@
-"""Category image endpoints (SPEC.md §4.1 to 4.3)."""
+"""Category image operations (declared in web/api.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from urllib.parse import parse_qs
 
 from msgspec import UNSET
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import images, metrics, wire, wire_input
 from vitrina.errors import BadRequest, VitrinaError
 from vitrina.web.categories import require_category
-from vitrina.web.context import Context
-from vitrina.web.params import media_type, path_id, read_json, spool_body
+from vitrina.web.operation import Call
+from vitrina.web.params import media_type, spool_body
 from vitrina.web.responses import JSON
 
 log = logging.getLogger("vitrina.images")
@@ -33,20 +32,18 @@ def _form_url(path: Path) -> str | None:
     return values[0] if values else None
 
 
-async def upload_image(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    caller = await ctx.auth.require(request, store_id, "update_catalog")
+async def upload_image(call: Call) -> Response:
+    ctx, store_id, category_id = call.ctx, call.store_id, call.args["categoryId"]
     await require_category(ctx, store_id, category_id)
     limit = ctx.settings.max_image_bytes
-    url = request.query_params.get("externalUrl")
+    url: str | None = call.args["externalUrl"]
     source: Path | None = None
     try:
         if url is None:
             with metrics.stage("spool"):
-                source = await spool_body(request, limit)
+                source = await spool_body(call.request, limit)
             metrics.upload_bytes.labels("in").inc(source.stat().st_size)
-            if media_type(request) == "application/x-www-form-urlencoded":
+            if media_type(call.request) == "application/x-www-form-urlencoded":
                 url = await run_in_threadpool(_form_url, source)
             if url is None and source.stat().st_size == 0:
                 raise BadRequest(
@@ -60,7 +57,7 @@ async def upload_image(request: Request) -> Response:
             source = await run_in_threadpool(images.download, ctx.services, url)
         assert source is not None
         image_id = await run_in_threadpool(
-            images.upload, ctx.services, caller.store, category_id, source
+            images.upload, ctx.services, call.who.store, category_id, source
         )
     except VitrinaError as exc:
         if url is not None:
@@ -73,18 +70,15 @@ async def upload_image(request: Request) -> Response:
     return JSON(wire.Id(id=image_id))
 
 
-async def upload_image_async(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    caller = await ctx.auth.require(request, store_id, "update_catalog")
-    body = wire_input.read(await read_json(request, ctx.settings.max_json_bytes), wire.AsyncUpload)
+async def upload_image_async(call: Call) -> Response:
+    ctx, body = call.ctx, call.args["body"]
     external_id = body.externalId if body.externalId is not UNSET else None
     alt = wire_input.alt_values(body.alt) if body.alt not in (None, UNSET) else None
     image_id = await run_in_threadpool(
         images.start_async,
         ctx.services,
-        caller.store,
-        category_id,
+        call.who.store,
+        call.args["categoryId"],
         body.url.strip(wire.SPACES),
         body.width,
         body.height,
@@ -93,14 +87,14 @@ async def upload_image_async(request: Request) -> Response:
     )
     if ctx.worker is not None:
         ctx.worker.wake()
-    await ctx.catalog.refresh(store_id)
+    await ctx.catalog.refresh(call.store_id)
     return JSON(wire.Id(id=image_id))
 
 
-async def delete_image(request: Request) -> Response:
-    ctx = Context.of(request)
-    store_id, category_id = path_id(request, "storeId"), path_id(request, "categoryId")
-    await ctx.auth.require(request, store_id, "update_catalog")
-    count = await run_in_threadpool(images.delete, ctx.services, store_id, category_id)
-    await ctx.catalog.refresh(store_id)
+async def delete_image(call: Call) -> Response:
+    ctx = call.ctx
+    count = await run_in_threadpool(
+        images.delete, ctx.services, call.store_id, call.args["categoryId"]
+    )
+    await ctx.catalog.refresh(call.store_id)
     return JSON(wire.DeleteCount(deleteCount=count))

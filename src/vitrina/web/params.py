@@ -1,16 +1,21 @@
 """Reading path segments, query parameters and bodies, with errors that name
-what was wrong."""
+what was wrong. A parameter's kind reads its text and describes itself to
+the OpenAPI document with the same grammar (vitrina.wire, vitrina.numbers),
+so the server accepts exactly what its document says."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
 
+from vitrina import wire
 from vitrina.byte_cap import ByteCap
 from vitrina.errors import (
     BadRequest,
@@ -19,57 +24,165 @@ from vitrina.errors import (
     UnsupportedMediaType,
     WrongNumber,
 )
-from vitrina.numbers import FALSE_WORDS, TRUE_WORDS, parse_bool, parse_whole
-
-MAX_CATEGORY_ID = 2**31 - 1
-MAX_FILE_ID = 2**53 - 1
+from vitrina.numbers import BOOLEAN, FALSE_WORDS, TRUE_WORDS, Whole, read_bool
+from vitrina.web.shapes import Fields, parse_response_fields
 
 
-def _int(text: str, name: str, low: int, high: int) -> int:
-    value = parse_whole(text)
-    if value is None or not low <= value <= high:
-        raise WrongNumber(name)
-    return value
+class Kind(Protocol):
+    """How one parameter is read from its text, and described."""
+
+    def read(self, text: str, name: str) -> Any:
+        """The value; BadRequest naming the parameter when the text is not one."""
+        ...
+
+    def schema(self) -> dict[str, Any]: ...
 
 
-def query_text(request: Request, name: str, default: str | None = None) -> str | None:
-    """A query parameter as sent (``default`` when absent). A request without
-    a query string, the storefront's usual read, parses nothing."""
+@dataclass(frozen=True)
+class Number:
+    """A whole number in a range (wire's STORE_ID, COUNT, ...)."""
+
+    whole: Whole
+
+    def read(self, text: str, name: str) -> int:
+        value = self.whole.read(text)
+        if value is None:
+            raise WrongNumber(name)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.whole.low, "maximum": self.whole.high}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A boolean: true, false, yes, no, on, off, 1 or 0, any case."""
+
+    def read(self, text: str, name: str) -> bool:
+        value = read_bool(text)
+        if value is None:
+            raise BadRequest(
+                f"Parameter '{name}' must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}; "
+                f"got {text[:100]!r}"
+            )
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": BOOLEAN}
+
+
+@dataclass(frozen=True)
+class Ids:
+    """A comma list of ids (0 is the root where a parent is meant)."""
+
+    def read(self, text: str, name: str) -> list[int]:
+        if re.fullmatch(wire.ID_LIST, text) is None:
+            raise BadRequest(f"Parameter '{name}' must be ids separated by commas, like 12,34")
+        return [int(part) for part in text.split(",")]
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": wire.ID_LIST}
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any text, or text that contains ``pattern`` (which says what it must be)."""
+
+    pattern: str = ""
+    must: str = ""
+
+    def read(self, text: str, name: str) -> str:
+        if self.pattern and re.search(self.pattern, text) is None:
+            raise BadRequest(f"Parameter '{name}' {self.must}")
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", **({"pattern": self.pattern} if self.pattern else {})}
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[str, ...]
+
+    def read(self, text: str, name: str) -> str:
+        if text not in self.values:
+            raise BadRequest(
+                f"Parameter '{name}' must be one of {', '.join(self.values)}; got {text[:100]!r}"
+            )
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values)}
+
+
+@dataclass(frozen=True)
+class FieldList:
+    """responseFields: the text (a cache key) and the fields it names."""
+
+    def read(self, text: str, name: str) -> tuple[str, Fields]:
+        if re.fullmatch(wire.RESPONSE_FIELDS, text) is None:
+            raise BadRequest(
+                f"Parameter '{name}' must be field names separated by commas, each "
+                f"with the fields to keep of it in parentheses, at most {wire.FIELD_DEPTH} "
+                "levels deep: total,items(id,name)"
+            )
+        return text, parse_response_fields(text)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": wire.RESPONSE_FIELDS}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter: its name, kind, default and description."""
+
+    name: str
+    where: str  # "path" or "query"
+    kind: Kind
+    text: str
+    default: Any = None
+    required: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # more for the document
+
+    def describe(self) -> dict[str, Any]:
+        schema = {**self.kind.schema(), **self.extra}
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "schema": schema,
+            "description": self.text,
+        }
+
+
+def query_text(request: Request, name: str) -> str | None:
+    """One query parameter as sent, or None. A request without a query
+    string, the storefront's usual read, parses nothing."""
     if not request.scope.get("query_string"):
-        return default
-    return request.query_params.get(name, default)
-
-
-def path_id(request: Request, name: str, high: int = MAX_CATEGORY_ID) -> int:
-    return _int(request.path_params[name], name, 1, high)
-
-
-def query_int(request: Request, name: str, default: int, low: int = 0) -> int:
-    text = query_text(request, name)
-    if text is None or text == "":
-        return default
-    return _int(text, name, low, 2**63 - 1)
-
-
-def query_bool(request: Request, name: str, default: bool) -> bool:
-    text = query_text(request, name)
-    if text is None or text == "":
-        return default
-    try:
-        return parse_bool(text)
-    except ValueError:
-        raise BadRequest(
-            f"Parameter '{name}' must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}; got {text!r}"
-        ) from None
-
-
-def query_ids(request: Request, name: str) -> list[int] | None:
-    """A comma list of ids, or None when the parameter is absent."""
-    text = query_text(request, name)
-    if text is None:
         return None
-    parts = [p for p in text.split(",") if p.strip()]
-    return [_int(p, name, 0, MAX_CATEGORY_ID) for p in parts]
+    return request.query_params.get(name)
+
+
+def read_query(request: Request, params: dict[str, Param], args: dict[str, Any]) -> None:
+    """Read the declared query parameters into ``args``. Others are ignored
+    (clients send stray ones); a declared one given twice is refused."""
+    if not request.scope.get("query_string"):
+        for param in params.values():
+            if param.required:
+                raise BadRequest(f"Parameter '{param.name}' is required")
+        return
+    seen: set[str] = set()
+    for name, text in request.query_params.multi_items():
+        declared = params.get(name)
+        if declared is None:
+            continue
+        if name in seen:
+            raise BadRequest(f"Parameter '{name}' is given more than once")
+        seen.add(name)
+        args[name] = declared.kind.read(text, name)
+    for param in params.values():
+        if param.required and param.name not in seen:
+            raise BadRequest(f"Parameter '{param.name}' is required")
 
 
 def _gone() -> BadRequest:
