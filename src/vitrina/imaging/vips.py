@@ -15,6 +15,10 @@ Two decisions per upload, both made from the header alone:
   and then the variants are fitted from that decode.
 
 The variants are fitted largest first, each from the one before.
+
+Every file is handed over with its size and ETag: a kept original is written
+once, into the caller's scratch folder, and hashed in that pass; an encoded
+file is hashed once in memory.
 """
 
 from __future__ import annotations
