@@ -17,21 +17,25 @@ its kind; then the handler, with a ``Call``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
+from starlette.types import Message
 
 from vitrina import wire, wire_input
-from vitrina.errors import SecretTokenRequired
+from vitrina.errors import NotFound, SecretTokenRequired, VitrinaError
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
 from vitrina.web.params import Number, Param, read_json, read_query
+from vitrina.web.responses import error_response
 
 
 @dataclass(frozen=True)
@@ -177,16 +181,60 @@ class Table:
                 return operation, match.groupdict()
         return None
 
-    async def invoke(self, request: Request, caller: Caller) -> Response:
-        """Answer ``request`` (a request built in process: its scope names the
-        method, path, query and body) as ``caller``, exactly as over HTTP but
-        without reading a token: the caller's store, scopes and rate limit
-        still apply. A path no operation answers is a 404."""
-        from vitrina.errors import NotFound
+    async def invoke(
+        self,
+        app: Starlette,
+        caller: Caller,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """Answer ``method target`` (a path with its query) as ``caller``,
+        in process: the same code as over HTTP, without reading a token (the
+        caller's store, scopes and rate limit still apply). The status and
+        the body, errors included, exactly as the HTTP answer's."""
+        path, _, query = target.partition("?")
+        scope: dict[str, Any] = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": method.upper(),
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode("latin-1"),
+            "headers": [(b"content-type", content_type.encode("latin-1"))],
+            "client": None,
+            "server": None,
+            "app": app,
+            "state": {},
+        }
+        sent = False
 
-        for operation, regex, prepared in self._compiled:
-            match = regex.match(request.url.path)
-            if match and operation.method == request.method:
-                request.scope["path_params"] = match.groupdict()
-                return await _run(prepared, request, caller)
-        raise NotFound(f"No such resource: {request.method} {request.url.path}")
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:  # nothing more arrives, and the caller does not go away
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        request = Request(scope, receive)
+        try:
+            for operation, regex, prepared in self._compiled:
+                match = regex.match(path)
+                if match and operation.method == scope["method"]:
+                    scope["path_params"] = match.groupdict()
+                    response = await _run(prepared, request, caller)
+                    break
+            else:
+                raise NotFound(f"No such resource: {scope['method']} {path}")
+        except VitrinaError as exc:
+            response = error_response(exc)
+        chunks: list[bytes] = []
+
+        async def collect(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await response(scope, receive, collect)
+        return response.status_code, b"".join(chunks)
