@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
@@ -29,9 +30,14 @@ def _invoke(
     client: TestClient, caller: Caller, method: str, target: str, body: Any = None
 ) -> tuple[int, bytes]:
     data = b"" if body is None else json.dumps(body).encode()
+    app = client.app
+    assert isinstance(app, Starlette)
+
+    async def run() -> tuple[int, bytes]:
+        return await TABLE.invoke(app, caller, method, target, data)
+
     assert client.portal is not None  # the app's event loop, inside the client's context
-    status, answer = client.portal.call(TABLE.invoke, client.app, caller, method, target, data)
-    return status, answer
+    return client.portal.call(run)
 
 
 def test_find_names_the_operation_and_its_path_parameters() -> None:
