@@ -1,7 +1,7 @@
 """Settings: one typed table, read from the environment once, at start-up.
 
-Every setting is a row of ``SETTINGS``: its environment variable, its type, its
-default and a line of help. ``docs/configuration.md`` is kept in step with this
+Every setting is a row of ``SETTINGS``: its environment variable (``VITRINA_``
+and the field's name), its type, its default and a line of help. ``docs/configuration.md`` is kept in step with this
 table by a test. Nothing below the web layer reads the environment: the CLI
 builds a ``Settings`` with ``Settings.from_env()`` and passes it down.
 """
@@ -106,7 +106,6 @@ def _log_level(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Declared:
-    env: str
     parse: Callable[[str], Any]
     help: str
     secret: bool
@@ -114,7 +113,6 @@ class _Declared:
 
 
 def setting(
-    env: str,
     default: Any,
     parse: Callable[[str], Any],
     help: str,
@@ -122,11 +120,12 @@ def setting(
     secret: bool = False,
     shown: str | None = None,
 ) -> Any:
-    """Declare a setting: a field of ``Settings`` with its environment
-    variable, its default, the parser of its text, a line of help, whether it
-    is a secret, and how the default reads in the docs (when not ``str()``)."""
+    """Declare a setting: a field of ``Settings`` with its default, the
+    parser of its text, a line of help, whether it is a secret, and how the
+    default reads in the docs (when not ``str()``). Its environment variable
+    is ``VITRINA_`` and the field's name in capitals."""
     return dataclasses.field(
-        default=default, metadata={"setting": _Declared(env, parse, help, secret, shown)}
+        default=default, metadata={"setting": _Declared(parse, help, secret, shown)}
     )
 
 
@@ -137,14 +136,12 @@ class Settings:
     ``from_env``, ``describe`` and docs/configuration.md use) derives from it."""
 
     data_dir: Path = setting(
-        "VITRINA_DATA_DIR",
         Path("./data"),
         Path,
         "Folder for the embedded database and the local image files.",
         shown="./data",
     )
     database_url: str = setting(
-        "VITRINA_DATABASE_URL",
         "",
         _database_url,
         "Metadata database. Empty means sqlite:///<data dir>/vitrina.db; "
@@ -152,45 +149,38 @@ class Settings:
         secret=True,
     )
     storage_url: str = setting(
-        "VITRINA_STORAGE_URL",
         "",
         _url("file", "s3"),
         "Where image files live. Empty means file://<data dir>/files.",
     )
     host: str = setting(
-        "VITRINA_HOST",
         "127.0.0.1",
         str,
         "Address the server listens on.",
     )
     port: int = setting(
-        "VITRINA_PORT",
         8080,
         _port,
         "Port the server listens on.",
     )
     workers: int = setting(
-        "VITRINA_WORKERS",
         1,
         _positive_int,
         "Server processes on this machine (vitrina serve --workers).",
     )
     public_url: str = setting(
-        "VITRINA_PUBLIC_URL",
         "",
         _url("http", "https"),
         "Base of every URL the server builds (image files, storefront links). Empty means"
         " http://<host>:<port>.",
     )
     files_url: str = setting(
-        "VITRINA_FILES_URL",
         "",
         _url("http", "https"),
         "Base URL that serves /images/... instead of vitrina (a CDN or a bucket's public "
         "endpoint). Empty means the public URL.",
     )
     files_redirect: bool = setting(
-        "VITRINA_FILES_REDIRECT",
         True,
         parse_bool,
         "With S3 storage and no VITRINA_FILES_URL: answer /images/... with a 307 to a "
@@ -198,13 +188,11 @@ class Settings:
         "buckets clients cannot reach).",
     )
     files_redirect_seconds: int = setting(
-        "VITRINA_FILES_REDIRECT_SECONDS",
         300,
         _positive_int,
         "How long a presigned file URL is valid; browsers may cache the redirect for half of it.",
     )
     files_cache_bytes: int = setting(
-        "VITRINA_FILES_CACHE_BYTES",
         67_108_864,
         _non_negative_int,
         "Bytes of image files a server process keeps in memory when it streams them from "
@@ -212,58 +200,49 @@ class Settings:
         "thumbnail is not fetched from the bucket on every request (64 MiB; 0 keeps none).",
     )
     allow_query_token: bool = setting(
-        "VITRINA_ALLOW_QUERY_TOKEN",
         True,
         parse_bool,
         "Accept ?token=... besides Authorization: Bearer.",
     )
     rate_limit_per_minute: int = setting(
-        "VITRINA_RATE_LIMIT_PER_MINUTE",
         600,
         _non_negative_int,
         "Requests a token may make per minute (0 turns the limit off).",
     )
     rate_limit_processes: int = setting(
-        "VITRINA_RATE_LIMIT_PROCESSES",
         0,
         _non_negative_int,
         "Server processes that share the rate limit, across all machines; each allows its"
         " share. 0 means this machine's VITRINA_WORKERS.",
     )
     header_timeout: float = setting(
-        "VITRINA_HEADER_TIMEOUT",
         10.0,
         _positive_float,
         "Seconds a client has to send a request's headers (from the connection or the "
         "request's first byte); then the connection is closed.",
     )
     body_timeout: float = setting(
-        "VITRINA_BODY_TIMEOUT",
         120.0,
         _positive_float,
         "Seconds a client has to send a request's body after its headers (20 MiB at 175 "
         "KB/s); then the connection is closed.",
     )
     max_json_bytes: int = setting(
-        "VITRINA_MAX_JSON_BYTES",
         1_048_576,
         _positive_int,
         "Largest JSON request body, in bytes.",
     )
     max_image_bytes: int = setting(
-        "VITRINA_MAX_IMAGE_BYTES",
         20_971_520,
         _positive_int,
         "Largest image upload or download, in bytes (20 MiB).",
     )
     max_image_pixels: int = setting(
-        "VITRINA_MAX_IMAGE_PIXELS",
         50_000_000,
         _positive_int,
         "Largest image, in pixels (width x height), checked before decoding.",
     )
     keep_original: bool = setting(
-        "VITRINA_KEEP_ORIGINAL",
         False,
         parse_bool,
         "Serve the original exactly as uploaded. When false, the original keeps its "
@@ -272,108 +251,92 @@ class Settings:
         "upright and in sRGB.",
     )
     decode_concurrency: int = setting(
-        "VITRINA_DECODE_CONCURRENCY",
         0,
         _non_negative_int,
         "Images a server process decodes at once; more wait in line. 0 means the number "
         "of CPU cores.",
     )
     decode_queue: int = setting(
-        "VITRINA_DECODE_QUEUE",
         16,
         _non_negative_int,
         "Uploads a server process lets wait for a decode; past that the answer is 503 "
         "with Retry-After.",
     )
     render_cache_bytes: int = setting(
-        "VITRINA_RENDER_CACHE_BYTES",
         33_554_432,
         _non_negative_int,
         "Bytes of rendered category and search answers a server process keeps "
         "(32 MiB; 0 keeps none).",
     )
     render_cache_largest: int = setting(
-        "VITRINA_RENDER_CACHE_LARGEST",
         65_536,
         _non_negative_int,
         "A rendered answer larger than this many bytes is never kept.",
     )
     gc_grace_seconds: int = setting(
-        "VITRINA_GC_GRACE_SECONDS",
         300,
         _non_negative_int,
         "Unreferenced files younger than this are left alone by the sweep (they may "
         "belong to an upload still in flight).",
     )
     job_poll_seconds: float = setting(
-        "VITRINA_JOB_POLL_SECONDS",
         1.0,
         _positive_float,
         "How often the async-upload worker looks for new jobs.",
     )
     job_concurrency: int = setting(
-        "VITRINA_JOB_CONCURRENCY",
         4,
         _positive_int,
         "Async uploads a process runs at once (their downloads overlap; stores take turns).",
     )
     job_max_attempts: int = setting(
-        "VITRINA_JOB_MAX_ATTEMPTS",
         5,
         _positive_int,
         "Attempts at an async upload before it is recorded as failed.",
     )
     job_queue_per_store: int = setting(
-        "VITRINA_JOB_QUEUE_PER_STORE",
         1000,
         _non_negative_int,
         "Async uploads a store may have queued or running; one more is answered 429 with "
         "Retry-After. 0: no limit.",
     )
     job_retention_seconds: int = setting(
-        "VITRINA_JOB_RETENTION_SECONDS",
         7 * 24 * 3600,
         _positive_int,
         "How long a finished async upload (done, failed, cancelled) is kept for "
         "GET /_jobs/{imageId} and vitrina jobs; older ones are deleted hourly and by vitrina gc.",
     )
     job_lease_seconds: int = setting(
-        "VITRINA_JOB_LEASE_SECONDS",
         180,
         _positive_int,
         "How long a worker holds an async job before another may take it over (it must "
         "exceed the download time limit plus processing).",
     )
     run_jobs: bool = setting(
-        "VITRINA_RUN_JOBS",
         True,
         parse_bool,
         "Run the async-upload worker inside vitrina serve (turn off on nodes that should "
         "only answer HTTP, and run vitrina worker elsewhere).",
     )
     shutdown_grace_seconds: int = setting(
-        "VITRINA_SHUTDOWN_GRACE_SECONDS",
         30,
         _positive_int,
         "On SIGTERM: how long requests in flight (uploads included) and async jobs may "
         "take to finish; jobs still running then are handed to another worker.",
     )
     shutdown_drain_seconds: int = setting(
-        "VITRINA_SHUTDOWN_DRAIN_SECONDS",
         0,
         _non_negative_int,
         "On SIGTERM: how long to keep serving, with /readyz answering 503, before "
         "closing the listener, so a load balancer stops sending first (one process only).",
     )
     ready_max_job_age_seconds: int = setting(
-        "VITRINA_READY_MAX_JOB_AGE_SECONDS",
         0,
         _non_negative_int,
         "/readyz answers 503 while the oldest queued async job is older than this. "
         "0: the job queue does not affect readiness.",
     )
     rate_limit_shared: bool = setting(
-        "VITRINA_RATE_LIMIT_SHARED",
         False,
         parse_bool,
         "Count the rate limit in the database, exactly, for all processes and machines "
@@ -381,115 +344,97 @@ class Settings:
         "its share.",
     )
     request_log: bool = setting(
-        "VITRINA_REQUEST_LOG",
         True,
         parse_bool,
         "Keep each store's last 1,000 API requests (method, path, query without the token,"
         " status, duration, errorCode) for the console and GET /api/v3/{storeId}/_requests.",
     )
     console_link_seconds: int = setting(
-        "VITRINA_CONSOLE_LINK_SECONDS",
         600,
         _positive_int,
         "How long a console sign-in link (vitrina console-link, vitrina demo) may be used;"
         " each works once.",
     )
     console_session_seconds: int = setting(
-        "VITRINA_CONSOLE_SESSION_SECONDS",
         43_200,
         _positive_int,
         "How long a console session opened by a sign-in link lasts (12 hours); its token"
         " then stops working.",
     )
     fetch_allow_http: bool = setting(
-        "VITRINA_FETCH_ALLOW_HTTP",
         False,
         parse_bool,
         "Let externalUrl and async uploads use http:// as well as https://.",
     )
     fetch_allow_networks: tuple[str, ...] = setting(
-        "VITRINA_FETCH_ALLOW_NETWORKS",
         (),
         _networks,
         "Comma list of non-public networks downloads may reach on purpose (e.g. "
         "10.1.0.0/16). Empty: public internet addresses only.",
     )
     fetch_ports: tuple[int, ...] = setting(
-        "VITRINA_FETCH_PORTS",
         (),
         _ports,
         "Comma list of extra ports downloads may use besides 443 (and 80 with http).",
     )
     fetch_connect_timeout: float = setting(
-        "VITRINA_FETCH_CONNECT_TIMEOUT",
         5.0,
         _positive_float,
         "Seconds to wait for a download's connection.",
     )
     fetch_total_timeout: float = setting(
-        "VITRINA_FETCH_TOTAL_TIMEOUT",
         30.0,
         _positive_float,
         "Seconds a whole download may take, redirects included.",
     )
     fetch_max_redirects: int = setting(
-        "VITRINA_FETCH_MAX_REDIRECTS",
         3,
         _non_negative_int,
         "Redirects a download may follow.",
     )
     fetch_ca_bundle: str = setting(
-        "VITRINA_FETCH_CA_BUNDLE",
         "",
         str,
         "PEM file of certificate authorities trusted for downloads (empty: the certifi bundle).",
     )
     s3_endpoint_url: str = setting(
-        "VITRINA_S3_ENDPOINT_URL",
         "",
         _url("http", "https"),
         "Endpoint of an S3-compatible store (empty: AWS).",
     )
     s3_region: str = setting(
-        "VITRINA_S3_REGION",
         "us-east-1",
         str,
         "Region of the bucket.",
     )
     s3_access_key_id: str = setting(
-        "VITRINA_S3_ACCESS_KEY_ID",
         "",
         str,
         "Access key (empty: the usual AWS credential chain).",
     )
     s3_secret_access_key: str = setting(
-        "VITRINA_S3_SECRET_ACCESS_KEY",
         "",
         str,
         "Secret key.",
         secret=True,
     )
     log_level: str = setting(
-        "VITRINA_LOG_LEVEL",
         "info",
         _log_level,
         "debug, info, warning or error.",
     )
     log_format: str = setting(
-        "VITRINA_LOG_FORMAT",
         "text",
         _log_format,
         "text, or json: one JSON object per line.",
     )
     access_log: bool = setting(
-        "VITRINA_ACCESS_LOG",
         True,
         parse_bool,
         "One log line per request (client, method, path, query with secrets removed, status,"
         " errorCode, duration, request id; in JSON also store, route and bytes).",
     )
     metrics_token: str = setting(
-        "VITRINA_METRICS_TOKEN",
         "",
         str,
         "Serve Prometheus metrics at /metrics to requests bearing this token "
@@ -604,7 +549,7 @@ def _spelled(value: Any) -> str:
 SETTINGS: tuple[Setting, ...] = tuple(
     Setting(
         f.name,
-        f.metadata["setting"].env,
+        "VITRINA_" + f.name.upper(),
         f.metadata["setting"].parse,
         f.metadata["setting"].shown or _spelled(f.default),
         f.metadata["setting"].help,
