@@ -1,9 +1,10 @@
-"""Settings: one typed table, read from the environment once, at start-up.
+"""Settings, declared once as the fields of ``Settings``.
 
 Every setting is a row of ``SETTINGS``: its environment variable (``VITRINA_``
-and the field's name), its type, its default and a line of help. ``docs/configuration.md`` is kept in step with this
-table by a test. Nothing below the web layer reads the environment: the CLI
-builds a ``Settings`` with ``Settings.from_env()`` and passes it down.
+and the field's name), its type, its default and a line of help.
+``docs/configuration.md`` is kept in step with this table by a test. Nothing
+below the web layer reads the environment: the CLI builds a ``Settings``
+with ``Settings.from_env()`` and passes it down.
 """
 
 from __future__ import annotations
