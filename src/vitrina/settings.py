@@ -1,4 +1,4 @@
-"""Settings, declared once as the fields of ``Settings``.
+"""Settings: one typed table, read from the environment once, at start-up.
 
 Every setting is a row of ``SETTINGS``: its environment variable (``VITRINA_``
 and the field's name), its type, its default and a line of help.
