@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import io
+import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests import images
 from tests.conftest import Api
+from tests.live import live_vitrina
 from vitrina import images as image_cases
 from vitrina.bootstrap import Services
 from vitrina.catalog import CategoryTree
@@ -330,17 +333,37 @@ def test_size_limit_exactly_and_one_byte_over(api: Api) -> None:
     assert str(limit) in message
 
 
-def test_oversized_chunked_body_is_cut_off(api: Api) -> None:
-    sent = 0
-
-    def endless() -> Iterator[bytes]:
-        nonlocal sent
-        for _ in range(100):  # 100 MB offered
-            sent += 1
-            yield b"\0" * (1024 * 1024)
-
-    response = api.upload(api.create(), endless())
-    _rejected(response, 413, "INCORRECT_IMAGE_SIZE")
+@pytest.mark.embedded_only
+def test_oversized_chunked_body_is_cut_off(tmp_path: Path) -> None:
+    """A chunked body (no Content-Length) offering 100 MiB, sent over a real
+    socket: the server answers 413 once 20 MiB have come, and stops reading,
+    so the client can send only what the connection's buffers still take."""
+    with live_vitrina(tmp_path / "data") as live:
+        category = httpx.post(
+            f"{live.api}/{live.store}/categories",
+            json={"name": "Big"},
+            headers={"Authorization": f"Bearer {live.token}"},
+        ).json()["id"]
+        host, port = live.base.removeprefix("http://").split(":")
+        chunk = b"%x\r\n%s\r\n" % (1 << 20, b"\0" * (1 << 20))
+        sent = 0
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(
+                f"POST /api/v3/{live.store}/categories/{category}/image HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: Bearer {live.token}\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n".encode()
+            )
+            try:
+                for _ in range(100):  # 100 MiB offered
+                    conn.sendall(chunk)
+                    sent += 1
+            except OSError:
+                pass  # the server closed the connection: the point
+            answer = conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"INCORRECT_IMAGE_SIZE" in answer
+    # 20 MiB read, and what the socket buffers took before the close was seen
+    assert 20 <= sent < 60, f"{sent} MiB were sent"
 
 
 def test_missing_category_is_404(api: Api) -> None:

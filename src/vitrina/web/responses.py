@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import wire
-from vitrina.errors import MethodNotAllowed, NotFound, Overloaded, VitrinaError
+from vitrina.errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, VitrinaError
 
 log = logging.getLogger("vitrina.web")
 
@@ -54,6 +54,11 @@ async def on_vitrina_error(request: Request, exc: Exception) -> Response:
         log.warning("%s: %s", exc.code, exc.message)
     elif exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message, exc_info=exc.__cause__ is not None)
+    if isinstance(exc, PayloadTooLarge):
+        # The rest of the body is not read: the connection closes after this
+        # answer (otherwise the server would read and drop it to keep the
+        # connection, 100 MiB of it if that is what the client sends).
+        return _answer(request, exc, {"Connection": "close"})
     return _answer(request, exc)
 
 
