@@ -12,7 +12,7 @@ import pytest
 
 from tests import images
 from vitrina import images as image_cases
-from vitrina.bootstrap import Services
+from vitrina.bootstrap import Services, build_version_check
 from vitrina.catalog import CategoryQuery, CategoryTree
 from vitrina.errors import BadRequest
 from vitrina.interfaces import Category
@@ -41,7 +41,7 @@ def test_random_writes_patch_the_tree_exactly(
     monkeypatch.setattr("vitrina.web.caches.CategoryTree", Counted)
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
     catalog = services.metadata.catalog
-    cache = CatalogCache(services.metadata)
+    cache = CatalogCache(services.metadata, build_version_check(services))
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(images.jpeg(640, 480))
     rng = random.Random(20261127)
@@ -104,7 +104,7 @@ def test_another_process_writes_and_this_one_patches(services: Services, setting
     from vitrina.bootstrap import build_services
 
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
-    cache = CatalogCache(services.metadata)
+    cache = CatalogCache(services.metadata, build_version_check(services))
     kept = services.metadata.catalog.create_category(store.id, {"name": "Kept"})
     cache.tree(store.id)
     with build_services(services.settings) as other:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import migrated
+from vitrina.bootstrap import build_version_check
 from vitrina.errors import MetadataUnavailable
 from vitrina.metadata.async_versions import AsyncVersions
 from vitrina.settings import Settings
@@ -33,7 +34,7 @@ def test_checks_under_load_share_queries_and_never_miss_a_committed_write(
         catalog = services.metadata.catalog
         store = services.metadata.stores.create_store("Shop", "https://shop.example.com").id
         other = services.metadata.stores.create_store("Other", "https://other.example.com").id
-        versions = catalog.async_versions()
+        versions = build_version_check(services)
         assert isinstance(versions, AsyncVersions)
 
         async def scenario() -> None:
@@ -75,7 +76,7 @@ def test_a_caller_that_gives_up_leaves_the_others_their_answer(
     with postgres.database() as url:
         services = _services(tmp_path, url, s3)
         store = services.metadata.stores.create_store("Shop", "https://shop.example.com").id
-        versions = services.metadata.catalog.async_versions()
+        versions = build_version_check(services)
         assert versions is not None
 
         async def scenario() -> None:
@@ -122,7 +123,7 @@ def test_a_connection_the_database_dropped_is_replaced_unseen(
     with postgres.database() as url:
         services = _services(tmp_path, url, s3)
         store = services.metadata.stores.create_store("Shop", "https://shop.example.com").id
-        versions = services.metadata.catalog.async_versions()
+        versions = build_version_check(services)
         assert versions is not None
         engine = sa.create_engine(url)
 

@@ -16,8 +16,9 @@ from vitrina.decode_budget import DecodeBudget
 from vitrina.errors import StorageUnavailable
 from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.imaging.vips import VipsProcessor
-from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher
+from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher, VersionCheck
 from vitrina.metadata.engine import create_engine
+from vitrina.metadata.local_versions import LocalVersions
 from vitrina.metadata.sql import SqlMetadataStore
 from vitrina.settings import Settings
 
@@ -87,6 +88,20 @@ def fetch_policy(settings: Settings, **overrides: Any) -> FetchPolicy:
 
 def build_fetcher(settings: Settings) -> UrlFetcher:
     return GuardedFetcher(fetch_policy(settings))
+
+
+def build_version_check(services: Services) -> VersionCheck:
+    """The read cache's version check: a local point read on SQLite, the
+    coalesced round trip on PostgreSQL (made lazily, in the event loop that
+    first awaits it)."""
+    engine = services.engine
+    if engine is None:
+        raise ValueError("The version check needs the metadata database's engine")
+    if engine.dialect.name == "sqlite":
+        return LocalVersions(engine)
+    from vitrina.metadata.async_versions import AsyncVersions
+
+    return AsyncVersions(engine.url)
 
 
 def build_services(settings: Settings) -> Services:

@@ -250,7 +250,11 @@ class CatalogChanges:
     complete: bool = False
 
 
-class AsyncVersionCheck(Protocol):
+class VersionCheck(Protocol):
+    """A store's catalog version, awaited on the event loop: a point read of
+    a local file (SQLite), or a round trip shared by the reads that wait
+    together (PostgreSQL). Built by bootstrap, used by the read cache."""
+
     async def version(self, store_id: int) -> int | None: ...
     async def aclose(self) -> None: ...
 
@@ -260,16 +264,6 @@ class CatalogStore(Protocol):
 
     def list_categories(self, store_id: int) -> list[Category]: ...
     def get_category(self, store_id: int, category_id: int) -> Category | None: ...
-    @property
-    def local_reads(self) -> bool:
-        """Whether a point read is a local file access (cheap enough to run anywhere)."""
-        ...
-
-    def async_versions(self) -> AsyncVersionCheck | None:
-        """The version check to await on the event loop, where reads cross a
-        network; None where a point read is local (cheaper than awaiting)."""
-        ...
-
     def catalog_snapshot(
         self, store_id: int, known_version: int | None
     ) -> tuple[int, CatalogChanges | None]:

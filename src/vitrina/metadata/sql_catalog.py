@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from vitrina.catalog import check_parent
 from vitrina.errors import CategoryNotFound
 from vitrina.interfaces import CatalogChanges, Category, Image, StoredFile
-from vitrina.metadata.async_versions import AsyncVersions
 from vitrina.metadata.schema import catalog_deletions, categories, files, images, stores
 from vitrina.metadata.sql_base import (
     CHANGES_KEPT,
@@ -148,16 +147,6 @@ class SqlCatalog:
     def list_categories(self, store_id: int) -> list[Category]:
         with self.db.read() as conn:
             return self._categories(conn, categories.c.store_id == store_id)
-
-    @property
-    def local_reads(self) -> bool:
-        """Whether a point read is a local file access (SQLite), not a network call."""
-        return self.db.sqlite
-
-    def async_versions(self) -> AsyncVersions | None:
-        """An awaitable version check for the event loop, where the database is
-        across a network (PostgreSQL); None where a point read is local."""
-        return None if self.db.sqlite else AsyncVersions(self.db.engine.url)
 
     @translate_errors
     def catalog_snapshot(

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vitrina.bootstrap import Services, build_services
+from vitrina.bootstrap import Services, build_services, build_version_check
 from vitrina.errors import VitrinaError
 from vitrina.jobs import JobWorker
 from vitrina.logs import AccessLines
@@ -83,7 +83,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     ctx = Context(
         services=services,
         auth=Authenticator(services.metadata, settings),
-        catalog=CatalogCache(services.metadata),
+        catalog=CatalogCache(services.metadata, build_version_check(services)),
         rendered=BytesCache(settings.render_cache_bytes, settings.render_cache_largest),
         files=BytesCache(settings.files_cache_bytes, CACHED_LARGEST),
         recorder=RequestRecorder(services.metadata.requests) if settings.request_log else None,
@@ -92,7 +92,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        ctx.catalog.versions = services.metadata.catalog.async_versions()
         if settings.run_jobs:
             ctx.worker = JobWorker(services)
             ctx.worker.start()
@@ -106,9 +105,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 ctx.recorder.close()
             if ctx.access is not None:
                 ctx.access.close()
-            if ctx.catalog.versions is not None:
-                await ctx.catalog.versions.aclose()
-                ctx.catalog.versions = None
+            await ctx.catalog.versions.aclose()
             if owned:
                 services.close()
 

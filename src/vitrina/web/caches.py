@@ -31,9 +31,9 @@ from starlette.concurrency import run_in_threadpool
 
 from vitrina.catalog import CategoryTree
 from vitrina.interfaces import (
-    AsyncVersionCheck,
     CatalogChanges,
     MetadataStore,
+    VersionCheck,
 )
 
 TOKEN_TTL = 2.0
@@ -42,29 +42,23 @@ T = TypeVar("T")
 
 class CatalogCache:
     """Trees are read and patched on the event loop's thread only (handlers
-    use a tree without awaiting in between). The database is read in a
-    worker thread, except where it is a local file (SQLite) and the tree is
-    known: then the version check and the few changed rows are read here."""
+    use a tree without awaiting in between). A known tree is checked with
+    ``versions`` (bootstrap builds it for the database); what changed is read
+    in a worker thread."""
 
-    def __init__(self, metadata: MetadataStore, stores: int = 256) -> None:
+    def __init__(self, metadata: MetadataStore, versions: VersionCheck, stores: int = 256) -> None:
         self.metadata = metadata
+        self.versions = versions
         self.stores = stores
         self._entries: OrderedDict[int, tuple[int, CategoryTree]] = OrderedDict()
-        # set in the app's lifespan, in its event loop (PostgreSQL only)
-        self.versions: AsyncVersionCheck | None = None
 
     async def current(self, store_id: int) -> tuple[int, CategoryTree]:
-        """The store's catalog version and its tree."""
+        """The store's catalog version and its tree: one awaited version check
+        when the tree is known and current; otherwise what changed since, read
+        in a worker thread."""
         known = self._entries.get(store_id)
-        if known is not None and self.versions is not None:
-            if await self.versions.version(store_id) == known[0]:
-                return known  # one awaited round trip, no thread hop
-        elif known is not None and self.metadata.catalog.local_reads:
-            # a point read (and, after a write, a few rows) from a local file:
-            # cheaper here than a thread hop
-            return self._apply(
-                store_id, *self.metadata.catalog.catalog_snapshot(store_id, known[0])
-            )
+        if known is not None and await self.versions.version(store_id) == known[0]:
+            return known
         version, changes = await run_in_threadpool(
             self.metadata.catalog.catalog_snapshot, store_id, known[0] if known else None
         )

@@ -12,7 +12,6 @@ from vitrina import wire, wire_input
 from vitrina.catalog import CategoryQuery, CategoryTree
 from vitrina.errors import CategoryNotFound
 from vitrina.interfaces import Category
-from vitrina.web.context import Context
 from vitrina.web.operation import Call
 from vitrina.web.responses import JSON, render_json
 from vitrina.web.shapes import View, category_json, pick
@@ -173,12 +172,3 @@ async def profile(call: Call) -> Response:
             ),
         )
     )
-
-
-async def require_category(ctx: Context, store_id: int, category_id: int) -> Category:
-    category = await run_in_threadpool(
-        ctx.services.metadata.catalog.get_category, store_id, category_id
-    )
-    if category is None:
-        raise CategoryNotFound(category_id)
-    return category

@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from vitrina import images, metrics, wire, wire_input
 from vitrina.errors import BadRequest, VitrinaError
-from vitrina.web.categories import require_category
 from vitrina.web.operation import Call
 from vitrina.web.params import media_type, spool_body
 from vitrina.web.responses import JSON
@@ -34,7 +33,9 @@ def _form_url(path: Path) -> str | None:
 
 async def upload_image(call: Call) -> Response:
     ctx, store_id, category_id = call.ctx, call.store_id, call.args["categoryId"]
-    await require_category(ctx, store_id, category_id)
+    # before the body is read: from the cached tree, no query (the commit checks again)
+    _version, tree = await ctx.catalog.current(store_id)
+    images.check_category(ctx.services, store_id, category_id, tree)
     limit = ctx.settings.max_image_bytes
     url: str | None = call.args["externalUrl"]
     source: Path | None = None
