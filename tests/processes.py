@@ -39,7 +39,18 @@ class Server:
         return found.group(0)
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT: the child
+    takes SIGINT as Ctrl-C even when the suite was started with SIGINT
+    ignored (``nohup``, ``cmd &`` in a script, some CI runners). An ignored
+    signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler; ``restore_signals`` resets only SIGPIPE and
+    SIGXFSZ."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGINT, as Ctrl-C; the process was started ``interruptible``."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGINT)
@@ -90,6 +101,7 @@ def start_serve(
             stderr=subprocess.STDOUT,
             env=environment,
             start_new_session=new_session,
+            preexec_fn=interruptible,
         )
     return Server(process, f"http://127.0.0.1:{port}", log)
 

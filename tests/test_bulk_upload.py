@@ -18,7 +18,7 @@ import pytest
 
 from tests import images
 from tests.live import Live, live_vitrina
-from tests.processes import wait_until
+from tests.processes import interruptible, wait_until
 from vitrina.cli import main
 from vitrina.client import Client
 
@@ -212,7 +212,13 @@ def test_an_interrupted_run_finishes_without_duplicates(live: Live, tmp_path: Pa
         "--store", str(live.store), "--concurrency", "1",
     ]  # fmt: skip
     env = {**os.environ, "VITRINA_TOKEN": live.token}
-    running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    running = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=interruptible,  # Ctrl-C however the suite was started
+    )
     state = folder / ".vitrina-upload.json"
     assert wait_until(lambda: state.exists(), timeout=60)
     running.send_signal(signal.SIGINT)
