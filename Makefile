@@ -17,10 +17,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[server,dev,postgres,s3]'
 	touch $(VENV)/.installed $@
 
-## Start the server on http://127.0.0.1:8080 with its data in ./data.
+## Start the server on http://127.0.0.1:$(PORT) with its data in ./data: make run PORT=8081
+## chooses the port (default VITRINA_PORT, else 8080); a port in use stops it with one line.
+PORT ?= $(or $(VITRINA_PORT),8080)
 run: $(VENV)/.installed
-	$(BIN)/vitrina demo
-	$(BIN)/vitrina serve
+	$(BIN)/vitrina demo --port $(PORT)
+	$(BIN)/vitrina serve --port $(PORT)
 
 ## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server).
 test: $(VENV)/.dev-installed lint

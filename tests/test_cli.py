@@ -239,3 +239,85 @@ def test_console_link_prints_a_single_use_link_with_the_scopes_asked_for(
         session = _exchange(client, link).json()
         assert session["storeId"] == 1 and session["scopes"] == ["read_catalog"]
         assert _exchange(client, link).json()["errorCode"] == "INVALID_SIGNIN_CODE"
+
+
+def _commands(capsys: pytest.CaptureFixture[str], *command: str) -> list[list[str]]:
+    """``command`` and every command under it, found in the help's lists."""
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    found = re.search(r"^  \{([\w,-]+)\}$", capsys.readouterr().out, re.MULTILINE)
+    below = found.group(1).split(",") if found else []
+    return [list(command)] + [c for name in below for c in _commands(capsys, *command, name)]
+
+
+def test_every_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """Help is read in a terminal: no reST or Markdown marks in it."""
+    commands = _commands(capsys)
+    assert ["store", "create"] in commands and ["upload"] in commands and ["mirror"] in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--help"])
+        assert exited.value.code == 0
+        shown = capsys.readouterr().out
+        assert "`" not in shown and "**" not in shown, (command, shown)
+
+
+def test_each_new_store_has_its_own_storefront_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(tmp_path / "data")
+    run(capsys, "migrate", "--data-dir", data)
+    for more in ([], [], ["--url", "https://shop.example"]):
+        code, _, _ = run(capsys, "store", "create", *more, "--data-dir", data)
+        assert code == 0
+    _, out, _ = run(capsys, "store", "list", "--data-dir", data)
+    assert [line.split("\t")[2] for line in out.splitlines()] == [
+        "http://127.0.0.1:8080/store/1",
+        "http://127.0.0.1:8080/store/2",
+        "https://shop.example",
+    ]
+
+
+def test_a_port_in_use_is_one_line_before_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from tests.processes import free_port
+
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port()))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (["demo", "--port", port], ["serve", "--port", port]):
+            code, out, err = run(capsys, *command, "--data-dir", str(data))
+            assert code == 2 and out == ""
+            assert len(err.splitlines()) == 1
+            assert f"port {port} on 127.0.0.1 is in use" in err
+            assert "make run PORT=" in err and "serve --port " in err
+    assert not data.exists()  # nothing created either
+    code, out, _ = run(capsys, "demo", "--port", port, "--data-dir", str(data))
+    assert code == 0 and f"http://127.0.0.1:{port}/docs" in out
+    assert f"Storefront: http://127.0.0.1:{port}/store/1/" in out
+
+
+def test_hints_name_the_command_as_it_was_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After make run, .venv/bin/vitrina is not on the PATH: the hints say
+    .venv/bin/vitrina, as the README does; with it on the PATH, vitrina."""
+    script = tmp_path / ".venv" / "bin" / "vitrina"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    code, out, _ = run(capsys, "demo", "--data-dir", "data")
+    assert code == 0
+    assert "New token:  .venv/bin/vitrina token create --store 1" in out
+    assert "a new link: .venv/bin/vitrina console-link --store 1" in out
+    monkeypatch.setenv("PATH", str(script.parent))
+    code, out, _ = run(capsys, "demo", "--data-dir", "data")
+    assert "New token:  vitrina token create --store 1" in out

@@ -1,12 +1,17 @@
-"""The ``vitrina`` command. Every subcommand works on the same data directory
-or database URL as ``serve``, from the same settings."""
+"""The vitrina command: the server, its stores and tokens, and the client's
+upload and mirror. Every server command works on the same data folder or
+database URL as serve, from the same settings (VITRINA_*)."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import re
+import shlex
+import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +50,53 @@ log = logging.getLogger("vitrina")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})?")
 
 
+def command_name() -> str:
+    """The vitrina command as it can be typed here, for the hints printed:
+    ``vitrina`` when that is on the PATH, else the path it was started by
+    (``.venv/bin/vitrina`` after ``make run``, as the README says)."""
+    started = Path(sys.argv[0])
+    if started.name != "vitrina":  # python -m vitrina, or called in-process
+        return "vitrina"
+    found = shutil.which("vitrina")
+    if found and Path(found).resolve() == started.resolve():
+        return "vitrina"
+    if started.is_absolute():
+        inside = os.path.relpath(started, Path.cwd())
+        started = started if inside.startswith("..") else Path(inside)
+    shown = str(started)
+    return shlex.quote(shown if "/" in shown else "./" + shown)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether another program listens on ``host:port``, found by binding
+    as uvicorn does (address reuse on, so a closed connection's leftovers
+    do not count). Other reasons a bind fails are left to the server."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def _port_taken(settings: Settings) -> str | None:
+    """One line that says the port is taken and how to choose another, or
+    None when it is free."""
+    host, port = settings.host, settings.port
+    if not _port_in_use(host, port):
+        return None
+    free = next(
+        (p for p in range(port + 1, min(port + 100, 65536)) if not _port_in_use(host, p)),
+        port + 1,
+    )
+    return (
+        f"vitrina: error: port {port} on {host} is in use by another program; choose another: "
+        f"make run PORT={free}, or {command_name()} serve --port {free} (or VITRINA_PORT={free})"
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         "data_dir": getattr(args, "data_dir", None),
@@ -75,7 +127,14 @@ def _services(args: argparse.Namespace, upgrade: bool = False) -> Iterator[Servi
 def cmd_demo(args: argparse.Namespace) -> int:
     """A demo store and a token, on an installation without stores; then how
     to call the server and a fresh console sign-in link (make run calls this
-    before serve, every time: a link works once, for a few minutes)."""
+    before serve, every time: a link works once, for a few minutes). With
+    --port, the port serve is about to use must be free: a taken port stops
+    make run before anything is printed or created."""
+    if args.port is not None:
+        taken = _port_taken(_settings(args))
+        if taken:
+            print(taken, file=sys.stderr)
+            return 2
     with _services(args, upgrade=True) as services:
         _demo(services)
     return 0
@@ -84,13 +143,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo(services: Services) -> None:
     settings = services.settings
     base = settings.effective_public_url
+    from vitrina.metadata.sql_stores import STORE_ID
+
     stores = services.metadata.stores.list_stores()
     if stores:
         print("API page:   " + base + "/docs")
-        print("New token:  vitrina token create --store STORE_ID")
+        print(f"Storefront: {stores[0].storefront_url}/ (each category's url opens its page)")
+        print(f"New token:  {command_name()} token create --store {stores[0].id}")
         _print_console_link(services, stores[0].id, frozenset(SCOPES))
         return
-    store = services.metadata.stores.create_store("Demo store", base + "/store/1")
+    store = services.metadata.stores.create_store("Demo store", f"{base}/store/{STORE_ID}")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     print(f"Created the demo store #{store.id} and a secret token with scopes {','.join(SCOPES)}.")
     print("The token is shown only this once:")
@@ -102,6 +164,8 @@ def _demo(services: Services) -> None:
     )
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/v3/{store.id}/categories")
     print("API page:   " + base + "/docs")
+    print(f"Storefront: {store.storefront_url}/ (each category's url opens its page)")
+    print(f"New token:  {command_name()} token create --store {store.id}")
     _print_console_link(services, store.id, frozenset(SCOPES))
 
 
@@ -114,7 +178,7 @@ def _print_console_link(services: Services, store_id: int, scopes: frozenset[str
     print(f"Console:    {console_link(settings.effective_public_url, store_id, code)}")
     print(
         f"            (signs in to store #{store_id} once, within {minutes} minutes; "
-        f"a new link: vitrina console-link --store {store_id})"
+        f"a new link: {command_name()} console-link --store {store_id})"
     )
 
 
@@ -140,6 +204,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vitrina.web.server import DeadlineProtocol, serve_workers
 
     settings = _settings(args)
+    taken = _port_taken(settings)
+    if taken:  # before anything else is printed
+        print(taken, file=sys.stderr)
+        return 2
     if settings.workers > 1 and settings.metrics_token:
         # one set of metrics for every process: set before any of them
         # (this one included) imports prometheus_client
@@ -151,7 +219,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # stops start-up too, not the first upload
         services.blobs.ping()
         if not services.metadata.stores.list_stores():
-            print("No store yet: `vitrina demo` creates one with a token (make run does)")
+            print(f"No store yet: {command_name()} demo creates one with a token (make run does)")
     print(
         f"vitrina {__version__} on {settings.effective_public_url} "
         f"(data: {settings.data_dir}, {settings.workers} process(es)); "
@@ -196,7 +264,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_store_create(args: argparse.Namespace) -> int:
-    url = args.url or _settings(args).effective_public_url + "/store"
+    from vitrina.metadata.sql_stores import STORE_ID
+
+    # each store its own pages by default: <public URL>/store/<its id>
+    url = args.url or f"{_settings(args).effective_public_url}/store/{STORE_ID}"
     for size in (args.thumbnail_size, args.image_size):
         if not 16 <= size <= 10_000:
             print("vitrina: error: image sizes must be between 16 and 10000", file=sys.stderr)
@@ -343,7 +414,12 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data folder (VITRINA_DATA_DIR)")
     common.add_argument("--database-url", help="database URL (VITRINA_DATABASE_URL)")
-    parser = argparse.ArgumentParser(prog="vitrina", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="vitrina",
+        description=__doc__,
+        epilog="vitrina COMMAND --help shows a command's options. From a clone where make run "
+        "made .venv, the command is .venv/bin/vitrina.",
+    )
     parser.add_argument("--version", action="version", version=f"vitrina {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -362,11 +438,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
     serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
     add("worker", cmd_worker, "Run only the async-upload worker.")
-    add(
+    p = add(
         "demo",
         cmd_demo,
         "Create a demo store and token if there is no store; print how to call, and a "
         "console sign-in link.",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        help="the port serve is about to listen on (VITRINA_PORT): the printed URLs use it, "
+        "and it must be free",
     )
     p = add(
         "console-link",
@@ -384,7 +466,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p = add("create", cmd_store_create, "Create a store; prints its id.", store)
     p.add_argument("--name", default="My store", help="store name")
-    p.add_argument("--url", help="storefront URL used in category links")
+    p.add_argument(
+        "--url",
+        help="storefront URL used in category links (default: this server's /store/ID, "
+        "where vitrina shows a preview of each category)",
+    )
     p.add_argument("--thumbnail-size", type=int, default=400, help="thumbnail box (default 400)")
     p.add_argument("--image-size", type=int, default=1200, help="image box (default 1200)")
     p.add_argument(

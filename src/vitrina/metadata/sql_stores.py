@@ -12,6 +12,11 @@ from vitrina.interfaces import Store, TokenInfo
 from vitrina.metadata.schema import rate_counts, stores, tokens
 from vitrina.metadata.sql_base import SqlDatabase, aware, now, translate_errors
 
+# In a new store's storefront URL, replaced by the store's id when it is
+# created: `vitrina store create` (and demo) default to <public URL>/store/{storeId},
+# so that each store has pages of its own.
+STORE_ID = "{storeId}"
+
 
 def _store(row: sa.Row[Any]) -> Store:
     return Store(
@@ -63,6 +68,13 @@ class SqlStores:
                 )
                 .returning(*stores.c)
             ).one()
+            if STORE_ID in storefront_url:
+                row = conn.execute(
+                    stores.update()
+                    .where(stores.c.id == row.id)
+                    .values(storefront_url=storefront_url.replace(STORE_ID, str(row.id)))
+                    .returning(*stores.c)
+                ).one()
         return _store(row)
 
     @translate_errors
