@@ -18,7 +18,7 @@ from vitrina.jobs import JobWorker
 from vitrina.logs import AccessLines
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
-from vitrina.web import console, meta
+from vitrina.web import console, meta, storefront
 from vitrina.web.api import OPERATIONS
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
@@ -44,6 +44,11 @@ SITE: dict[str, dict[str, Endpoint]] = {
     "/healthz": {"GET": meta.healthz},
     "/metrics": {"GET": meta.metrics},
     "/readyz": {"GET": meta.readyz},
+    # the storefront preview: what a category's url opens (web/storefront.py)
+    "/store/{store_id}": {"GET": storefront.store_redirect},
+    "/store/{store_id}/": {"GET": storefront.store_page},
+    "/store/{store_id}/{slug}": {"GET": storefront.category_page},
+    "/storefront/{name}": {"GET": storefront.asset},
 }
 
 
