@@ -89,7 +89,7 @@ def test_on_local_disk_a_placed_file_is_renamed_not_copied(blobs: BlobStore) -> 
     scratch.chmod(0o600)  # as mkstemp makes it
     inode = scratch.stat().st_ino
     blobs.place("4/40.jpg", scratch, "image/jpeg")
-    stored = blobs.local_path("4/40.jpg")
+    stored = blobs.serving("4/40.jpg").path
     assert stored is not None
     assert stored.stat().st_ino == inode  # the same file, under its key
     assert stored.stat().st_mode & 0o777 == 0o644  # readable by a web server in front
@@ -113,7 +113,7 @@ def test_a_file_on_another_file_system_is_copied_then_removed(blobs: BlobStore) 
         blobs.place("5/50.jpg", scratch, "image/jpeg")
         assert not scratch.exists()
         assert b"".join(blobs.read("5/50.jpg")) == b"v" * 500_000
-        stored = blobs.local_path("5/50.jpg")
+        stored = blobs.serving("5/50.jpg").path
         assert stored is not None and stored.stat().st_dev != _OTHER_FILE_SYSTEM.stat().st_dev
     finally:
         scratch.unlink(missing_ok=True)

@@ -59,7 +59,7 @@ def test_each_file_is_what_its_record_and_the_file_route_say(
         assert record.size == len(stored) == int(served.headers["content-length"]), field
         assert record.etag == hashlib.sha256(stored).hexdigest()[:40], field
         assert served.headers["etag"] == f'"{record.etag}"', field
-        on_disk = services.blobs.local_path(key)
+        on_disk = services.blobs.serving(key).path
         if on_disk is not None:  # local storage: the same bytes under the key
             assert on_disk.read_bytes() == stored
     original = b"".join(services.blobs.read(_keys(api, category_id)["originalImageUrl"]))
@@ -110,7 +110,7 @@ def test_on_local_disk_the_original_is_moved_into_place_not_copied(
     category_id = api.create()
     assert api.upload(category_id, images.phone_jpeg()).status_code == 200
     [(scratch, inode)] = watching.handed
-    stored = services.blobs.local_path(_keys(api, category_id)["originalImageUrl"])
+    stored = services.blobs.serving(_keys(api, category_id)["originalImageUrl"]).path
     assert stored is not None
     assert stored.stat().st_ino == inode  # the file the processor wrote, renamed
     assert stored.parent == scratch.parent  # written in the key's own folder
@@ -137,7 +137,7 @@ def test_kept_as_uploaded_the_callers_file_is_copied_once_and_left_to_it(
     image_cases.upload(services, store, category_id, source)
     assert source.read_bytes() == body  # still the caller's, untouched
     [(_scratch, inode)] = watching.handed
-    stored = services.blobs.local_path(_keys(api, category_id)["originalImageUrl"])
+    stored = services.blobs.serving(_keys(api, category_id)["originalImageUrl"]).path
     assert stored is not None
     assert stored.read_bytes() == body
     assert stored.stat().st_ino == inode != source.stat().st_ino

@@ -56,12 +56,17 @@ def build_blob_store(settings: Settings) -> BlobStore:
     if parts.scheme == "s3":
         from vitrina.blobs.s3 import S3BlobStore
 
+        # /images/... redirects to the bucket, unless files are streamed through
+        # vitrina (VITRINA_FILES_REDIRECT=false) or image URLs point elsewhere
+        # (VITRINA_FILES_URL: what still comes to /images/... is streamed)
+        redirect = settings.files_redirect and not settings.files_url
         return S3BlobStore.connect(
             url,
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
+            redirect_seconds=settings.files_redirect_seconds if redirect else 0,
         )
     raise StorageUnavailable(f"Unsupported storage URL {url!r}")
 

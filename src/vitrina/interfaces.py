@@ -433,6 +433,19 @@ class MetadataStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How a blob can be served, as its store answers (``BlobStore.serving``):
+    from ``path``, its file on this machine's disk (local storage); by a
+    redirect to ``url``, which anyone may GET for ``seconds`` (a bucket told
+    to redirect: a presigned URL); or, with neither, by streaming
+    ``BlobStore.read`` (a bucket told not to)."""
+
+    path: Path | None = None
+    url: str = ""
+    seconds: int = 0
+
+
 class BlobStore(Protocol):
     def ping(self) -> None: ...
     def put(self, key: str, data: bytes | Path, content_type: str) -> None:
@@ -453,16 +466,13 @@ class BlobStore(Protocol):
         ``path`` is gone; if it raises, ``path`` is the caller's to remove."""
         ...
 
-    def local_path(self, key: str) -> Path | None:
-        """A file on this machine's disk holding the blob, if there is one."""
+    def serving(self, key: str) -> Serving:
+        """How the blob can be served, decided without a network call or a
+        look at whether it exists (opening the path, following the URL or
+        reading finds that out); NotFound for a key outside the store."""
         ...
 
     def read(self, key: str) -> Iterator[bytes]: ...
-    def presigned_url(self, key: str, seconds: int) -> str | None:
-        """A URL that lets anyone GET the blob for ``seconds``, made without a
-        network call; None where the store has no such thing (a local folder)."""
-        ...
-
     def delete(self, keys: Sequence[str]) -> None: ...
     def list(self) -> Iterator[BlobEntry]: ...
 

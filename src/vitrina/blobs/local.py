@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vitrina import metrics
 from vitrina.errors import NotFound, StorageUnavailable
-from vitrina.interfaces import BlobEntry
+from vitrina.interfaces import BlobEntry, Serving
 
 _CHUNK = 256 * 1024
 
@@ -110,18 +110,16 @@ class LocalBlobStore:
             metrics.blob_errors.labels("write").inc()
             raise StorageUnavailable(f"Cannot write an image file: {exc.strerror}") from None
 
-    def local_path(self, key: str) -> Path | None:
-        path = self._path(key)
-        return path if path.is_file() else None
-
-    def presigned_url(self, key: str, seconds: int) -> str | None:
-        return None
+    def serving(self, key: str) -> Serving:
+        """Its file, always: whoever opens it finds out whether it is there."""
+        return Serving(path=self._path(key))
 
     def read(self, key: str) -> Iterator[bytes]:
-        path = self.local_path(key)
-        if path is None:
-            raise NotFound("No such file")
-        with path.open("rb") as source:
+        try:
+            source = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound("No such file") from None
+        with source:
             while chunk := source.read(_CHUNK):
                 yield chunk
 

@@ -2,7 +2,9 @@
 
 A PUT is atomic in S3: readers see the whole object or none. botocore's
 errors become ours here: a missing object is NotFound, anything that stops
-the store being reached is StorageUnavailable.
+the store being reached is StorageUnavailable. Files are served by a
+redirect to a presigned URL when the store is made with ``redirect_seconds``
+(bootstrap decides, from the settings), else streamed through ``read``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import urlsplit
 
 from vitrina import metrics
 from vitrina.errors import NotFound, StorageUnavailable
-from vitrina.interfaces import BlobEntry
+from vitrina.interfaces import BlobEntry, Serving
 
 S3_INSTALL = "pip install 'vitrina[s3]'  (or: pip install boto3)"
 _CHUNK = 256 * 1024
@@ -31,11 +33,19 @@ def _boto() -> Any:
     return boto3, botocore.config
 
 
+_STREAMED = Serving()
+
+
 class S3BlobStore:
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(
+        self, client: Any, bucket: str, prefix: str = "", redirect_seconds: int = 0
+    ) -> None:
+        """``redirect_seconds``: serve files by a redirect to a presigned URL
+        valid that long; 0 streams them through ``read``."""
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.redirect_seconds = redirect_seconds
 
     @classmethod
     def connect(
@@ -45,6 +55,7 @@ class S3BlobStore:
         region: str = "us-east-1",
         access_key_id: str = "",
         secret_access_key: str = "",
+        redirect_seconds: int = 0,
     ) -> S3BlobStore:
         """A store for ``s3://BUCKET/PREFIX`` at ``endpoint_url`` (AWS when empty)."""
         boto3, config = _boto()
@@ -70,7 +81,7 @@ class S3BlobStore:
             ),
             **credentials,
         )
-        return cls(client, parts.netloc, parts.path)
+        return cls(client, parts.netloc, parts.path, redirect_seconds)
 
     def _key(self, key: str) -> str:
         if ".." in key.split("/") or key.startswith("/"):
@@ -132,17 +143,26 @@ class S3BlobStore:
             CacheControl="public, max-age=31536000, immutable",
         )
 
-    def local_path(self, key: str) -> Path | None:
-        return None
+    def serving(self, key: str) -> Serving:
+        """A presigned URL, signed here (SigV4 over the key and the expiry: no
+        request is made); or, when the store does not redirect, streamed."""
+        name = self._key(key)
+        if not self.redirect_seconds:
+            return _STREAMED
+        from botocore.exceptions import BotoCoreError
 
-    def presigned_url(self, key: str, seconds: int) -> str | None:
-        """Signed here (SigV4 over the key and the expiry): no request is made."""
-        url: str = self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._key(key)},
-            ExpiresIn=seconds,
-        )
-        return url
+        try:
+            url: str = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": name},
+                ExpiresIn=self.redirect_seconds,
+            )
+        except BotoCoreError as exc:  # no credentials to sign with, say
+            metrics.blob_errors.labels("sign a file URL").inc()
+            raise StorageUnavailable(
+                f"The object store {self._where} could not sign a file URL: {type(exc).__name__}"
+            ) from None
+        return Serving(url=url, seconds=self.redirect_seconds)
 
     def read(self, key: str) -> Iterator[bytes]:
         answer = self._call("read a file", self.client.get_object, Key=self._key(key))

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from vitrina import wire
 from vitrina.errors import BadRequest, NotFound
-from vitrina.interfaces import StoredFile
+from vitrina.interfaces import Serving, StoredFile
 from vitrina.naming import file_key
 from vitrina.web.context import Context
 from vitrina.web.operation import Call
@@ -23,7 +23,7 @@ _CHUNK = 256 * 1024  # also the largest file read whole, in the lookup's thread 
 CACHED_LARGEST = _CHUNK  # the largest file kept in memory when files live in a bucket
 
 # the whole file, an open one, a started stream, nothing, or where to redirect
-Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | str | None
+Body = bytes | io.BufferedReader | tuple[bytes, Iterator[bytes]] | Serving | None
 
 
 def _matches(header: str, etag: str) -> bool:
@@ -38,29 +38,27 @@ def _open(
     ctx: Context, store_id: int, file_id: int, ext: str, if_none_match: str, head: bool
 ) -> tuple[StoredFile | None, Body]:
     """The file's record and, when the answer needs them, its bytes, opened
-    before answering: a small file read whole, a larger one as an open file or
-    a started stream. A replace that deletes the file after this point cannot
-    cut the answer short (an open file outlives its name); one that deleted it
-    before makes this a 404. One trip to a worker thread."""
+    before answering, as the blob store says it can be served: a small file
+    read whole, a larger one as an open file or a started stream; or where to
+    redirect. A replace that deletes the file after this point cannot cut the
+    answer short (an open file outlives its name); one that deleted it before
+    makes this a 404. One trip to a worker thread."""
     found = ctx.services.metadata.images.find_file(store_id, file_id)
     if found is None or found.ext != ext:
         return None, None
     if _matches(if_none_match, f'"{found.etag}"'):
         return found, None
     key = file_key(store_id, found.id, found.ext)
-    settings = ctx.settings
-    if settings.files_redirect and not settings.files_url:
-        url = ctx.services.blobs.presigned_url(key, settings.files_redirect_seconds)
-        if url is not None:
-            return found, url
+    serving = ctx.services.blobs.serving(key)
+    if serving.url:
+        return found, serving
     if head:
         return found, None
-    path = ctx.services.blobs.local_path(key)
     try:
-        if path is None:
+        if serving.path is None:
             return found, _from_bucket(ctx, key, found.size)
-        stream = path.open("rb")
-    except (FileNotFoundError, NotFound):
+        stream = serving.path.open("rb")
+    except (FileNotFoundError, IsADirectoryError, NotFound):
         return None, None
     if found.size > _CHUNK:
         return found, stream
@@ -130,10 +128,9 @@ async def serve_file(call: Call) -> Response:
     }
     if body is None and _matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    if isinstance(body, str):  # S3: the object store serves it (docs/deployment.md)
-        seconds = ctx.settings.files_redirect_seconds // 2
-        headers["Cache-Control"] = f"public, max-age={seconds}"
-        return Response(status_code=307, headers={**headers, "Location": body})
+    if isinstance(body, Serving):  # S3: the object store serves it (docs/deployment.md)
+        headers["Cache-Control"] = f"public, max-age={body.seconds // 2}"
+        return Response(status_code=307, headers={**headers, "Location": body.url})
     if body is None:  # HEAD
         headers["Content-Length"] = str(found.size)
         return Response(headers=headers, media_type=found.content_type)

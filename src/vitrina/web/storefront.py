@@ -204,7 +204,7 @@ def _image(shop: _Shop, category: Category, main: bool) -> str:
     largest = fitted[-1]
     return (
         f'<figure><img src="{escape(file_url(view, shop.store.id, largest))}" '
-        f'srcset="{srcset}" sizes="(max-width: 48rem) 100vw, 48rem" '
+        f'srcset="{srcset}" sizes="(min-width: 48rem) 28rem, 100vw" '
         f'width={largest.width} height={largest.height} alt="{alt}"></figure>'
     )
 
@@ -317,8 +317,9 @@ async def category_page(request: Request) -> Response:
     main = (
         _crumbs(shop, category, with_ids)
         + f"<h1>{escape(category.name)}</h1>"
-        + _image(shop, category, main=True)
+        + f"<div class=about>{_image(shop, category, main=True)}"
         + (f"<div class=description>{text}</div>" if text else "")
+        + "</div>"
         + _cards(shop, _children(shop.tree, category.id), with_ids, "Subcategories")
     )
     return _answer(_page(shop, f"{category.name} · {shop.store.name}", main), shop.ctx)
