@@ -8,11 +8,13 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from vitrina.bootstrap import Services
+from vitrina.bootstrap import Services, build_blob_store
 from vitrina.errors import NotFound, StorageUnavailable
 from vitrina.interfaces import BlobStore
+from vitrina.settings import Settings
 
 
 @pytest.fixture
@@ -44,6 +46,8 @@ def test_missing_and_escaping_keys(blobs: BlobStore) -> None:
     for key in ("../outside.jpg", "1/../../outside.jpg"):
         with pytest.raises(NotFound):
             blobs.put(key, b"x", "image/jpeg")
+        with pytest.raises(NotFound):
+            blobs.serving(key)
 
 
 def test_many_deletes_in_one_call(blobs: BlobStore) -> None:
@@ -117,3 +121,66 @@ def test_a_file_on_another_file_system_is_copied_then_removed(blobs: BlobStore) 
         assert stored is not None and stored.stat().st_dev != _OTHER_FILE_SYSTEM.stat().st_dev
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def _served(blobs: BlobStore, key: str) -> bytes | None:
+    """What a client gets for ``key`` the one way the store says to serve
+    it: its file, the URL it redirects to, or a stream of ``read``; None
+    when there is no such blob."""
+    way = blobs.serving(key)
+    if way.path is not None:
+        assert not way.url
+        return way.path.read_bytes() if way.path.is_file() else None
+    if way.url:
+        assert way.seconds > 0
+        answer = httpx.get(way.url)
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 200, answer.text
+        return answer.content
+    try:
+        return b"".join(blobs.read(key))
+    except NotFound:
+        return None
+
+
+def _redirecting(settings: Settings) -> BlobStore:
+    """The store bootstrap builds when /images/... may redirect."""
+    return build_blob_store(settings.replace(files_redirect=True, files_redirect_seconds=120))
+
+
+@pytest.mark.parametrize("redirect", [False, True])
+def test_each_blob_is_served_the_way_the_store_says(
+    services: Services, settings: Settings, tmp_path: Path, redirect: bool
+) -> None:
+    blobs = _redirecting(settings) if redirect else services.blobs
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"b" * 3_000_000)
+    blobs.put("6/60.jpg", b"small", "image/jpeg")
+    blobs.put("6/61.jpg", source, "image/jpeg")
+    assert _served(blobs, "6/60.jpg") == b"small"
+    assert _served(blobs, "6/61.jpg") == source.read_bytes()
+    assert _served(blobs, "6/62.jpg") is None  # asked for without a look: its way finds out
+    blobs.delete(["6/61.jpg"])
+    assert _served(blobs, "6/61.jpg") is None
+
+
+def test_the_settings_decide_whether_a_bucket_redirects(settings: Settings) -> None:
+    """Local files are always served from disk. A bucket redirects to a
+    presigned URL valid VITRINA_FILES_REDIRECT_SECONDS, unless files are
+    streamed (VITRINA_FILES_REDIRECT=false) or image URLs point elsewhere
+    (VITRINA_FILES_URL)."""
+    on_s3 = settings.effective_storage_url.startswith("s3://")
+    redirecting = _redirecting(settings).serving("7/70.jpg")
+    if on_s3:
+        assert redirecting.path is None and redirecting.seconds == 120
+        assert "X-Amz-Expires=120" in redirecting.url and "X-Amz-Signature" in redirecting.url
+    else:
+        assert redirecting.path is not None and not redirecting.url
+    for streamed in (
+        settings.replace(files_redirect=False),
+        settings.replace(files_redirect=True, files_url="https://cdn.shop.example"),
+    ):
+        way = build_blob_store(streamed).serving("7/70.jpg")
+        assert not way.url
+        assert (way.path is None) == on_s3

@@ -86,3 +86,20 @@ def test_no_path_escapes_the_storage_root(api: Api, path: str) -> None:
     response = api.client.get(path)
     assert response.status_code in (400, 404)
     assert response.headers["content-type"].startswith("application/json")
+
+
+def test_a_file_gone_from_storage_is_a_404(api: Api, services: Services) -> None:
+    """The record is there but the blob is not (removed behind vitrina's
+    back): the way the store serves it finds out, for a small file read
+    whole and a large one streamed."""
+    category_id = api.create()
+    api.upload(category_id, images.phone_jpeg())
+    shown = api.category(category_id)
+    keys = [shown[f].split("/images/")[1] for f in ("thumbnailUrl", "originalImageUrl")]
+    small, large = (len(b"".join(services.blobs.read(key))) for key in keys)
+    assert small < 256 * 1024 < large
+    services.blobs.delete(keys)
+    for key in keys:
+        response = api.client.get(f"/images/{key}")
+        assert response.status_code == 404, key
+        assert response.json()["errorCode"] == "NOT_FOUND"

@@ -1,6 +1,7 @@
 """On S3 storage, /images/... answers 307 to a short-lived presigned URL of
 the object, which serves the very bytes; conditional requests still get 304;
-VITRINA_FILES_REDIRECT=false streams instead; local storage always streams."""
+VITRINA_FILES_REDIRECT=false streams instead, and so does a VITRINA_FILES_URL
+(for what still comes to vitrina); local storage always streams."""
 
 from __future__ import annotations
 
@@ -62,6 +63,24 @@ def test_files_on_s3_redirect_to_a_presigned_url(
         assert streamed.status_code == 200
         assert streamed.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert len(streamed.content) == len(streamed_bytes)
+
+
+@pytest.mark.slow
+def test_with_a_files_url_what_still_comes_to_vitrina_is_streamed(
+    tmp_path: Path, on_s3: dict[str, Any], s3: Any
+) -> None:
+    cdn = "https://cdn.shop.example/vitrina"
+    with live_vitrina(tmp_path / "data", files_url=cdn, **on_s3) as live:
+        url = _file_url(live)
+        assert url.startswith(cdn + "/images/")
+        answer = httpx.get(live.base + url.removeprefix(cdn))
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert answer.content[:3] == b"\xff\xd8\xff"
+        policy = httpx.get(live.base + "/console/").headers["content-security-policy"]
+    origins = policy.replace(";", " ").split()
+    assert "https://cdn.shop.example" in origins
+    assert s3.endpoint not in origins  # the console's images never come from the bucket
 
 
 def test_local_files_are_always_streamed(tmp_path: Path) -> None:
