@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.processes import start_serve, stop, wait_ready  # noqa: E402 -- after the path is set
 
 from vitrina.bootstrap import build_services  # noqa: E402
-from vitrina.interfaces import SCOPES  # noqa: E402
+from vitrina.interfaces import SCOPES, CategoryChanges  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
 from vitrina.tokens import create_token  # noqa: E402
 
@@ -47,15 +47,15 @@ def fill(settings: Settings, size: int) -> tuple[int, str, list[int]]:
         catalog = services.metadata.catalog
         ids: list[int] = []
         while len(ids) < size:
-            [parent] = catalog.create_categories(
-                store.id, [{"name": f"Department {len(ids)}", "description": "shelves"}]
+            [parent], _ = catalog.create_categories(
+                store.id, [CategoryChanges(name=f"Department {len(ids)}", description="shelves")]
             )
             rows = [
-                {"name": f"Shelf {len(ids) + n}", "parent_id": parent, "description": "goods"}
+                CategoryChanges(name=f"Shelf {len(ids) + n}", parent_id=parent, description="goods")
                 for n in range(min(99, size - len(ids) - 1))
             ]
-            ids += [parent, *catalog.create_categories(store.id, rows)]
-        catalog.update_category(store.id, ids[len(ids) // 2], {"name": "Unique needle"})
+            ids += [parent, *catalog.create_categories(store.id, rows)[0]]
+        catalog.update_category(store.id, ids[len(ids) // 2], CategoryChanges(name="Unique needle"))
     return store.id, token, ids
 
 

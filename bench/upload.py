@@ -164,6 +164,7 @@ def in_process_median(body: bytes, runs: int) -> float:
     """The same use case the endpoint calls, on the same bytes, with no HTTP."""
     from vitrina import images
     from vitrina.bootstrap import build_services
+    from vitrina.interfaces import CategoryChanges
     from vitrina.metadata import migrate
     from vitrina.settings import Settings
 
@@ -173,7 +174,9 @@ def in_process_median(body: bytes, runs: int) -> float:
     migrate.upgrade(services.engine)
     try:
         store = services.metadata.stores.create_store("Bench", "http://bench")
-        category_id = services.metadata.catalog.create_category(store.id, {"name": "Bench"})
+        category_id = services.metadata.catalog.create_category(
+            store.id, CategoryChanges(name="Bench")
+        )[0]
         source = data / "source"
 
         def once() -> float:

@@ -23,6 +23,7 @@ from tests.live import live_vitrina  # noqa: E402 -- after the path is set
 from tests.sample_store import photo_file  # noqa: E402
 
 from vitrina import images as image_cases  # noqa: E402
+from vitrina.interfaces import CategoryChanges  # noqa: E402
 
 SHOP = {
     "Toys": ["Cars", "Kites", "Puzzles"],
@@ -44,7 +45,9 @@ def main() -> None:
             seed = 0
             selected = 0
             for order, (name, children) in enumerate(SHOP.items(), 1):
-                parent = catalog.create_category(store.id, {"name": name, "order_by": order * 10})
+                parent = catalog.create_category(
+                    store.id, CategoryChanges(name=name, order_by=order * 10)
+                )[0]
                 for n, child in enumerate(children, 1):
                     fields = {"name": child, "parent_id": parent, "order_by": n * 10}
                     if child == "Comics":

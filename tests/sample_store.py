@@ -12,7 +12,7 @@ from pathlib import Path
 from tests import images
 from vitrina import images as image_cases
 from vitrina.bootstrap import Services
-from vitrina.interfaces import Store
+from vitrina.interfaces import CategoryChanges, Store
 
 ORIENTATIONS = (6, 1, 8, 3)  # held upright most often, then as it comes
 
@@ -39,20 +39,20 @@ def fill(
     ids: list[int] = []
     for r in range(roots):
         parent = catalog.create_category(
-            store.id, {"name": f"Department {r + 1:03d}", "order_by": (r + 1) * 10}
-        )
+            store.id, CategoryChanges(name=f"Department {r + 1:03d}", order_by=(r + 1) * 10)
+        )[0]
         ids.append(parent)
         for c in range(per_root):
             ids.append(
                 catalog.create_category(
                     store.id,
-                    {
-                        "name": f"Shelf {r + 1:03d}.{c + 1:02d}",
-                        "parent_id": parent,
-                        "order_by": (c + 1) * 10,
-                        "enabled": c % 7 != 6,
-                    },
-                )
+                    CategoryChanges(
+                        name=f"Shelf {r + 1:03d}.{c + 1:02d}",
+                        parent_id=parent,
+                        order_by=(c + 1) * 10,
+                        enabled=c % 7 != 6,
+                    ),
+                )[0]
             )
     with tempfile.TemporaryDirectory(prefix="vitrina-sample-") as folder:
         for n, category in enumerate(ids[:with_images]):

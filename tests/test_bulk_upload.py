@@ -21,6 +21,7 @@ from tests.live import Live, live_vitrina
 from tests.processes import interruptible, wait_until
 from vitrina.cli import main
 from vitrina.client import Client
+from vitrina.interfaces import CategoryChanges
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_by_id_with_bad_input_reported_and_passed_over(
     live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     catalog = live.services.metadata.catalog
-    ids = [catalog.create_category(live.store, {"name": f"C{n}"}) for n in range(4)]
+    ids = [catalog.create_category(live.store, CategoryChanges(name=f"C{n}"))[0] for n in range(4)]
     folder = tmp_path / "photos"
     photos(folder, [f"{ids[0]}.jpg", f"{ids[1]}.jpg", "99999.jpg", "cover.jpg"])
     (folder / f"{ids[2]}.txt").write_text("not pixels\n" * 100)
@@ -112,9 +113,9 @@ def test_by_name_refuses_ambiguity_and_creates_what_is_missing(
     live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     catalog = live.services.metadata.catalog
-    toys = catalog.create_category(live.store, {"name": "Toys"})
-    first = catalog.create_category(live.store, {"name": "Kites"})
-    second = catalog.create_category(live.store, {"name": "kites", "parent_id": toys})
+    toys = catalog.create_category(live.store, CategoryChanges(name="Toys"))[0]
+    first = catalog.create_category(live.store, CategoryChanges(name="Kites"))[0]
+    second = catalog.create_category(live.store, CategoryChanges(name="kites", parent_id=toys))[0]
     folder = tmp_path / "photos"
     photos(folder, ["toys.jpg", "Kites.jpg", "Garden.jpg"])
 
@@ -154,7 +155,7 @@ def test_by_path_creates_the_chain(
 
 def test_a_manifest(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     catalog = live.services.metadata.catalog
-    toys = catalog.create_category(live.store, {"name": "Toys"})
+    toys = catalog.create_category(live.store, CategoryChanges(name="Toys"))[0]
     folder = tmp_path / "photos"
     photos(folder, ["a.jpg", "b.jpg"])
     manifest = tmp_path / "by-id.csv"
@@ -172,7 +173,7 @@ def test_a_rerun_uploads_only_what_changed(
     live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     catalog = live.services.metadata.catalog
-    ids = [catalog.create_category(live.store, {"name": f"C{n}"}) for n in range(4)]
+    ids = [catalog.create_category(live.store, CategoryChanges(name=f"C{n}"))[0] for n in range(4)]
     folder = tmp_path / "photos"
     photos(folder, [f"{i}.jpg" for i in ids])
     code, _ = upload(live, folder, capsys, "--concurrency", "3")
@@ -191,7 +192,9 @@ def test_a_rerun_uploads_only_what_changed(
 def test_the_summary_and_progress_for_people(
     live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    category = live.services.metadata.catalog.create_category(live.store, {"name": "One"})
+    category = live.services.metadata.catalog.create_category(
+        live.store, CategoryChanges(name="One")
+    )[0]
     folder = tmp_path / "photos"
     photos(folder, [f"{category}.jpg", "7777.jpg"])
     code = main(arguments(live, folder))
@@ -204,7 +207,7 @@ def test_the_summary_and_progress_for_people(
 @pytest.mark.slow
 def test_an_interrupted_run_finishes_without_duplicates(live: Live, tmp_path: Path) -> None:
     catalog = live.services.metadata.catalog
-    ids = [catalog.create_category(live.store, {"name": f"C{n}"}) for n in range(12)]
+    ids = [catalog.create_category(live.store, CategoryChanges(name=f"C{n}"))[0] for n in range(12)]
     folder = tmp_path / "photos"
     photos(folder, [f"{i}.jpg" for i in ids])
     command = [

@@ -15,7 +15,7 @@ from vitrina import images as image_cases
 from vitrina.bootstrap import Services, build_version_check
 from vitrina.catalog import CategoryQuery, CategoryTree
 from vitrina.errors import BadRequest
-from vitrina.interfaces import Category
+from vitrina.interfaces import Category, CategoryChanges
 from vitrina.metadata import sql_base
 from vitrina.web.caches import CatalogCache
 
@@ -53,17 +53,19 @@ def test_random_writes_patch_the_tree_exactly(
         if action == "create" or not ids:
             parent = rng.choice([None, *ids[-20:]]) if ids else None
             name = f"{rng.choice(words)} {step}"
-            ids.append(catalog.create_category(store.id, {"name": name, "parent_id": parent}))
+            ids.append(
+                catalog.create_category(store.id, CategoryChanges(name=name, parent_id=parent))[0]
+            )
         elif action == "update":
             catalog.update_category(
                 store.id,
                 rng.choice(ids),
-                {"description": rng.choice(words), "order_by": rng.randint(-5, 50)},
+                CategoryChanges(description=rng.choice(words), order_by=rng.randint(-5, 50)),
             )
         elif action == "move":
             moved, target = rng.choice(ids), rng.choice([None, *ids])
             with contextlib.suppress(BadRequest):  # a move under itself is refused
-                catalog.update_category(store.id, moved, {"parent_id": target})
+                catalog.update_category(store.id, moved, CategoryChanges(parent_id=target))
         elif action == "delete":
             catalog.delete_category(store.id, rng.choice(ids))
             alive = {c.id for c in catalog.list_categories(store.id)}
@@ -88,11 +90,11 @@ def test_random_writes_patch_the_tree_exactly(
 def test_a_copy_too_old_to_patch_is_reloaded(services: Services) -> None:
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
     catalog = services.metadata.catalog
-    first = catalog.create_category(store.id, {"name": "First"})
+    first = catalog.create_category(store.id, CategoryChanges(name="First"))[0]
     version, changes = catalog.catalog_snapshot(store.id, None)
     assert changes is not None and changes.complete
     catalog.delete_category(store.id, first)
-    catalog.create_category(store.id, {"name": "Second"})
+    catalog.create_category(store.id, CategoryChanges(name="Second"))[0]
     _, patch = catalog.catalog_snapshot(store.id, version)
     assert patch is not None and not patch.complete
     assert [c.name for c in patch.categories] == ["Second"] and list(patch.deleted) == [first]
@@ -105,11 +107,13 @@ def test_another_process_writes_and_this_one_patches(services: Services, setting
 
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
     cache = CatalogCache(services.metadata, build_version_check(services))
-    kept = services.metadata.catalog.create_category(store.id, {"name": "Kept"})
+    kept = services.metadata.catalog.create_category(store.id, CategoryChanges(name="Kept"))[0]
     cache.tree(store.id)
     with build_services(services.settings) as other:
-        other.metadata.catalog.update_category(store.id, kept, {"name": "Renamed"})
-        made = other.metadata.catalog.create_category(store.id, {"name": "New", "parent_id": kept})
+        other.metadata.catalog.update_category(store.id, kept, CategoryChanges(name="Renamed"))
+        made = other.metadata.catalog.create_category(
+            store.id, CategoryChanges(name="New", parent_id=kept)
+        )[0]
     _, tree = cache.tree(store.id)
     assert tree.by_id[kept].name == "Renamed"
     assert tree.children[kept] == [made]

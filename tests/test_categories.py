@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import Api
 from vitrina.bootstrap import Services
+from vitrina.interfaces import CategoryChanges
 
 
 def test_create_and_get_shows_every_core_field(api: Api) -> None:
@@ -295,8 +296,10 @@ def test_reads_see_writes_made_by_other_processes(api: Api, services: Services) 
     category_id = api.create(name="Before")
     assert api.category(category_id)["name"] == "Before"  # now cached in this process
     # Another process writes straight to the shared database.
-    services.metadata.catalog.update_category(api.store_id, category_id, {"name": "After"})
+    services.metadata.catalog.update_category(
+        api.store_id, category_id, CategoryChanges(name="After")
+    )
     assert api.category(category_id)["name"] == "After"
-    other = services.metadata.catalog.create_category(api.store_id, {"name": "New"})
+    other = services.metadata.catalog.create_category(api.store_id, CategoryChanges(name="New"))[0]
     ids = [c["id"] for c in api.get("/categories").json()["items"]]
     assert other in ids

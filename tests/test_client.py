@@ -30,6 +30,7 @@ from vitrina.client import (
     RateLimited,
     Retries,
 )
+from vitrina.interfaces import CategoryChanges
 
 QUICK = Retries(attempts=6, base=0.05, cap=0.5)
 
@@ -67,7 +68,9 @@ def test_categories_from_create_to_delete(live: Live) -> None:
 def test_search_pages_by_itself(live: Live) -> None:
     with client(live) as api:
         for n in range(230):
-            live.services.metadata.catalog.create_category(live.store, {"name": f"C{n:03d}"})
+            live.services.metadata.catalog.create_category(
+                live.store, CategoryChanges(name=f"C{n:03d}")
+            )[0]
         names = [c.name for c in api.categories.search(keyword="C")]
         assert names == [f"C{n:03d}" for n in range(230)]
         pages = [r for r in live.requests("/categories") if r["method"] == "GET"]

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitrina.bootstrap import Services
+from vitrina.consequences import CREATED, DELETED, UPDATED, Change, Consequences
 from vitrina.errors import BadRequest, CategoryNotFound
-from vitrina.interfaces import MetadataStore, StoredFile
+from vitrina.interfaces import CategoryChanges, MetadataStore, StoredFile
 
 
 def _files(first_id: int, ext: str = "jpg") -> list[StoredFile]:
@@ -46,20 +47,30 @@ def test_stores_and_tokens(store: MetadataStore) -> None:
 
 def test_categories(store: MetadataStore) -> None:
     shop = store.stores.create_store("Shop", "https://shop.test")
-    top = store.catalog.create_category(shop.id, {"name": "Top", "product_ids": (3, 1)})
-    child = store.catalog.create_category(shop.id, {"name": "Child", "parent_id": top})
+    top = store.catalog.create_category(shop.id, CategoryChanges(name="Top", product_ids=(3, 1)))[0]
+    child = store.catalog.create_category(shop.id, CategoryChanges(name="Child", parent_id=top))[0]
     got = store.catalog.get_category(shop.id, child)
     assert got is not None and got.parent_id == top and got.order_by == 10
     assert store.catalog.get_category(shop.id + 1, child) is None  # stores never see each other
     with pytest.raises(CategoryNotFound):
-        store.catalog.create_category(shop.id, {"name": "X", "parent_id": 999_999})
+        store.catalog.create_category(shop.id, CategoryChanges(name="X", parent_id=999_999))
     with pytest.raises(BadRequest):
-        store.catalog.update_category(shop.id, top, {"parent_id": child})
-    assert store.catalog.update_category(shop.id, child, {"parent_id": None, "enabled": False})
-    assert store.catalog.update_category(shop.id, 999_999, {"name": "X"}) is False
+        store.catalog.update_category(shop.id, top, CategoryChanges(parent_id=child))
+    moved = store.catalog.update_category(
+        shop.id, child, CategoryChanges(parent_id=None, enabled=False)
+    )
+    assert moved is not None and moved.changes == [Change(UPDATED, shop.id, child)]
+    assert store.catalog.update_category(shop.id, 999_999, CategoryChanges(name="X")) is None
     assert [c.id for c in store.catalog.list_categories(shop.id)] == [top, child]
-    assert store.catalog.delete_category(shop.id, top) == []
-    assert store.catalog.delete_category(shop.id, top) is None
+    grandchild, made = store.catalog.create_category(
+        shop.id, CategoryChanges(name="Grandchild", parent_id=child)
+    )
+    assert made.changes == [Change(CREATED, shop.id, grandchild)]
+    gone = store.catalog.delete_category(shop.id, child)
+    assert gone is not None and gone.orphans == []
+    assert sorted(c.category_id for c in gone.changes) == [child, grandchild]
+    assert {c.event for c in gone.changes} == {DELETED}
+    assert store.catalog.delete_category(shop.id, child) is None
 
 
 def test_file_ids_are_unique_even_when_allocated_concurrently(store: MetadataStore) -> None:
@@ -73,32 +84,38 @@ def test_file_ids_are_unique_even_when_allocated_concurrently(store: MetadataSto
 
 def test_attach_detach_and_file_lookup(store: MetadataStore) -> None:
     shop = store.stores.create_store("Shop", "https://shop.test")
-    category = store.catalog.create_category(shop.id, {"name": "C"})
+    category = store.catalog.create_category(shop.id, CategoryChanges(name="C"))[0]
     first = store.images.allocate_file_ids(4)
-    assert store.images.attach_image(shop.id, category, first[1], _files(first[0]), {"b": 1}) == []
+    attached = store.images.attach_image(shop.id, category, first[1], _files(first[0]), {"b": 1})
+    assert attached is not None and attached.orphans == []
+    assert attached.changes == [Change(UPDATED, shop.id, category)]
     found = store.images.find_file(shop.id, first[2])
     assert found is not None and found.role == "hd"
     assert store.images.find_file(shop.id + 1, first[2]) is None
     second = store.images.allocate_file_ids(4)
     replaced = store.images.attach_image(shop.id, category, second[1], _files(second[0]), {"b": 2})
-    assert sorted(replaced or []) == sorted(f"{shop.id}/{i}.jpg" for i in first)
+    assert replaced is not None
+    assert sorted(replaced.orphans) == sorted(f"{shop.id}/{i}.jpg" for i in first)
+    assert replaced.abandoned == [first[1]]  # any job of the replaced image waits no more
     keys = [f"{shop.id}/{i}.jpg" for i in first + second]
     assert store.images.referenced_keys(keys) == {f"{shop.id}/{i}.jpg" for i in second}
     assert store.images.attach_image(shop.id, 999_999, 5, _files(5), {}) is None
-    assert store.images.detach_image(shop.id, category) == (
-        True,
-        [f"{shop.id}/{i}.jpg" for i in second],
-    )
-    assert store.images.detach_image(shop.id, category) == (False, [])
+    detached = store.images.detach_image(shop.id, category)
+    assert detached is not None and detached.changes == [Change(UPDATED, shop.id, category)]
+    assert detached.orphans == [f"{shop.id}/{i}.jpg" for i in second]
+    again = store.images.detach_image(shop.id, category)
+    assert again is not None and again.changes == [] and again.orphans == []
 
 
 def test_concurrent_attaches_leave_exactly_one_image(store: MetadataStore) -> None:
     shop = store.stores.create_store("Shop", "https://shop.test")
-    category = store.catalog.create_category(shop.id, {"name": "C"})
+    category = store.catalog.create_category(shop.id, CategoryChanges(name="C"))[0]
 
     def attach(_: int) -> list[str]:
         ids = store.images.allocate_file_ids(4)
-        return store.images.attach_image(shop.id, category, ids[1], _files(ids[0]), {}) or []
+        done = store.images.attach_image(shop.id, category, ids[1], _files(ids[0]), {})
+        assert done is not None
+        return done.orphans
 
     with ThreadPoolExecutor(8) as pool:
         released = [key for keys in pool.map(attach, range(24)) for key in keys]
@@ -112,22 +129,22 @@ def test_concurrent_attaches_leave_exactly_one_image(store: MetadataStore) -> No
 
 def test_jobs_are_claimed_once_and_only_the_newest_claim_finishes(store: MetadataStore) -> None:
     shop = store.stores.create_store("Shop", "https://shop.test")
-    category = store.catalog.create_category(shop.id, {"name": "C"})
+    category = store.catalog.create_category(shop.id, CategoryChanges(name="C"))[0]
     ids = store.images.allocate_file_ids(4)
-    assert (
-        store.jobs.start_async_image(
-            shop.id, category, ids[1], "https://x.test/a.jpg", 5, 6, "ext", None
-        )
-        == []
+    started = store.jobs.start_async_image(
+        shop.id, category, ids[1], "https://x.test/a.jpg", 5, 6, "ext", None
     )
+    assert started is not None and started.orphans == []
+    assert started.changes == [Change(UPDATED, shop.id, category)]
     job = store.jobs.claim_job("worker-a", lease_seconds=1)
     assert job is not None and job.attempts == 1
     assert store.jobs.claim_job("worker-b", lease_seconds=1) is None  # leased
     time.sleep(1.2)
     again = store.jobs.claim_job("worker-b", lease_seconds=60)  # worker-a died: lease ran out
     assert again is not None and again.attempts == 2
-    assert store.jobs.finish_job(job, _files(ids[0]), {}) == []  # the stale claim is ignored
-    assert store.jobs.finish_job(again, _files(ids[0]), {"x": 1}) == []
+    assert store.jobs.finish_job(job, _files(ids[0]), {}) == Consequences()  # stale: ignored
+    finished = store.jobs.finish_job(again, _files(ids[0]), {"x": 1})
+    assert finished.orphans == [] and finished.changes == [Change(UPDATED, shop.id, category)]
     [done] = store.jobs.list_jobs(state="done")
     assert done.id == job.id
     current = store.catalog.get_category(shop.id, category)
@@ -137,7 +154,7 @@ def test_jobs_are_claimed_once_and_only_the_newest_claim_finishes(store: Metadat
 
 def test_failed_jobs_retry_then_restore_the_previous_image(store: MetadataStore) -> None:
     shop = store.stores.create_store("Shop", "https://shop.test")
-    category = store.catalog.create_category(shop.id, {"name": "C"})
+    category = store.catalog.create_category(shop.id, CategoryChanges(name="C"))[0]
     old = store.images.allocate_file_ids(4)
     store.images.attach_image(shop.id, category, old[1], _files(old[0]), {})
     new = store.images.allocate_file_ids(4)
@@ -146,12 +163,14 @@ def test_failed_jobs_retry_then_restore_the_previous_image(store: MetadataStore)
     )
     job = store.jobs.claim_job("w", 60)
     assert job is not None
-    assert store.jobs.fail_job(job, "timed out", retry_in=0) == []
+    assert store.jobs.fail_job(job, "timed out", retry_in=0) == Consequences()
     [queued] = store.jobs.list_jobs(state="queued")
     assert queued.last_error == "timed out"
     job = store.jobs.claim_job("w", 60)
     assert job is not None
-    assert store.jobs.fail_job(job, "HTTP 404", retry_in=None) == []
+    failed_done = store.jobs.fail_job(job, "HTTP 404", retry_in=None)
+    assert failed_done.changes == [Change(UPDATED, shop.id, category)]  # back to the old one
+    assert failed_done.abandoned == [new[1]]
     [failed] = store.jobs.list_jobs(state="failed")
     assert failed.last_error == "HTTP 404" and failed.attempts == 2
     current = store.catalog.get_category(shop.id, category)
@@ -233,3 +252,21 @@ def test_concurrent_redemptions_of_one_code_give_one_session(store: MetadataStor
     assert sorted(outcomes) == ["ok"] + ["used"] * 15
     made = [store.stores.find_token(_hash(100 + n)) for n in range(16)]
     assert len([t for t in made if t is not None]) == 1
+
+
+def test_jobs_of_images_nothing_waits_for_are_cancelled(store: MetadataStore) -> None:
+    shop = store.stores.create_store("Shop", "https://shop.test")
+    category = store.catalog.create_category(shop.id, CategoryChanges(name="C"))[0]
+    waiting = store.images.allocate_file_ids(4)
+    store.jobs.start_async_image(
+        shop.id, category, waiting[1], "https://x.test/a.jpg", 1, 1, None, None
+    )
+    ready = store.images.allocate_file_ids(4)
+    replaced = store.images.attach_image(shop.id, category, ready[1], _files(ready[0]), {})
+    assert replaced is not None and replaced.abandoned == [waiting[1]]
+    assert [j.state for j in store.jobs.list_jobs()] == ["queued"]  # until the commit's follow-up
+    assert store.jobs.cancel_jobs(replaced.abandoned) == 1
+    [job] = store.jobs.list_jobs()
+    assert job.state == "cancelled" and "replaced or deleted" in job.last_error
+    assert store.jobs.cancel_jobs(replaced.abandoned) == 0
+    assert store.jobs.claim_job("w", 60) is None

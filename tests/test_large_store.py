@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import Api
 from vitrina.bootstrap import Services
+from vitrina.interfaces import CategoryChanges
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 
@@ -15,10 +16,12 @@ def test_a_hundred_thousand_categories(services: Services, api: Api) -> None:
     catalog = services.metadata.catalog
     ids: list[int] = []
     while len(ids) < 100_000:
-        [parent] = catalog.create_categories(api.store_id, [{"name": f"Department {len(ids)}"}])
-        rows = [{"name": f"Shelf {len(ids) + n}", "parent_id": parent} for n in range(999)]
-        ids += [parent, *catalog.create_categories(api.store_id, rows)]
-    catalog.update_category(api.store_id, ids[54_321], {"description": "the needle"})
+        [parent], _ = catalog.create_categories(
+            api.store_id, [CategoryChanges(name=f"Department {len(ids)}")]
+        )
+        rows = [CategoryChanges(name=f"Shelf {len(ids) + n}", parent_id=parent) for n in range(999)]
+        ids += [parent, *catalog.create_categories(api.store_id, rows)[0]]
+    catalog.update_category(api.store_id, ids[54_321], CategoryChanges(description="the needle"))
 
     middle = api.category(ids[50_001])
     assert middle["name"] == "Shelf 50000"

@@ -30,7 +30,7 @@ from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
 from vitrina import images as image_cases
 from vitrina.bootstrap import fetch_policy
-from vitrina.interfaces import SCOPES
+from vitrina.interfaces import SCOPES, CategoryChanges
 from vitrina.settings import Settings
 from vitrina.tokens import create_token
 from vitrina.web import categories as web_categories
@@ -52,17 +52,17 @@ def served() -> Iterator[dict[str, Any]]:
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
     store = services.metadata.stores.create_store("Schema store", "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
-    parent = services.metadata.catalog.create_category(store.id, {"name": "Parent"})
+    parent = services.metadata.catalog.create_category(store.id, CategoryChanges(name="Parent"))[0]
     # what DELETE may remove: inside the category the other operations use, so
     # that no generated move can put that one under it
     doomed = services.metadata.catalog.create_category(
-        store.id, {"name": "Child", "parent_id": parent}
-    )
+        store.id, CategoryChanges(name="Child", parent_id=parent)
+    )[0]
     photo = data_dir / "photo.jpg"
     photo.write_bytes(images.phone_jpeg())
-    image_id = image_cases.upload(services, store, parent, photo)
-    child = services.metadata.catalog.create_category(store.id, {"name": "Waiting"})
-    job_id = image_cases.start_async(
+    image_id, _ = image_cases.upload(services, store, parent, photo)
+    child = services.metadata.catalog.create_category(store.id, CategoryChanges(name="Waiting"))[0]
+    job_id, _ = image_cases.start_async(
         services, store, child, "https://images.example/toy.jpg", 800, 600, None, None
     )
     # schemathesis.toml names these ids (the database is new, so they are known)

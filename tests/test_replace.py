@@ -141,7 +141,7 @@ def _upload_until(services: Services, store_id: int, category_id: int, stop: str
         store_id, category_id, ids[1], stored, processed.border
     )
     assert replaced is not None
-    return set(replaced)  # "after commit": the old files are not deleted yet
+    return set(replaced.orphans)  # "after commit": the old files are not deleted yet
 
 
 @pytest.mark.parametrize("stop", ["after files", "after commit"])

@@ -22,6 +22,7 @@ from tests.conftest import Api
 from tests.processes import start_serve, stop, wait_ready
 from vitrina import images as image_cases
 from vitrina.bootstrap import Services
+from vitrina.interfaces import CategoryChanges
 from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
 from vitrina.web.app import create_app
@@ -97,7 +98,9 @@ def test_a_draining_server_is_not_ready_but_still_serves(tmp_path: Path) -> None
 
 def test_running_jobs_are_handed_back_on_stop(services: Services) -> None:
     store = services.metadata.stores.create_store("Shop", "https://shop.example.com")
-    category = services.metadata.catalog.create_category(store.id, {"name": "Remote"})
+    category = services.metadata.catalog.create_category(store.id, CategoryChanges(name="Remote"))[
+        0
+    ]
     image_cases.start_async(
         services, store, category, "https://images.example/a.jpg", 10, 10, None, None
     )

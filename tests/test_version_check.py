@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import migrated
 from vitrina.bootstrap import build_version_check
 from vitrina.errors import MetadataUnavailable
+from vitrina.interfaces import CategoryChanges
 from vitrina.metadata.async_versions import AsyncVersions
 from vitrina.settings import Settings
 
@@ -54,7 +55,7 @@ def test_checks_under_load_share_queries_and_never_miss_a_committed_write(
                     # a write committed while checks that started before it
                     # are in flight (blocking the loop on purpose, so that
                     # none starts meanwhile), then a check asked at once
-                    catalog.create_category(store, {"name": f"c{n}"})
+                    catalog.create_category(store, CategoryChanges(name=f"c{n}"))[0]
                     written, _ = catalog.catalog_snapshot(store, None)
                     assert await versions.version(store) == written
             finally:

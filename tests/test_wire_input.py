@@ -10,11 +10,11 @@ from msgspec import Struct
 
 from vitrina import wire
 from vitrina.errors import BadRequest, ConstraintViolation
-from vitrina.wire_input import category_values, read
+from vitrina.wire_input import category_changes, read
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
-    return category_values(read(body, wire.NewCategory))
+    return category_changes(read(body, wire.NewCategory)).given()
 
 
 def _refusal(body: dict[str, Any], kind: type[Struct] = wire.NewCategory) -> str:
@@ -69,7 +69,7 @@ def test_unknown_and_read_only_fields_are_ignored_and_null_clears() -> None:
         "alt_main": "",
         "alt_translated": {},
     }
-    assert category_values(read({"alt": {"main": "A toy"}}, wire.CategoryInput)) == {
+    assert category_changes(read({"alt": {"main": "A toy"}}, wire.CategoryInput)).given() == {
         "alt_main": "A toy"
     }
 

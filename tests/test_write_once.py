@@ -18,6 +18,7 @@ from tests import images
 from tests.conftest import Api
 from vitrina import images as image_cases
 from vitrina.bootstrap import Services, build_services
+from vitrina.consequences import Consequences
 from vitrina.errors import MetadataUnavailable
 from vitrina.interfaces import BlobStore, EncodedFile, ImageHeader, ImageProcessor, ProcessedImage
 from vitrina.naming import parse_key
@@ -155,7 +156,7 @@ class _FailingCommit:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def attach_image(self, store_id: int, category_id: int, *args: Any) -> list[str] | None:
+    def attach_image(self, store_id: int, category_id: int, *args: Any) -> Consequences | None:
         self.stored_at_commit = sorted(entry.key for entry in self.blobs.list())
         raise MetadataUnavailable("The metadata database is not reachable")
 

@@ -35,11 +35,12 @@ class CategoryQuery:
 
 
 def check_parent(
-    category_id: int, new_parent: int | None, parent_of: Mapping[int, int | None]
+    category_id: int | None, new_parent: int | None, parent_of: Mapping[int, int | None]
 ) -> None:
-    """The rules for moving ``category_id`` under ``new_parent`` (None: the
-    root), given every category's parent: the parent exists, and is neither
-    the category itself nor inside it."""
+    """The one rule for where a category may go: under ``new_parent`` (None:
+    the root), given every category's parent. The parent exists; and for a
+    category that exists already (``category_id``; None for a new one) it
+    is neither the category itself nor inside it."""
     if new_parent is None:
         return
     if new_parent == category_id:
@@ -47,13 +48,24 @@ def check_parent(
     if new_parent not in parent_of:
         raise CategoryNotFound(new_parent)
     ancestor: int | None = new_parent
-    while ancestor is not None:
+    while category_id is not None and ancestor is not None:
         if ancestor == category_id:
             raise BadRequest(
                 f"Category #{category_id} cannot be moved under #{new_parent}: "
                 "that category is inside it"
             )
         ancestor = parent_of.get(ancestor)
+
+
+def subtree(children: Mapping[int | None, Sequence[int]], root: int | None) -> list[int]:
+    """The one walk down a tree: every category under ``root`` (None: the
+    whole store), given each category's children; ``root`` itself not included."""
+    found, queue = [], list(children.get(root, ()))
+    while queue:
+        category_id = queue.pop()
+        found.append(category_id)
+        queue.extend(children.get(category_id, ()))
+    return found
 
 
 # Tree shapes: a new number whenever product counts may have changed, never
@@ -128,13 +140,7 @@ class CategoryTree:
         )
 
     def descendants(self, category_id: int | None) -> list[int]:
-        found: list[int] = []
-        queue = list(self.children.get(category_id, ()))
-        while queue:
-            cid = queue.pop()
-            found.append(cid)
-            queue.extend(self.children.get(cid, ()))
-        return found
+        return subtree(self.children, category_id)
 
     def product_count(self, category_id: int) -> int:
         """Distinct products in the category and all its subcategories."""

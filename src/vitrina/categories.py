@@ -1,31 +1,38 @@
 """Category use cases: create, update (move included), delete with the
-subtree and its image files. The parent rules live in ``catalog.check_parent``
-and are applied in the store's write transaction, where the tree cannot change
-underneath them."""
+subtree and its image files. The parent rule lives in ``catalog.check_parent``
+and is applied in the store's write transaction, where the tree cannot change
+underneath it. Each returns what it did (``Consequences``), carried out
+already (``consequences.follow``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from vitrina import images
 from vitrina.bootstrap import Services
+from vitrina.consequences import Consequences, follow
 from vitrina.errors import CategoryNotFound
+from vitrina.interfaces import CategoryChanges
 
 
-def create(services: Services, store_id: int, values: Mapping[str, Any]) -> int:
-    """A new category from checked ``values``; its id."""
-    return services.metadata.catalog.create_category(store_id, values)
+def create(services: Services, store_id: int, changes: CategoryChanges) -> tuple[int, Consequences]:
+    """A new category; its id."""
+    category_id, done = services.metadata.catalog.create_category(store_id, changes)
+    follow(services, done)
+    return category_id, done
 
 
-def update(services: Services, store_id: int, category_id: int, values: Mapping[str, Any]) -> None:
-    if not services.metadata.catalog.update_category(store_id, category_id, values):
+def update(
+    services: Services, store_id: int, category_id: int, changes: CategoryChanges
+) -> Consequences:
+    done = services.metadata.catalog.update_category(store_id, category_id, changes)
+    if done is None:
         raise CategoryNotFound(category_id)
+    follow(services, done)
+    return done
 
 
-def delete(services: Services, store_id: int, category_id: int) -> None:
+def delete(services: Services, store_id: int, category_id: int) -> Consequences:
     """Delete the category, its subcategories and every image file of them."""
-    keys = services.metadata.catalog.delete_category(store_id, category_id)
-    if keys is None:
+    done = services.metadata.catalog.delete_category(store_id, category_id)
+    if done is None:
         raise CategoryNotFound(category_id)
-    images.delete_quietly(services, keys)
+    follow(services, done)
+    return done

@@ -16,17 +16,24 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.catalog import CategoryTree
-from vitrina.errors import CategoryNotFound, VitrinaError
-from vitrina.interfaces import ROLES, EncodedFile, ProcessedImage, Store, StoredFile
+from vitrina.consequences import Consequences, follow
+from vitrina.errors import CategoryNotFound
+from vitrina.interfaces import (
+    ROLES,
+    CategoryChanges,
+    EncodedFile,
+    ProcessedImage,
+    Store,
+    StoredFile,
+)
 from vitrina.naming import file_key, image_id
 
 log = logging.getLogger("vitrina.images")
@@ -46,18 +53,6 @@ def _stored(ids: Sequence[int], processed: ProcessedImage) -> list[StoredFile]:
         )
         for file_id, f in zip(ids, processed.files, strict=True)
     ]
-
-
-def delete_quietly(services: Services, keys: Sequence[str]) -> None:
-    """Remove files nothing points at; if that fails the sweep will."""
-    if not keys:
-        return
-    try:
-        services.blobs.delete(keys)
-    except VitrinaError as exc:
-        log.warning(
-            "could not delete %d unreferenced files now (%s); the sweep will", len(keys), exc
-        )
 
 
 def process(
@@ -129,7 +124,7 @@ class _Writes:
         """After a failure: wait for what was started, and remove it."""
         for _, put in self.started.values():
             put.exception()  # waits; its error, if any, is the caller's to report
-        delete_quietly(self.services, [key for key, _ in self.started.values()])
+        follow(self.services, Consequences(orphans=[key for key, _ in self.started.values()]))
 
 
 def process_and_write(
@@ -180,33 +175,35 @@ def check_category(
         raise CategoryNotFound(category_id)
 
 
-def upload(services: Services, store: Store, category_id: int, source: Path) -> int:
-    """Make the image in ``source`` the category's image; return the image id."""
+def upload(
+    services: Services, store: Store, category_id: int, source: Path
+) -> tuple[int, Consequences]:
+    """Make the image in ``source`` the category's image; its image id."""
     ids = services.metadata.images.allocate_file_ids(len(ROLES))
     processed, stored = process_and_write(services, store, source, ids)
-    keys = [file_key(store.id, f.id, f.ext) for f in stored]
+    own = Consequences(orphans=[file_key(store.id, f.id, f.ext) for f in stored])
     try:
         with metrics.stage("commit"):
-            replaced = services.metadata.images.attach_image(
+            done = services.metadata.images.attach_image(
                 store.id, category_id, image_id(ids), stored, processed.border
             )
     except BaseException:
-        delete_quietly(services, keys)
+        follow(services, own)  # nothing points at them
         raise
-    if replaced is None:
-        delete_quietly(services, keys)
+    if done is None:
+        follow(services, own)
         raise CategoryNotFound(category_id)
-    delete_quietly(services, replaced)
-    return image_id(ids)
+    follow(services, done)
+    return image_id(ids), done
 
 
-def delete(services: Services, store_id: int, category_id: int) -> int:
-    result = services.metadata.images.detach_image(store_id, category_id)
-    if result is None:
+def delete(services: Services, store_id: int, category_id: int) -> tuple[int, Consequences]:
+    """Remove the category's image; how many it had (1 or 0)."""
+    done = services.metadata.images.detach_image(store_id, category_id)
+    if done is None:
         raise CategoryNotFound(category_id)
-    had_image, keys = result
-    delete_quietly(services, keys)
-    return 1 if had_image else 0
+    follow(services, done)
+    return (1 if done.changes else 0), done
 
 
 def start_async(
@@ -217,18 +214,20 @@ def start_async(
     width: int,
     height: int,
     external_id: str | None,
-    alt: Mapping[str, Any] | None,
-) -> int:
+    alt: CategoryChanges | None,
+) -> tuple[int, Consequences]:
+    """Point the category at ``url`` now and download it in the background;
+    the new image's id."""
     services.fetcher.check_url(url)
     ids = services.metadata.images.allocate_file_ids(len(ROLES))
-    keys = services.metadata.jobs.start_async_image(
+    done = services.metadata.jobs.start_async_image(
         store.id, category_id, image_id(ids), url, width, height, external_id, alt,
         logs.request_id.get(), services.settings.job_queue_per_store,
     )  # fmt: skip
-    if keys is None:
+    if done is None:
         raise CategoryNotFound(category_id)
-    delete_quietly(services, keys)
-    return image_id(ids)
+    follow(services, done)
+    return image_id(ids), done
 
 
 def download(services: Services, url: str, folder: str | None = None) -> Path:

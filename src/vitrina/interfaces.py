@@ -14,11 +14,15 @@ raise only errors from ``vitrina.errors``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from vitrina.consequences import Consequences
 
 SCOPES = ("read_catalog", "create_catalog", "update_catalog")
 
@@ -112,6 +116,44 @@ class Category:
     image_external_id: str | None = None
     image: Image | None = None
     version: int = 0  # the store's catalog version of the last write that touched it
+
+
+class Keep(enum.Enum):
+    """A field a write leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoryChanges:
+    """The fields of a category a write sets; the rest are ``KEEP``. A new
+    category takes defaults for those (its name is required). Texts and maps
+    are replaced whole; ``parent_id`` None is the root."""
+
+    name: str | Keep = KEEP
+    parent_id: int | Keep | None = KEEP
+    order_by: int | Keep = KEEP
+    name_translated: Mapping[str, str] | Keep = KEEP
+    description: str | Keep = KEEP
+    description_translated: Mapping[str, str] | Keep = KEEP
+    enabled: bool | Keep = KEEP
+    product_ids: tuple[int, ...] | Keep = KEEP
+    custom_slug: str | Keep = KEEP
+    seo_title: str | Keep = KEEP
+    seo_title_translated: Mapping[str, str] | Keep = KEEP
+    seo_description: str | Keep = KEEP
+    seo_description_translated: Mapping[str, str] | Keep = KEEP
+    alt_main: str | Keep = KEEP
+    alt_translated: Mapping[str, str] | Keep = KEEP
+
+    def given(self) -> dict[str, Any]:
+        """The fields this write sets, by name."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not KEEP
+        }
 
 
 @dataclass(frozen=True)
@@ -273,24 +315,33 @@ class CatalogStore(Protocol):
         the ids deleted since."""
         ...
 
-    def create_category(self, store_id: int, values: Mapping[str, Any]) -> int: ...
-    def create_categories(self, store_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    def create_category(self, store_id: int, changes: CategoryChanges) -> tuple[int, Consequences]:
+        """A new category (404 for a parent that does not exist); its id."""
+        ...
+
+    def create_categories(
+        self, store_id: int, rows: Sequence[CategoryChanges]
+    ) -> tuple[list[int], Consequences]:
         """Many categories in one transaction (imports, tests); parents must
         exist or come earlier in ``rows`` by id."""
         ...
 
     def update_category(
-        self, store_id: int, category_id: int, values: Mapping[str, Any]
-    ) -> bool: ...
-    def delete_category(self, store_id: int, category_id: int) -> list[str] | None:
-        """Delete a category and its subtree; the blob keys to remove, or None."""
+        self, store_id: int, category_id: int, changes: CategoryChanges
+    ) -> Consequences | None:
+        """None when there is no such category; 400 for a move under itself."""
+        ...
+
+    def delete_category(self, store_id: int, category_id: int) -> Consequences | None:
+        """Delete a category and its subtree, their images too; None when
+        there is no such category."""
         ...
 
 
 class ImageRecords(Protocol):
     """Image files and category pointers: ids first, files next, then one
-    transaction swaps the pointer and returns the keys that just became
-    unreferenced."""
+    transaction swaps the pointer; its Consequences name the files that just
+    became unreferenced."""
 
     def allocate_file_ids(self, count: int) -> list[int]: ...
     def attach_image(
@@ -300,13 +351,13 @@ class ImageRecords(Protocol):
         image_id: int,
         files: Sequence[StoredFile],
         border: Mapping[str, Any],
-    ) -> list[str] | None:
-        """Point the category at a new ready image; the replaced image's blob keys
-        (to delete after the commit), or None when the category is gone."""
+    ) -> Consequences | None:
+        """Point the category at a new ready image; None when the category is gone."""
         ...
 
-    def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
-        """Remove the category's image: (whether it had one, blob keys to delete)."""
+    def detach_image(self, store_id: int, category_id: int) -> Consequences | None:
+        """Remove the category's image (no change recorded when it had none);
+        None when the category is gone."""
         ...
 
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None: ...
@@ -325,21 +376,26 @@ class JobQueue(Protocol):
         width: int,
         height: int,
         external_id: str | None,
-        alt: Mapping[str, Any] | None,
+        alt: CategoryChanges | None,
         request_id: str = "",
         waiting_limit: int = 0,
-    ) -> list[str] | None:
-        """Point the category at a pending image and queue its job; None when
-        the category does not exist; QueueFull when the store already has
-        ``waiting_limit`` jobs queued or running (0: no limit). Returns the
-        keys of files to delete after the commit."""
+    ) -> Consequences | None:
+        """Point the category at a pending image and queue its job (``alt``:
+        the alt texts it sets); None when the category does not exist;
+        QueueFull when the store already has ``waiting_limit`` jobs queued or
+        running (0: no limit)."""
         ...
 
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
     def finish_job(
         self, job: Job, files: Sequence[StoredFile], border: Mapping[str, Any]
-    ) -> list[str]: ...
-    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]: ...
+    ) -> Consequences: ...
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences: ...
+    def cancel_jobs(self, image_ids: Sequence[int]) -> int:
+        """Cancel the queued or running jobs of these images (they were
+        replaced or deleted: nothing waits for them); how many."""
+        ...
+
     def job_wanted(self, job: Job) -> bool:
         """Whether the claim still holds and something waits for the job."""
         ...

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vitrina import images, logs, metrics, naming
 from vitrina.bootstrap import Services
+from vitrina.consequences import follow
 from vitrina.errors import DownloadFailed, Unavailable, VitrinaError
 from vitrina.interfaces import Job
 
@@ -78,9 +79,7 @@ class JobRunner:
             processed, stored = images.process_and_write(
                 services, store, source, ids, wait_always=True
             )
-            images.delete_quietly(
-                services, services.metadata.jobs.finish_job(job, stored, processed.border)
-            )
+            follow(services, services.metadata.jobs.finish_job(job, stored, processed.border))
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
         except (DownloadFailed, Unavailable) as exc:
             self._fail(job, exc.message, exc.code, transient=True)
@@ -105,10 +104,10 @@ class JobRunner:
             f"; retrying in {retry_in:g}s" if retry_in is not None else "",
         )  # fmt: skip
         try:
-            keys = self.services.metadata.jobs.fail_job(job, reason, retry_in)
+            done = self.services.metadata.jobs.fail_job(job, reason, retry_in)
         except Unavailable:
             return  # the lease runs out and the job is claimed again
-        images.delete_quietly(self.services, keys)
+        follow(self.services, done)
 
 
 class JobWorker:

@@ -14,15 +14,17 @@ what Ecwid's clients rely on and a schema cannot say:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 from msgspec import inspect as mi
 
 from vitrina import wire
 from vitrina.errors import BadRequest, ConstraintViolation, VitrinaError
+from vitrina.interfaces import KEEP, CategoryChanges, Keep
 from vitrina.numbers import Whole, read_bool
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -130,49 +132,59 @@ def _refusal(message: str) -> VitrinaError:
     return BadRequest(f"{field} is not valid: {what}")
 
 
-# -- to the use cases' field names -------------------------------------------
+# -- to the use cases' values -------------------------------------------------
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m[1].lower(), name)
-
-
-def _translations(field: str, value: dict[str, str] | None) -> dict[str, str]:
+def _translations(field: str, value: Mapping[str, str] | None) -> dict[str, str]:
     if value is None:
         return {}
     if sum(len(text) for text in value.values()) > wire.MAX_TEXT:
         raise BadRequest(f"Field '{field}' is longer than {wire.MAX_TEXT} characters in all")
-    return value
+    return dict(value)
 
 
-def alt_values(alt: wire.AltInput | None) -> dict[str, Any]:
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def alt_changes(alt: wire.AltInput | None) -> CategoryChanges:
+    """What an ``alt`` object sets (null clears both texts)."""
     if alt is None:
-        return {"alt_main": "", "alt_translated": {}}
-    values: dict[str, Any] = {}
-    if alt.main is not UNSET:
-        values["alt_main"] = alt.main or ""
-    if alt.translated is not UNSET:
-        values["alt_translated"] = _translations("alt.translated", alt.translated)
-    return values
+        return CategoryChanges(alt_main="", alt_translated={})
+    return CategoryChanges(
+        alt_main=KEEP if alt.main is UNSET else _text(alt.main),
+        alt_translated=(
+            KEEP if alt.translated is UNSET else _translations("alt.translated", alt.translated)
+        ),
+    )
 
 
-def category_values(data: wire.CategoryInput) -> dict[str, Any]:
-    """The fields ``data`` carries, under the use cases' names; null clears."""
-    values: dict[str, Any] = {}
-    for field in msgspec.structs.fields(data):
-        value = getattr(data, field.name)
-        if value is UNSET:
-            continue
-        if field.name == "alt":
-            values.update(alt_values(value))
-        elif field.name == "parentId":
-            values["parent_id"] = value or None
-        elif field.name == "productIds":
-            values["product_ids"] = tuple(dict.fromkeys(value or ()))
-        elif field.name.endswith("Translated"):
-            values[_snake(field.name)] = _translations(field.name, value)
-        elif value is None:
-            values[_snake(field.name)] = ""
-        else:
-            values[_snake(field.name)] = value
-    return values
+def category_changes(data: wire.CategoryInput) -> CategoryChanges:
+    """What a category body sets, field by field (absent: kept; null clears)."""
+
+    def text(value: str | UnsetType | None) -> str | Keep:
+        return KEEP if value is UNSET else _text(value)
+
+    def texts(name: str, value: dict[str, str] | UnsetType | None) -> dict[str, str] | Keep:
+        return KEEP if value is UNSET else _translations(name, value)
+
+    alt = CategoryChanges() if data.alt is UNSET else alt_changes(data.alt)
+    return CategoryChanges(
+        name=text(data.name),
+        parent_id=KEEP if data.parentId is UNSET else (data.parentId or None),
+        order_by=KEEP if data.orderBy is UNSET else data.orderBy,
+        name_translated=texts("nameTranslated", data.nameTranslated),
+        description=text(data.description),
+        description_translated=texts("descriptionTranslated", data.descriptionTranslated),
+        enabled=KEEP if data.enabled is UNSET else data.enabled,
+        product_ids=(
+            KEEP if data.productIds is UNSET else tuple(dict.fromkeys(data.productIds or ()))
+        ),
+        custom_slug=text(data.customSlug),
+        seo_title=text(data.seoTitle),
+        seo_title_translated=texts("seoTitleTranslated", data.seoTitleTranslated),
+        seo_description=text(data.seoDescription),
+        seo_description_translated=texts("seoDescriptionTranslated", data.seoDescriptionTranslated),
+        alt_main=alt.alt_main,
+        alt_translated=alt.alt_translated,
+    )

@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vitrina.catalog import check_parent
-from vitrina.errors import CategoryNotFound
-from vitrina.interfaces import CatalogChanges, Category, Image, StoredFile
+from vitrina.catalog import check_parent, subtree
+from vitrina.consequences import CREATED, DELETED, UPDATED, Consequences
+from vitrina.errors import BadRequest
+from vitrina.interfaces import CatalogChanges, Category, CategoryChanges, Image, StoredFile
 from vitrina.metadata.schema import catalog_deletions, categories, files, images, stores
 from vitrina.metadata.sql_base import (
     CHANGES_KEPT,
@@ -22,12 +23,31 @@ from vitrina.metadata.sql_base import (
 )
 from vitrina.metadata.sql_images import delete_images, stored_file
 
-_CATEGORY_DEFAULTS: dict[str, Any] = {
+# Each field a write may set, and its column.
+_COLUMNS: dict[str, sa.Column[Any]] = {
+    "name": categories.c.name,
+    "parent_id": categories.c.parent_id,
+    "order_by": categories.c.order_by,
+    "name_translated": categories.c.name_translated,
+    "description": categories.c.description,
+    "description_translated": categories.c.description_translated,
+    "enabled": categories.c.enabled,
+    "product_ids": categories.c.product_ids,
+    "custom_slug": categories.c.custom_slug,
+    "seo_title": categories.c.seo_title,
+    "seo_title_translated": categories.c.seo_title_translated,
+    "seo_description": categories.c.seo_description,
+    "seo_description_translated": categories.c.seo_description_translated,
+    "alt_main": categories.c.alt_main,
+    "alt_translated": categories.c.alt_translated,
+}
+# What a new category has where its write leaves a field alone.
+_NEW: dict[str, Any] = {
     "name_translated": {},
     "description": "",
     "description_translated": {},
     "enabled": True,
-    "product_ids": [],
+    "product_ids": (),
     "custom_slug": "",
     "seo_title": "",
     "seo_title_translated": {},
@@ -36,6 +56,20 @@ _CATEGORY_DEFAULTS: dict[str, Any] = {
     "alt_main": "",
     "alt_translated": {},
 }
+
+
+def column_values(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields (CategoryChanges.given()) as column values: maps as dicts and
+    product ids as lists, for the JSON columns."""
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        column = _COLUMNS[name]
+        if isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[column.key] = value
+    return values
 
 
 def _category(row: sa.Row[Any], image: Image | None) -> Category:
@@ -181,31 +215,33 @@ class SqlCatalog:
             )
         return found[0] if found else None
 
-    def _check_parent(self, conn: sa.Connection, store_id: int, parent_id: int) -> None:
-        exists = conn.execute(
-            sa.select(categories.c.id).where(
-                categories.c.store_id == store_id, categories.c.id == parent_id
-            )
-        ).first()
-        if not exists:
-            raise CategoryNotFound(parent_id)
+    @translate_errors
+    def create_category(self, store_id: int, changes: CategoryChanges) -> tuple[int, Consequences]:
+        done = Consequences()
+        with self.db.write(store_id) as conn:
+            category_id = self._insert(conn, store_id, changes, _Parents(conn, store_id))
+        done.changed(CREATED, store_id, category_id)
+        return category_id, done
 
     @translate_errors
-    def create_category(self, store_id: int, values: Mapping[str, Any]) -> int:
+    def create_categories(
+        self, store_id: int, rows: Sequence[CategoryChanges]
+    ) -> tuple[list[int], Consequences]:
+        done = Consequences()
         with self.db.write(store_id) as conn:
-            return self._insert(conn, store_id, values)
+            parents = _Parents(conn, store_id)
+            made = [self._insert(conn, store_id, changes, parents) for changes in rows]
+        done.changed(CREATED, store_id, *made)
+        return made, done
 
-    @translate_errors
-    def create_categories(self, store_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-        with self.db.write(store_id) as conn:
-            return [self._insert(conn, store_id, values) for values in rows]
-
-    def _insert(self, conn: sa.Connection, store_id: int, values: Mapping[str, Any]) -> int:
-        row = {**_CATEGORY_DEFAULTS, **values}
-        row["product_ids"] = list(row["product_ids"])
-        parent_id = row.get("parent_id")
-        if parent_id is not None:
-            self._check_parent(conn, store_id, parent_id)
+    def _insert(
+        self, conn: sa.Connection, store_id: int, changes: CategoryChanges, parents: _Parents
+    ) -> int:
+        row = column_values({**_NEW, **changes.given()})
+        if "name" not in row:
+            raise BadRequest("Field 'name' is required")
+        parent_id = row.setdefault("parent_id", None)
+        check_parent(None, parent_id, parents)
         if row.get("order_by") is None:  # after its last sibling (an index walk)
             last = conn.execute(
                 sa.select(sa.func.max(categories.c.order_by)).where(
@@ -228,19 +264,20 @@ class SqlCatalog:
             )
             .returning(categories.c.id)
         ).scalar_one()
+        parents.known[category_id] = parent_id  # a later row may name it as its parent
         return category_id
 
     @translate_errors
-    def update_category(self, store_id: int, category_id: int, values: Mapping[str, Any]) -> bool:
-        row = dict(values)
-        if "product_ids" in row:
-            row["product_ids"] = list(row["product_ids"])
+    def update_category(
+        self, store_id: int, category_id: int, changes: CategoryChanges
+    ) -> Consequences | None:
+        row = column_values(changes.given())
         # The store's row, locked by the version bump, orders its writers: no
         # other move can interleave with the ancestor walk below.
         with self.db.write(store_id) as conn:
             parents = _Parents(conn, store_id)
             if category_id not in parents:
-                return False
+                return None
             if "parent_id" in row:  # checked here, in the transaction that moves it
                 check_parent(category_id, row["parent_id"], parents)
             conn.execute(
@@ -248,26 +285,25 @@ class SqlCatalog:
                 .where(categories.c.id == category_id)
                 .values(updated_at=now(), version=conn.info["catalog_version"], **row)
             )
-        return True
+        done = Consequences()
+        done.changed(UPDATED, store_id, category_id)
+        return done
 
     @translate_errors
-    def delete_category(self, store_id: int, category_id: int) -> list[str] | None:
+    def delete_category(self, store_id: int, category_id: int) -> Consequences | None:
+        done = Consequences()
         with self.db.write(store_id) as conn:
             pairs = conn.execute(
                 sa.select(categories.c.id, categories.c.parent_id).where(
                     categories.c.store_id == store_id
                 )
             ).all()
+            if not any(cid == category_id for cid, _ in pairs):
+                return None
             children: dict[int | None, list[int]] = {}
             for cid, parent in pairs:
                 children.setdefault(parent, []).append(cid)
-            if not any(cid == category_id for cid, _ in pairs):
-                return None
-            doomed, queue = [], [category_id]
-            while queue:
-                cid = queue.pop()
-                doomed.append(cid)
-                queue.extend(children.get(cid, ()))
+            doomed = [category_id, *subtree(children, category_id)]
             image_ids = list(
                 conn.execute(
                     sa.select(images.c.id).where(
@@ -275,7 +311,8 @@ class SqlCatalog:
                     )
                 ).scalars()
             )
-            keys = delete_images(conn, image_ids)
+            delete_images(conn, image_ids, done)
             conn.execute(categories.delete().where(categories.c.id.in_(doomed)))
             forget(conn, doomed)
-        return keys
+        done.changed(DELETED, store_id, *doomed)
+        return done

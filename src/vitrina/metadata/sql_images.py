@@ -1,9 +1,10 @@
 """Images and async-upload jobs in the SQL metadata store.
 
 An image is a row in ``images`` plus four rows in ``files``. A category points
-at its current image; pointer swaps happen in one transaction that also
-returns the blob keys that have just become unreferenced, for the caller to
-delete after the commit. An async upload first points the category at a
+at its current image; pointer swaps happen in one transaction, whose
+Consequences name the blobs that have just become unreferenced and the async
+jobs nothing waits for any more (vitrina.consequences carries them out after
+the commit). An async upload first points the category at a
 *pending* image (the caller's URL) that remembers the image it replaced, so
 that a failure can put that one back.
 
@@ -18,8 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vitrina.consequences import UPDATED, Consequences
 from vitrina.interfaces import StoredFile
-from vitrina.metadata.schema import categories, file_ids, files, images, jobs
+from vitrina.metadata.schema import categories, file_ids, files, images
 from vitrina.metadata.sql_base import SqlDatabase, now, translate_errors
 from vitrina.naming import file_key, parse_key
 
@@ -37,27 +39,18 @@ def stored_file(row: sa.Row[Any]) -> StoredFile:
     )
 
 
-def delete_images(conn: sa.Connection, image_ids: list[int]) -> list[str]:
+def delete_images(conn: sa.Connection, image_ids: list[int], done: Consequences) -> None:
+    """Delete images and their file records; their blobs become orphans, and
+    their async jobs (if any still wait) are abandoned."""
     if not image_ids:
-        return []
-    keys = [
+        return
+    done.orphans += [
         file_key(r.store_id, r.id, r.ext)
         for r in conn.execute(sa.select(files).where(files.c.image_id.in_(image_ids)))
     ]
     conn.execute(files.delete().where(files.c.image_id.in_(image_ids)))
     conn.execute(images.delete().where(images.c.id.in_(image_ids)))
-    # an async upload for a removed image has nothing waiting for it
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.image_id.in_(image_ids), jobs.c.state.in_(("queued", "running")))
-        .values(
-            state="cancelled",
-            lease_until=None,
-            last_error="cancelled: the image was replaced or deleted before it was ready",
-            updated_at=now(),
-        )
-    )
-    return keys
+    done.abandoned += image_ids
 
 
 def category_image(db: SqlDatabase, conn: sa.Connection, store_id: int, category_id: int) -> Any:
@@ -70,16 +63,16 @@ def category_image(db: SqlDatabase, conn: sa.Connection, store_id: int, category
     ).first()
 
 
-def release(conn: sa.Connection, image_id: int | None) -> list[str]:
+def release(conn: sa.Connection, image_id: int | None, done: Consequences) -> None:
     """Delete an image that nothing points at any more, with the images it
-    was keeping for a fallback; return their blob keys."""
+    was keeping for a fallback."""
     chain = []
     while image_id is not None:
         chain.append(image_id)
         image_id = conn.execute(
             sa.select(images.c.previous_image_id).where(images.c.id == image_id)
         ).scalar()
-    return delete_images(conn, chain)
+    delete_images(conn, chain, done)
 
 
 def insert_files(
@@ -128,7 +121,8 @@ class SqlImages:
         image_id: int,
         stored: Sequence[StoredFile],
         border: Mapping[str, Any],
-    ) -> list[str] | None:
+    ) -> Consequences | None:
+        done = Consequences()
         with self.db.write(store_id) as conn:
             current = category_image(self.db, conn, store_id, category_id)
             if current is None:
@@ -148,16 +142,19 @@ class SqlImages:
                 .where(categories.c.id == category_id)
                 .values(image_id=image_id, updated_at=now(), version=conn.info["catalog_version"])
             )
-            return release(conn, current.image_id)
+            release(conn, current.image_id, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
 
     @translate_errors
-    def detach_image(self, store_id: int, category_id: int) -> tuple[bool, list[str]] | None:
+    def detach_image(self, store_id: int, category_id: int) -> Consequences | None:
+        done = Consequences()
         with self.db.write(store_id) as conn:
             current = category_image(self.db, conn, store_id, category_id)
             if current is None:
                 return None
             if current.image_id is None:
-                return False, []
+                return done
             conn.execute(
                 categories.update()
                 .where(categories.c.id == category_id)
@@ -168,7 +165,9 @@ class SqlImages:
                     version=conn.info["catalog_version"],
                 )
             )
-            return True, release(conn, current.image_id)
+            release(conn, current.image_id, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
 
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
         row = self.db.one(

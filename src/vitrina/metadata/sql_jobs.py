@@ -10,10 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vitrina.consequences import UPDATED, Consequences
 from vitrina.errors import QueueFull
-from vitrina.interfaces import Job, StoredFile
+from vitrina.interfaces import CategoryChanges, Job, StoredFile
 from vitrina.metadata.schema import categories, images, jobs
 from vitrina.metadata.sql_base import SqlDatabase, aware, now, touch, translate_errors
+from vitrina.metadata.sql_catalog import column_values
 from vitrina.metadata.sql_images import category_image, delete_images, insert_files, release
 from vitrina.naming import file_key
 
@@ -120,10 +122,11 @@ class SqlJobs:
         width: int,
         height: int,
         external_id: str | None,
-        alt: Mapping[str, Any] | None,
+        alt: CategoryChanges | None,
         request_id: str = "",
         waiting_limit: int = 0,
-    ) -> list[str] | None:
+    ) -> Consequences | None:
+        done = Consequences()
         with self.db.write(store_id) as conn:
             current = category_image(self.db, conn, store_id, category_id)
             if current is None:
@@ -174,7 +177,7 @@ class SqlJobs:
             if external_id is not None:
                 changes["image_external_id"] = external_id
             if alt is not None:
-                changes.update(alt)
+                changes.update(column_values(alt.given()))
             conn.execute(
                 categories.update().where(categories.c.id == category_id).values(**changes)
             )
@@ -192,7 +195,9 @@ class SqlJobs:
                     updated_at=stamp,
                 )
             )
-            return delete_images(conn, doomed)
+            delete_images(conn, doomed, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
 
     @translate_errors
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None:
@@ -248,15 +253,16 @@ class SqlJobs:
     @translate_errors
     def finish_job(
         self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
-    ) -> list[str]:
-        own_keys = [file_key(job.store_id, f.id, f.ext) for f in stored]
+    ) -> Consequences:
+        own = Consequences(orphans=[file_key(job.store_id, f.id, f.ext) for f in stored])
+        done = Consequences()
         with self.db.write(job.store_id) as conn:
             claim = self._claim(conn, job)
             if claim == "cancelled":
-                return own_keys  # nothing points at them
+                return own  # nothing points at them
             if claim != "held":
-                return []  # a newer claim runs it; its files have the same keys
-            done = {"state": "done", "lease_until": None, "updated_at": now()}
+                return done  # a newer claim runs it; its files have the same keys
+            finished = {"state": "done", "lease_until": None, "updated_at": now()}
             image = conn.execute(
                 sa.select(images.c.previous_image_id, images.c.pending_url).where(
                     images.c.id == job.image_id
@@ -266,9 +272,9 @@ class SqlJobs:
                 conn.execute(
                     jobs.update()
                     .where(jobs.c.id == job.id)
-                    .values(last_error="superseded by a later upload", **done)
+                    .values(last_error="superseded by a later upload", **finished)
                 )
-                return own_keys
+                return own
             insert_files(conn, job.store_id, job.image_id, stored)
             conn.execute(
                 images.update()
@@ -281,16 +287,19 @@ class SqlJobs:
                     border=dict(border),
                 )
             )
-            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **done))
+            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **finished))
             touch(conn, job.category_id)  # its image fields now point at the files
-            return release(conn, image.previous_image_id)
+            release(conn, image.previous_image_id, done)
+        done.changed(UPDATED, job.store_id, job.category_id)
+        return done
 
     @translate_errors
-    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> list[str]:
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences:
         stamp = now()
+        done = Consequences()
         with self.db.write(job.store_id) as conn:
             if self._claim(conn, job) != "held":
-                return []
+                return done
             if retry_in is not None:
                 conn.execute(
                     jobs.update()
@@ -303,7 +312,7 @@ class SqlJobs:
                         updated_at=stamp,
                     )
                 )
-                return []
+                return done
             conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job.id)
@@ -315,7 +324,7 @@ class SqlJobs:
                 )
             ).first()
             if image is None or image.pending_url is None:
-                return []
+                return done
             conn.execute(
                 categories.update()
                 .where(categories.c.id == job.category_id, categories.c.image_id == job.image_id)
@@ -325,7 +334,26 @@ class SqlJobs:
                     version=conn.info["catalog_version"],
                 )
             )
-            return delete_images(conn, [job.image_id])
+            delete_images(conn, [job.image_id], done)
+        done.changed(UPDATED, job.store_id, job.category_id)
+        return done
+
+    @translate_errors
+    def cancel_jobs(self, image_ids: Sequence[int]) -> int:
+        with self.db.write() as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.image_id.in_(list(image_ids)), jobs.c.state.in_(("queued", "running"))
+                )
+                .values(
+                    state="cancelled",
+                    lease_until=None,
+                    last_error="cancelled: the image was replaced or deleted before it was ready",
+                    updated_at=now(),
+                )
+            )
+        return int(result.rowcount or 0)
 
     @translate_errors
     def list_jobs(

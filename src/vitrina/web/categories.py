@@ -136,28 +136,28 @@ async def categories_by_path(call: Call) -> Response:
 
 
 async def create_category(call: Call) -> Response:
-    values = wire_input.category_values(call.args["body"])
-    category_id = await run_in_threadpool(
-        category_cases.create, call.ctx.services, call.store_id, values
+    changes = wire_input.category_changes(call.args["body"])
+    category_id, done = await run_in_threadpool(
+        category_cases.create, call.ctx.services, call.store_id, changes
     )
-    await call.ctx.catalog.refresh(call.store_id)
+    await call.settle(done)
     return JSON(wire.Id(id=category_id))
 
 
 async def update_category(call: Call) -> Response:
-    values = wire_input.category_values(call.args["body"])
-    await run_in_threadpool(
-        category_cases.update, call.ctx.services, call.store_id, call.args["categoryId"], values
+    changes = wire_input.category_changes(call.args["body"])
+    done = await run_in_threadpool(
+        category_cases.update, call.ctx.services, call.store_id, call.args["categoryId"], changes
     )
-    await call.ctx.catalog.refresh(call.store_id)
+    await call.settle(done)
     return JSON(wire.UpdateCount(updateCount=1))
 
 
 async def delete_category(call: Call) -> Response:
-    await run_in_threadpool(
+    done = await run_in_threadpool(
         category_cases.delete, call.ctx.services, call.store_id, call.args["categoryId"]
     )
-    await call.ctx.catalog.refresh(call.store_id)
+    await call.settle(done)
     return JSON(wire.DeleteCount(deleteCount=1))
 
 

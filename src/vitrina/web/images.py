@@ -57,7 +57,7 @@ async def upload_image(call: Call) -> Response:
                 source.unlink(missing_ok=True)
             source = await run_in_threadpool(images.download, ctx.services, url)
         assert source is not None
-        image_id = await run_in_threadpool(
+        image_id, done = await run_in_threadpool(
             images.upload, ctx.services, call.who.store, category_id, source
         )
     except VitrinaError as exc:
@@ -67,15 +67,15 @@ async def upload_image(call: Call) -> Response:
     finally:
         if source is not None:
             source.unlink(missing_ok=True)
-    await ctx.catalog.refresh(store_id)
+    await call.settle(done)
     return JSON(wire.Id(id=image_id))
 
 
 async def upload_image_async(call: Call) -> Response:
     ctx, body = call.ctx, call.args["body"]
     external_id = body.externalId if body.externalId is not UNSET else None
-    alt = wire_input.alt_values(body.alt) if body.alt not in (None, UNSET) else None
-    image_id = await run_in_threadpool(
+    alt = wire_input.alt_changes(body.alt) if body.alt not in (None, UNSET) else None
+    image_id, done = await run_in_threadpool(
         images.start_async,
         ctx.services,
         call.who.store,
@@ -88,14 +88,14 @@ async def upload_image_async(call: Call) -> Response:
     )
     if ctx.worker is not None:
         ctx.worker.wake()
-    await ctx.catalog.refresh(call.store_id)
+    await call.settle(done)
     return JSON(wire.Id(id=image_id))
 
 
 async def delete_image(call: Call) -> Response:
     ctx = call.ctx
-    count = await run_in_threadpool(
+    count, done = await run_in_threadpool(
         images.delete, ctx.services, call.store_id, call.args["categoryId"]
     )
-    await ctx.catalog.refresh(call.store_id)
+    await call.settle(done)
     return JSON(wire.DeleteCount(deleteCount=count))

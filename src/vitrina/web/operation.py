@@ -31,6 +31,7 @@ from starlette.routing import compile_path
 from starlette.types import Message
 
 from vitrina import wire, wire_input
+from vitrina.consequences import Consequences
 from vitrina.errors import NotFound, SecretTokenRequired, VitrinaError
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
@@ -58,6 +59,13 @@ class Call:
     def who(self) -> Caller:
         assert self.caller is not None  # operations with a token only
         return self.caller
+
+    async def settle(self, done: Consequences) -> None:
+        """After a use case's commit (its consequences carried out already):
+        this process's read caches of the stores it changed catch up now, so
+        the next read, the storefront's usually, finds them current."""
+        for store_id in done.stores:
+            await self.ctx.catalog.refresh(store_id)
 
 
 Handler = Callable[[Call], Awaitable[Response]]
