@@ -23,6 +23,27 @@ from vitrina.metadata.sql import SqlMetadataStore
 from vitrina.settings import Settings
 
 
+@dataclass(frozen=True)
+class UploadRules:
+    """What the image use cases need to know of the settings."""
+
+    keep_original: bool  # store the original exactly as uploaded
+    max_image_bytes: int  # the most a download may bring
+    job_queue_per_store: int  # async uploads a store may have waiting (0: any)
+    job_retention_seconds: int  # how long a finished job is kept
+
+
+@dataclass(frozen=True)
+class JobRules:
+    """What the async-upload worker needs to know of the settings."""
+
+    lease_seconds: int  # a claim's lease: longer than a download may take
+    max_attempts: int
+    poll_seconds: float
+    concurrency: int  # jobs run at once by one worker
+    gc_grace_seconds: int  # files younger than this are not swept
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -35,6 +56,26 @@ class Services:
 
     def __post_init__(self) -> None:
         self.decode_budget = build_decode_budget(self.settings)
+
+    # Use cases read these, not the whole Settings (derived on each read, so
+    # a test that replaces the settings changes them too).
+    @property
+    def uploads(self) -> UploadRules:
+        s = self.settings
+        return UploadRules(
+            s.keep_original, s.max_image_bytes, s.job_queue_per_store, s.job_retention_seconds
+        )
+
+    @property
+    def job_rules(self) -> JobRules:
+        s = self.settings
+        return JobRules(
+            lease_seconds=max(s.job_lease_seconds, int(s.fetch_total_timeout) + 30),
+            max_attempts=s.job_max_attempts,
+            poll_seconds=s.job_poll_seconds,
+            concurrency=max(1, s.job_concurrency),
+            gc_grace_seconds=s.gc_grace_seconds,
+        )
 
     def __enter__(self) -> Services:
         return self

@@ -76,7 +76,7 @@ def process(
             header,
             store.thumbnail_size,
             store.image_size,
-            services.settings.keep_original,
+            services.uploads.keep_original,
             on_original,
             scratch,
         )
@@ -222,7 +222,7 @@ def start_async(
     ids = services.metadata.images.allocate_file_ids(len(ROLES))
     done = services.metadata.jobs.start_async_image(
         store.id, category_id, image_id(ids), url, width, height, external_id, alt,
-        logs.request_id.get(), services.settings.job_queue_per_store,
+        logs.request_id.get(), services.uploads.job_queue_per_store,
     )  # fmt: skip
     if done is None:
         raise CategoryNotFound(category_id)
@@ -236,7 +236,7 @@ def download(services: Services, url: str, folder: str | None = None) -> Path:
     os.close(fd)
     path = Path(name)
     try:
-        services.fetcher.fetch(url, path, services.settings.max_image_bytes)
+        services.fetcher.fetch(url, path, services.uploads.max_image_bytes)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -245,7 +245,7 @@ def download(services: Services, url: str, folder: str | None = None) -> Path:
 
 def prune_jobs(services: Services) -> int:
     """Delete async-upload jobs finished longer ago than the retention period."""
-    retention = timedelta(seconds=services.settings.job_retention_seconds)
+    retention = timedelta(seconds=services.uploads.job_retention_seconds)
     pruned = services.metadata.jobs.prune_jobs(datetime.now(UTC) - retention)
     if pruned:
         log.info("pruned %d finished async upload jobs", pruned)

@@ -41,8 +41,7 @@ class JobRunner:
         self.services = services
         self.retry_base = retry_base
         self.name = f"{socket.gethostname()}:{os.getpid()}:{next(_RUNNER_NUMBERS)}"
-        settings = services.settings
-        self.lease_seconds = max(settings.job_lease_seconds, int(settings.fetch_total_timeout) + 30)
+        self.lease_seconds = services.job_rules.lease_seconds
         self.current: Job | None = None
 
     def run_once(self) -> Job | None:
@@ -96,7 +95,7 @@ class JobRunner:
     def _fail(self, job: Job, reason: str, code: str, transient: bool) -> None:
         metrics.job_failures.labels(code).inc()
         retry_in = None
-        if transient and job.attempts < self.services.settings.job_max_attempts:
+        if transient and job.attempts < self.services.job_rules.max_attempts:
             retry_in = min(RETRY_MAX_SECONDS, self.retry_base * 2 ** (job.attempts - 1))
         log.warning(
             "async upload job %d (store %d, category %d) attempt %d failed: %s%s",
@@ -117,10 +116,10 @@ class JobWorker:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.poll = services.settings.job_poll_seconds
+        self.poll = services.job_rules.poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Condition()
-        count = max(1, services.settings.job_concurrency)
+        count = services.job_rules.concurrency
         self._runners = [JobRunner(services) for _ in range(count)]
         self._threads = [
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
@@ -165,7 +164,7 @@ class JobWorker:
             try:
                 if number == 0 and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
-                    images.sweep(self.services, self.services.settings.gc_grace_seconds)
+                    images.sweep(self.services, self.services.job_rules.gc_grace_seconds)
                     images.prune_jobs(self.services)
                 if runner.run_once() is not None:
                     continue
