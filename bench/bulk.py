@@ -1,7 +1,7 @@
 """Bulk upload benchmark: `vitrina upload --concurrency 4` sends 200 generated
 photos of 2 to 5 MB to a local `vitrina serve`, against the server's own
 saturated upload rate measured in the same run (4 threads posting the same
-files straight to the API, nothing else). Targets (issue 12): at least 0.9x
+files straight to the API, nothing else). Targets: at least 0.9x
 the saturated rate, and the uploader's peak RSS under 150 MB.
 
     python bench/bulk.py [--files 200] [--concurrency 4]
@@ -26,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import images  # noqa: E402 -- after the path is set
+from tests import sample_images as images  # noqa: E402 -- after the path is set
 from tests.processes import start_serve, stop, wait_ready  # noqa: E402
 
 SIZES = [(3000, 2250), (3264, 2448), (3648, 2736), (4032, 3024)]

@@ -3,7 +3,7 @@ a `vitrina serve` process (SQLite) through HTTP. For stores of 1k, 5k, 20k
 and 100k categories it prints a read without a write, the first read after
 a write, a PUT, a PUT followed by a search, a keyword search, the create
 rate of 4 clients, and the server's RSS for the store, each also as a ratio
-against the 1k store of the same run. Targets (issue 13), at 20k against
+against the 1k store of the same run. Targets, at 20k against
 1k: first read after a write <= 2x a read without one, PUT <= 2x, create
 rate >= 0.8x, keyword search < 3x.
 
@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 from tests.processes import start_serve, stop, wait_ready  # noqa: E402 -- after the path is set
 
 from vitrina.bootstrap import build_services  # noqa: E402
-from vitrina.interfaces import SCOPES, CategoryChanges  # noqa: E402
+from vitrina.domain.values import SCOPES, CategoryChanges  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
-from vitrina.tokens import create_token  # noqa: E402
+from vitrina.usecases.tokens import create_token  # noqa: E402
 
 
 def fill(settings: Settings, size: int) -> tuple[int, str, list[int]]:

@@ -2,7 +2,7 @@
 with photos) in headless Chromium, and report the time until the tree is
 interactive and the bytes transferred besides thumbnails. The baseline,
 measured in the same browser in the same run, is the server's /docs page
-(one server-rendered HTML page). Targets (issue 11): under 500 ms and under
+(one server-rendered HTML page). Targets: under 500 ms and under
 300 KB beyond thumbnails; thumbnails load lazily.
 
     python bench/console.py [--runs 7] [--categories 1000] [--images 300]

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vitrina.backends.metadata import migrate  # noqa: E402
+from vitrina.backends.metadata.schema import jobs  # noqa: E402
 from vitrina.bootstrap import Services, build_services  # noqa: E402 -- after the path is set
-from vitrina.metadata import migrate  # noqa: E402
-from vitrina.metadata.schema import jobs  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
 
 

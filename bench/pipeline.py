@@ -11,7 +11,7 @@ vitrina's code. The two are alternated and the median of ``--runs`` is taken.
 
 Prints:
 - per input class, vitrina's processor (probe + process, original included)
-  against the floor, with the targets of issue 8;
+  against the floor, with their targets;
 - the phone photo (orientation 6, Display P3) against an upright photo of
   the same size, both through vitrina (target <= 1.2);
 - saturated uploads/s through HTTP (``vitrina serve`` with its defaults, 4
@@ -41,10 +41,10 @@ import pyvips
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import images  # noqa: E402
+from tests import sample_images as images  # noqa: E402
 
 from bench.upload import alpha_png, client_for, new_category, throughput, vitrina  # noqa: E402
-from vitrina.imaging.vips import VipsProcessor  # noqa: E402
+from vitrina.backends.imaging.vips import VipsProcessor  # noqa: E402
 
 pyvips.cache_set_max(0)
 BOXES = (1200, 800, 400)

@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import images  # noqa: E402 -- after the path is set
+from tests import sample_images as images  # noqa: E402 -- after the path is set
 from tests.processes import (  # noqa: E402
     Server,
     free_port,

@@ -162,11 +162,11 @@ def http_median(server: Server, body: bytes, runs: int) -> float:
 
 def in_process_median(body: bytes, runs: int) -> float:
     """The same use case the endpoint calls, on the same bytes, with no HTTP."""
-    from vitrina import images
+    from vitrina.backends.metadata import migrate
     from vitrina.bootstrap import build_services
-    from vitrina.interfaces import CategoryChanges
-    from vitrina.metadata import migrate
+    from vitrina.domain.values import CategoryChanges
     from vitrina.settings import Settings
+    from vitrina.usecases import category_images as images
 
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-inproc-"))
     services = build_services(Settings(data_dir=data))

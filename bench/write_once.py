@@ -1,4 +1,4 @@
-"""Each upload byte written once (issue 20): today's write path against the
+"""Each upload byte written once: today's write path against the
 path it replaced, in the same run, on the same files, alternating.
 
     python bench/write_once.py [--runs 15] [--uploads 24] [--folder DIR]
@@ -45,14 +45,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import images as test_images  # noqa: E402
+from tests import sample_images as test_images  # noqa: E402
 
-from vitrina import images, naming  # noqa: E402
+from vitrina.backends.imaging import vips  # noqa: E402
+from vitrina.backends.imaging.jpeg_strip import strip_jpeg  # noqa: E402
 from vitrina.bootstrap import Services, build_services  # noqa: E402
-from vitrina.imaging import vips  # noqa: E402
-from vitrina.imaging.jpeg_strip import strip_jpeg  # noqa: E402
-from vitrina.interfaces import EncodedFile, Store  # noqa: E402
+from vitrina.domain import naming  # noqa: E402
+from vitrina.domain.values import EncodedFile, Store  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
+from vitrina.usecases import category_images as images  # noqa: E402
 
 _CHUNK = 256 * 1024
 _IDS = itertools.count(1000, 4)

@@ -22,8 +22,8 @@ import httpx  # noqa: E402
 from tests.live import live_vitrina  # noqa: E402 -- after the path is set
 from tests.sample_store import photo_file  # noqa: E402
 
-from vitrina import images as image_cases  # noqa: E402
-from vitrina.interfaces import CategoryChanges  # noqa: E402
+from vitrina.domain.values import CategoryChanges  # noqa: E402
+from vitrina.usecases import category_images as image_cases  # noqa: E402
 
 SHOP = {
     "Toys": ["Cars", "Kites", "Puzzles"],

@@ -20,15 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from tests import images  # noqa: E402 -- after the path is set
+from tests import sample_images as images  # noqa: E402 -- after the path is set
 from tests.conftest import migrated  # noqa: E402
 from tests.live import serving  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
-from vitrina.interfaces import SCOPES  # noqa: E402
-from vitrina.metadata.sql_stores import STORE_ID  # noqa: E402
+from vitrina.backends.metadata.sql_stores import STORE_ID  # noqa: E402
+from vitrina.domain.values import SCOPES  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
-from vitrina.tokens import create_token  # noqa: E402
+from vitrina.usecases.tokens import create_token  # noqa: E402
 from vitrina.web.app import create_app  # noqa: E402
 
 LANDSCAPE = (4032, 3024)

@@ -11,16 +11,16 @@ import httpx2 as httpx  # what starlette.testclient uses (httpx with it is depre
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.servers import ImageServer, image_server
 from tests.services import S3, Postgres, postgres_server, seaweed_server
+from vitrina.backends.fetching.guarded import GuardedFetcher
+from vitrina.backends.metadata import migrate
 from vitrina.bootstrap import Services, build_services, fetch_policy
-from vitrina.fetching.guarded import GuardedFetcher
-from vitrina.interfaces import SCOPES
-from vitrina.jobs import JobRunner
-from vitrina.metadata import migrate
+from vitrina.domain.values import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import create_token
+from vitrina.usecases.tokens import create_token
+from vitrina.usecases.upload_jobs import JobRunner
 from vitrina.web.app import create_app
 
 # -- tests write only inside their temporary folders --------------------------

@@ -16,13 +16,13 @@ import uvicorn
 from starlette.applications import Starlette
 
 from tests.processes import free_port, wait_until
+from vitrina.backends.fetching.addresses import IPAddress
+from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, fetch_policy
-from vitrina.errors import DownloadFailed
-from vitrina.fetching.addresses import IPAddress
-from vitrina.fetching.guarded import GuardedFetcher
-from vitrina.interfaces import SCOPES
+from vitrina.domain.errors import DownloadFailed
+from vitrina.domain.values import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import console_link, create_signin_code, create_token
+from vitrina.usecases.tokens import console_link, create_signin_code, create_token
 from vitrina.web.app import create_app
 
 

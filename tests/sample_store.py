@@ -9,10 +9,10 @@ import functools
 import tempfile
 from pathlib import Path
 
-from tests import images
-from vitrina import images as image_cases
+from tests import sample_images as images
 from vitrina.bootstrap import Services
-from vitrina.interfaces import CategoryChanges, Store
+from vitrina.domain.values import CategoryChanges, Store
+from vitrina.usecases import category_images as image_cases
 
 ORIENTATIONS = (6, 1, 8, 3)  # held upright most often, then as it comes
 

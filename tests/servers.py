@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
-from tests import images
+from tests import sample_images as images
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Tokens, scopes and the rate limit (SPEC.md §1, §6)."""
+"""Tokens, scopes and the rate limit."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
-from vitrina.errors import InvalidToken
-from vitrina.interfaces import SCOPES, TokenInfo
+from vitrina.domain.errors import InvalidToken
+from vitrina.domain.values import SCOPES, TokenInfo
 from vitrina.settings import Settings
-from vitrina.tokens import create_token, token_hash
+from vitrina.usecases.tokens import create_token, token_hash
 from vitrina.web import caches
 from vitrina.web.app import create_app
 from vitrina.web.auth import Authenticator, Caller
@@ -94,7 +94,7 @@ def test_public_tokens_see_enabled_categories_only(services: Services, client: T
     owner = make_store(services, client)
     store = services.metadata.stores.get_store(owner.store_id)
     assert store is not None
-    from vitrina.tokens import create_token
+    from vitrina.usecases.tokens import create_token
 
     token, _ = create_token(services.metadata, store.id, frozenset({"read_catalog"}), public=True)
     assert token.startswith("public_")

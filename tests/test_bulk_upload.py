@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.live import Live, live_vitrina
 from tests.processes import interruptible, wait_until
 from vitrina.cli import main
 from vitrina.client import Client
-from vitrina.interfaces import CategoryChanges
+from vitrina.domain.values import CategoryChanges
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests import images
-from vitrina import images as image_cases
+from tests import sample_images as images
+from vitrina.backends.metadata import sql_base
 from vitrina.bootstrap import Services, build_version_check
-from vitrina.catalog import CategoryQuery, CategoryTree
-from vitrina.errors import BadRequest
-from vitrina.interfaces import Category, CategoryChanges
-from vitrina.metadata import sql_base
+from vitrina.domain.errors import BadRequest
+from vitrina.domain.tree import CategoryQuery, CategoryTree
+from vitrina.domain.values import Category, CategoryChanges
+from vitrina.usecases import category_images as image_cases
 from vitrina.web.caches import CatalogCache
 
 

@@ -1,4 +1,4 @@
-"""Category endpoints, SPEC.md §5, through HTTP."""
+"""Category endpoints, through HTTP."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import Api
 from vitrina.bootstrap import Services
-from vitrina.interfaces import CategoryChanges
+from vitrina.domain.values import CategoryChanges
 
 
 def test_create_and_get_shows_every_core_field(api: Api) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from vitrina.backends.metadata import migrate
 from vitrina.cli import main
-from vitrina.metadata import migrate
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

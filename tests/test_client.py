@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.live import Live, live_vitrina
 from tests.processes import start_serve, stop, wait_ready
 from vitrina.client import (
@@ -30,7 +30,7 @@ from vitrina.client import (
     RateLimited,
     Retries,
 )
-from vitrina.interfaces import CategoryChanges
+from vitrina.domain.values import CategoryChanges
 
 QUICK = Retries(attempts=6, base=0.05, cap=0.5)
 

@@ -1,4 +1,4 @@
-"""Flows the way existing Ecwid clients drive the API, written from SPEC.md:
+"""Flows the way existing Ecwid clients drive the API, written from Ecwid's documentation:
 only the base URL changes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
 
 

@@ -21,14 +21,14 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
 from tests.processes import free_port
 from vitrina.bootstrap import Services, fetch_policy
-from vitrina.interfaces import SCOPES
+from vitrina.domain.values import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import console_link, create_signin_code, create_token, token_hash
+from vitrina.usecases.tokens import console_link, create_signin_code, create_token, token_hash
 from vitrina.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from vitrina.bootstrap import Services, build_blob_store
-from vitrina.errors import NotFound, StorageUnavailable
-from vitrina.interfaces import BlobStore
+from vitrina.domain.errors import NotFound, StorageUnavailable
+from vitrina.domain.seams import BlobStore
 from vitrina.settings import Settings
 
 

@@ -10,9 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vitrina.bootstrap import Services
-from vitrina.consequences import CREATED, DELETED, UPDATED, Change, Consequences
-from vitrina.errors import BadRequest, CategoryNotFound
-from vitrina.interfaces import CategoryChanges, MetadataStore, StoredFile
+from vitrina.domain.errors import BadRequest, CategoryNotFound
+from vitrina.domain.seams import MetadataStore
+from vitrina.domain.values import (
+    CREATED,
+    DELETED,
+    UPDATED,
+    CategoryChanges,
+    Change,
+    Consequences,
+    StoredFile,
+)
 
 
 def _files(first_id: int, ext: str = "jpg") -> list[StoredFile]:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
 from tests.processes import wait_until
 from vitrina.bootstrap import Services
-from vitrina.decode_budget import DecodeBudget
-from vitrina.errors import Overloaded
+from vitrina.domain.errors import Overloaded
+from vitrina.usecases.decode_budget import DecodeBudget
 
 
 def _wait_for(condition: Callable[[], bool]) -> None:

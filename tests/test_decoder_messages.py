@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
 
 

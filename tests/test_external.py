@@ -1,4 +1,4 @@
-"""Uploads from externalUrl, and the async upload (SPEC.md §4.1, §4.2)."""
+"""Uploads from externalUrl, and the async upload."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, run_jobs
 from tests.servers import ImageServer
 from vitrina.bootstrap import Services
-from vitrina.jobs import JobWorker
 from vitrina.settings import Settings
+from vitrina.usecases.upload_jobs import JobWorker
 from vitrina.web.app import create_app
 
 

@@ -1,4 +1,4 @@
-"""The download guard (issue: a download path that cannot be turned against
+"""The download guard (a download path that cannot be turned against
 the server). No test here sends a packet outside loopback: the policy for
 every other range is checked as a pure function, and refusals "before any
 connection" are proven against a loopback server that counts its requests."""
@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.servers import ImageServer, image_server
-from vitrina.errors import DownloadFailed, ImageTooBig, WrongUrl
-from vitrina.fetching.addresses import IPAddress, is_allowed, is_public, parse_numeric_host
-from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
+from vitrina.backends.fetching.addresses import IPAddress, is_allowed, is_public, parse_numeric_host
+from vitrina.backends.fetching.guarded import FetchPolicy, GuardedFetcher
+from vitrina.domain.errors import DownloadFailed, ImageTooBig, WrongUrl
 
 REFUSED = [
     "0.0.0.0",

@@ -1,10 +1,10 @@
-"""Serving image files (SPEC.md §4.4)."""
+"""Serving image files."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
 

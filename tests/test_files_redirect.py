@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.live import Live, live_vitrina
 
 
@@ -133,7 +133,7 @@ def test_a_burst_of_file_reads_leaves_few_database_connections_open(
     holding one per thread that ever served a file (docs/deployment.md)."""
     import sqlalchemy as sa
 
-    from vitrina.metadata.engine import READER_POOL, WRITER_POOL
+    from vitrina.backends.metadata.engine import READER_POOL, WRITER_POOL
 
     with live_vitrina(tmp_path / "data", files_redirect=False, **on_s3) as live:
         url = _file_url(live)

@@ -13,12 +13,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import images
-from vitrina.errors import ImageTooLarge, InvalidImage
-from vitrina.imaging.container_strip import strip_container
-from vitrina.imaging.jpeg_strip import strip_jpeg
-from vitrina.imaging.ranges import Unkeepable
-from vitrina.imaging.vips import VipsProcessor
+from tests import sample_images as images
+from vitrina.backends.imaging.container_strip import strip_container
+from vitrina.backends.imaging.jpeg_strip import strip_jpeg
+from vitrina.backends.imaging.ranges import Unkeepable
+from vitrina.backends.imaging.vips import VipsProcessor
+from vitrina.domain.errors import ImageTooLarge, InvalidImage
 
 SEEDS = [
     images.jpeg(64, 48),

@@ -25,9 +25,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.live import live_vitrina
 from tests.processes import wait_until
+from vitrina.backends.fetching.addresses import IPAddress
 from vitrina.cli import main
 from vitrina.client import (
     AsyncClient,
@@ -38,7 +39,6 @@ from vitrina.client import (
     ServerError,
 )
 from vitrina.client.mirror import ANYWHERE, DownloadRefused, SourceImages, SourcePolicy
-from vitrina.fetching.addresses import IPAddress
 from vitrina.wire import Size
 
 # Server-provided text that must reach the terminal as text, never as markup or escapes.

@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import make_store, migrated
 from tests.services import Postgres
-from vitrina import transfer
+from vitrina.backends.metadata.engine import create_engine
 from vitrina.cli import main
-from vitrina.errors import BadRequest
-from vitrina.metadata.engine import create_engine
+from vitrina.domain.errors import BadRequest
 from vitrina.settings import Settings
+from vitrina.usecases import transfer
 from vitrina.web.app import create_app
 
 INJECTION = "stores', 1); DROP TABLE categories; --"

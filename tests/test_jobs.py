@@ -1,5 +1,5 @@
 """Async uploads run concurrently and fairly across stores, and a job that
-nothing waits for any more is cancelled without a download (issue 9)."""
+nothing waits for any more is cancelled without a download."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, make_store, run_jobs
 from tests.processes import wait_until
 from tests.servers import ImageServer
 from vitrina.bootstrap import Services
-from vitrina.jobs import JobWorker
+from vitrina.usecases.upload_jobs import JobWorker
 
 
 def start_async(api: Api, category_id: int, url: str) -> int:
@@ -144,7 +144,7 @@ def test_finished_jobs_are_pruned_after_the_retention_period(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from vitrina import images as uploads
+    from vitrina.usecases import category_images as uploads
 
     done = [start_async(api, api.create(), remote.url(f"/image.jpg?d{n}")) for n in range(3)]
     run_jobs(services)
@@ -164,7 +164,7 @@ def test_the_claim_reads_indexes_only(api: Api, services: Services, remote: Imag
     100,000 jobs."""
     from datetime import UTC, datetime
 
-    from vitrina.metadata.sql_jobs import expired, fairest
+    from vitrina.backends.metadata.sql_jobs import expired, fairest
 
     for _ in range(3):
         start_async(api, api.create(), remote.url("/image.jpg"))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import images
-from vitrina.imaging import jpeg_strip, ranges
+from tests import sample_images as images
+from vitrina.backends.imaging import jpeg_strip, ranges
 
 
 def _jpeg(tmp_path: Path, **options: Any) -> Path:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import Api
 from vitrina.bootstrap import Services
-from vitrina.interfaces import CategoryChanges
+from vitrina.domain.values import CategoryChanges
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded_only]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.processes import start_serve, stop, wait_ready, wait_until
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tests.services import Postgres
-from vitrina.metadata import migrate
-from vitrina.metadata.engine import create_engine
-from vitrina.metadata.schema import metadata
+from vitrina.backends.metadata import migrate
+from vitrina.backends.metadata.engine import create_engine
+from vitrina.backends.metadata.schema import metadata
 
 
 def _differences(url: str) -> list[object]:

@@ -13,7 +13,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.live import Live, live_vitrina
 from vitrina.cli import main
 from vitrina.client import Category, Client

@@ -1,11 +1,11 @@
-"""File naming, from its one home (vitrina.naming)."""
+"""File naming, from its one home (vitrina.domain.naming)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from vitrina import naming
-from vitrina.interfaces import ROLES
+from vitrina.domain import naming
+from vitrina.domain.values import ROLES
 
 
 def test_the_image_id_is_the_thumbnails_file_id_and_back() -> None:

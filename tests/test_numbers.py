@@ -1,5 +1,5 @@
 """One grammar for numbers and booleans written as text, shared by the
-server's readers and its OpenAPI document (vitrina.numbers): the pattern of
+server's readers and its OpenAPI document (vitrina.domain.numbers): the pattern of
 a range accepts exactly the usual spellings of the numbers in it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitrina.numbers import BOOLEAN, Whole, read_bool
+from vitrina.domain.numbers import BOOLEAN, Whole, read_bool
 
 RANGES = [
     (0, 0),

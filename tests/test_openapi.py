@@ -25,18 +25,16 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
-from vitrina import images as image_cases
 from vitrina.bootstrap import fetch_policy
-from vitrina.interfaces import SCOPES, CategoryChanges
+from vitrina.domain.values import SCOPES, CategoryChanges
 from vitrina.settings import Settings
-from vitrina.tokens import create_token
-from vitrina.web import categories as web_categories
-from vitrina.web import extensions as web_extensions
+from vitrina.usecases import category_images as image_cases
+from vitrina.usecases.tokens import create_token
+from vitrina.web import category_handlers, console_api, image_handlers
 from vitrina.web import files as web_files
-from vitrina.web import images as web_images
 from vitrina.web.api import OPERATIONS
 from vitrina.web.app import SITE, create_app
 
@@ -87,7 +85,7 @@ def served() -> Iterator[dict[str, Any]]:
 # schema can express, so schemathesis warns about them (missing test data,
 # validation mismatch): random bytes are rarely an image (422 INVALID_IMAGE);
 # a generated parentId rarely names a category, or names the category itself
-# (404, 400: SPEC.md); the category DELETE may remove is gone after the first
+# (404, 400: docs/differences.md); the category DELETE may remove is gone after the first
 # call. Warnings about any other operation fail the test.
 EXPECTED_WARNINGS = {
     "POST /api/v3/{storeId}/categories/{categoryId}/image",
@@ -125,7 +123,7 @@ def test_the_server_keeps_to_its_document(served: dict[str, Any]) -> None:
             "--phases=examples,coverage,fuzzing,stateful",
             "--checks=all",
             # The document spells what the server accepts (numbers and
-            # booleans as text too: vitrina.numbers), so anything it forbids
+            # booleans as text too: vitrina.domain.numbers), so anything it forbids
             # must be refused. The other way does not hold: a request the
             # document allows can still be refused for what no schema says
             # (random bytes are rarely an image; a parentId rarely names a
@@ -184,7 +182,7 @@ def test_every_route_is_a_declared_operation_or_a_page_of_the_site() -> None:
     }
     assert routed == {(op.path, op.method) for op in OPERATIONS}
     declared = {op.handler for op in OPERATIONS}
-    for module in (web_categories, web_images, web_extensions, web_files):
+    for module in (category_handlers, image_handlers, console_api, web_files):
         for name, function in inspect.getmembers(module, inspect.iscoroutinefunction):
             public = function.__module__ == module.__name__ and not name.startswith("_")
             if public and "call" in inspect.signature(function).parameters:

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
-from vitrina.tokens import token_hash
+from vitrina.usecases.tokens import token_hash
 from vitrina.web.api import TABLE
 from vitrina.web.auth import Caller
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, make_store
 from tests.processes import start_serve, stop, wait_ready
 from vitrina.bootstrap import Services
@@ -168,7 +168,10 @@ def test_json_logs_one_line_per_request_and_never_a_token(tmp_path: Path) -> Non
     assert upload["status"] == 200 and upload["store_id"] == 1 and upload["bytes"] > 0
     assert upload["duration_ms"] > 0
     refused_lines = [r for r in records if r.get("request_id") == "req-refused-2"]
-    assert {r["logger"] for r in refused_lines} >= {"vitrina.access", "vitrina.images"}
+    assert {r["logger"] for r in refused_lines} >= {
+        "vitrina.access",
+        "vitrina.images",
+    }
     assert next(r for r in refused_lines if r["logger"] == "vitrina.access")["error_code"] == (
         "WRONG_URL"
     )

@@ -18,10 +18,10 @@ import pytest
 import pyvips
 from PIL import Image
 
-from tests import images
-from vitrina.errors import ImageTooLarge
-from vitrina.imaging.vips import VipsProcessor
-from vitrina.interfaces import EncodedFile, ProcessedImage
+from tests import sample_images as images
+from vitrina.backends.imaging.vips import VipsProcessor
+from vitrina.domain.errors import ImageTooLarge
+from vitrina.domain.values import EncodedFile, ProcessedImage
 
 PROCESSOR = VipsProcessor()
 

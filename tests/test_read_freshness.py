@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.live import live_vitrina
-from vitrina.tokens import create_token
+from vitrina.usecases.tokens import create_token
 
 pytestmark = pytest.mark.slow
 

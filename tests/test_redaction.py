@@ -1,11 +1,11 @@
-"""What vitrina writes down loses its secrets (vitrina.redaction): queries of
+"""What vitrina writes down loses its secrets (vitrina.domain.redaction): queries of
 the request log and access lines, and whole log lines."""
 
 from __future__ import annotations
 
 import pytest
 
-from vitrina import redaction
+from vitrina.domain import redaction
 
 TOKEN = "secret_JtBgnNDKSSNyZxI3V80ht7X3fgfV5_4v"
 

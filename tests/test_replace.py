@@ -1,4 +1,4 @@
-"""Replacing and deleting images: atomic, no orphans, crash-safe (SPEC.md §4.1, §4.3)."""
+"""Replacing and deleting images: atomic, no orphans, crash-safe."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
-from vitrina import images as image_cases
 from vitrina.bootstrap import Services
-from vitrina.errors import InvalidImage, StorageUnavailable
-from vitrina.interfaces import BlobStore, EncodedFile, ImageHeader, ImageProcessor, ProcessedImage
-from vitrina.naming import file_key
+from vitrina.domain.errors import InvalidImage, StorageUnavailable
+from vitrina.domain.naming import file_key
+from vitrina.domain.seams import BlobStore, ImageProcessor
+from vitrina.domain.values import EncodedFile, ImageHeader, ProcessedImage
+from vitrina.usecases import category_images as image_cases
 
 
 def stored_keys(services: Services) -> set[str]:
@@ -177,7 +178,7 @@ def test_file_keys_are_per_store() -> None:
 def test_the_job_worker_also_sweeps(
     api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vitrina import jobs
+    from vitrina.usecases import upload_jobs as jobs
 
     category_id = api.create()
     api.upload(category_id, images.jpeg(300, 200))

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, make_store
+from vitrina.backends.metadata.sql_requests import SqlRequestLog
 from vitrina.bootstrap import Services
-from vitrina.interfaces import REQUESTS_KEPT, RequestRecord
-from vitrina.metadata.sql_requests import SqlRequestLog
-from vitrina.tokens import create_token
+from vitrina.domain.values import REQUESTS_KEPT, RequestRecord
+from vitrina.usecases.tokens import create_token
 
 
 def _log(api: Api, **params: object) -> list[dict[str, object]]:
@@ -186,7 +186,7 @@ def test_requests_with_a_wrong_token_never_reach_a_stores_log(
 
 
 def test_a_store_id_is_read_one_way(api: Api) -> None:
-    """The usual spelling of a number only (vitrina.numbers), everywhere: a
+    """The usual spelling of a number only (vitrina.domain.numbers), everywhere: a
     store id padded with zeros or in other digits is refused, not served
     under another name and left out of the log."""
     auth = {"Authorization": f"Bearer {api.token}"}

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.processes import Server, start_serve, vitrina_serve, wait_ready
 from tests.servers import ImageServer, image_server
 from tests.services import BUCKET, S3, Postgres
+from vitrina.backends.metadata import migrate
 from vitrina.bootstrap import build_services
-from vitrina.metadata import migrate
 from vitrina.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def check_consistent(env: dict[str, str], data_dir: Path, base: str) -> int:
     try:
         assert services.metadata.jobs.list_jobs(state="queued") == []
         assert services.metadata.jobs.list_jobs(state="running") == []
-        from vitrina import images as image_cases
+        from vitrina.usecases import category_images as image_cases
 
         image_cases.sweep(services, grace_seconds=0)
         referenced: set[str] = set()

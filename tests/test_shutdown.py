@@ -17,14 +17,14 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
 from tests.processes import start_serve, stop, wait_ready
-from vitrina import images as image_cases
 from vitrina.bootstrap import Services
-from vitrina.interfaces import CategoryChanges
-from vitrina.jobs import JobWorker
+from vitrina.domain.values import CategoryChanges
 from vitrina.settings import Settings
+from vitrina.usecases import category_images as image_cases
+from vitrina.usecases.upload_jobs import JobWorker
 from vitrina.web.app import create_app
 
 

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from tests.conftest import Api, make_store, migrated
 from vitrina.bootstrap import Services
 from vitrina.settings import Settings
-from vitrina.tokens import create_signin_code, token_hash
+from vitrina.usecases.tokens import create_signin_code, token_hash
 from vitrina.web.app import create_app
 
 

@@ -88,7 +88,7 @@ def test_others_are_answered_meanwhile_and_after(server: Server) -> None:
 def test_a_slow_but_steady_upload_within_the_deadline_succeeds(
     server: Server, tmp_path: Path
 ) -> None:
-    from tests import images
+    from tests import sample_images as images
 
     token = server.token()
     headers = {"Authorization": f"Bearer {token}"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.processes import vitrina_serve
 from vitrina.bootstrap import build_services
 from vitrina.settings import Settings

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.processes import Server, vitrina_serve
 from vitrina.bootstrap import build_services
 from vitrina.settings import Settings

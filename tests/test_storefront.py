@@ -17,15 +17,15 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import serving
 from tests.processes import free_port
+from vitrina.backends.metadata.sql_stores import STORE_ID
 from vitrina.bootstrap import Services
-from vitrina.interfaces import SCOPES
-from vitrina.metadata.sql_stores import STORE_ID
+from vitrina.domain.values import SCOPES
 from vitrina.settings import Settings
-from vitrina.tokens import create_token
+from vitrina.usecases.tokens import create_token
 from vitrina.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api, make_store, migrated
 from tests.services import BUCKET, S3, S3_KEY, S3_SECRET, Postgres
 from vitrina.cli import main
@@ -50,7 +50,7 @@ def test_export_then_import_into_postgres_and_s3(
             s3_secret_access_key=S3_SECRET,
         )
         target = migrated(scaled)
-        from vitrina import transfer
+        from vitrina.usecases import transfer
 
         transfer.import_(target, dump)
         with pytest.raises(Exception, match="already has stores"):

@@ -1,4 +1,4 @@
-"""Uploading a category image as the request body (SPEC.md §4.1)."""
+"""Uploading a category image as the request body."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
 from tests.live import live_vitrina
-from vitrina import images as image_cases
 from vitrina.bootstrap import Services
-from vitrina.catalog import CategoryTree
-from vitrina.errors import CategoryNotFound
+from vitrina.domain.errors import CategoryNotFound
+from vitrina.domain.tree import CategoryTree
+from vitrina.usecases import category_images as image_cases
 
 
 def fetch(api: Api, url: str) -> bytes:

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import migrated
+from vitrina.backends.metadata.async_versions import AsyncVersions
 from vitrina.bootstrap import build_version_check
-from vitrina.errors import MetadataUnavailable
-from vitrina.interfaces import CategoryChanges
-from vitrina.metadata.async_versions import AsyncVersions
+from vitrina.domain.errors import MetadataUnavailable
+from vitrina.domain.values import CategoryChanges
 from vitrina.settings import Settings
 
 pytestmark = pytest.mark.slow

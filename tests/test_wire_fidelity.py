@@ -1,4 +1,4 @@
-"""Wire details compared with Ecwid's docs (issue 9): categoriesByPath, the
+"""Wire details compared with Ecwid's docs: categoriesByPath, the
 cleanURLs spelling, store languages, and when enabledProductCount appears."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from vitrina.bootstrap import Services
-from vitrina.tokens import create_token
+from vitrina.usecases.tokens import create_token
 
 
 def _tree(api: Api) -> dict[str, int]:

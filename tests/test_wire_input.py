@@ -9,8 +9,8 @@ import pytest
 from msgspec import Struct
 
 from vitrina import wire
-from vitrina.errors import BadRequest, ConstraintViolation
-from vitrina.wire_input import category_changes, read
+from vitrina.domain.errors import BadRequest, ConstraintViolation
+from vitrina.wire.reading import category_changes, read
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def test_numbers_and_booleans_sent_as_text_are_read() -> None:
      ("enabled", " yes"), ("enabled", "y"), ("productIds", ["1.5"])],
 )  # fmt: skip
 def test_text_in_another_spelling_is_refused(field: str, text: object) -> None:
-    """Numbers and booleans as text follow vitrina.numbers' grammar, the one
+    """Numbers and booleans as text follow vitrina.domain.numbers' grammar, the one
     the OpenAPI document spells: the usual spelling of a number, the words."""
     assert field in _refusal({"name": "x", field: text})
 

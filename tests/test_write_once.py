@@ -1,4 +1,4 @@
-"""Each byte of an upload written once (issue 20): the processor hands over
+"""Each byte of an upload written once: the processor hands over
 every file with its size and ETag, the original is written once into the blob
 store's scratch folder and, on local disk, renamed under its key. Run on
 SQLite + local files and on PostgreSQL + S3, at a phone photo's real size."""
@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests import images
+from tests import sample_images as images
 from tests.conftest import Api
-from vitrina import images as image_cases
 from vitrina.bootstrap import Services, build_services
-from vitrina.consequences import Consequences
-from vitrina.errors import MetadataUnavailable
-from vitrina.interfaces import BlobStore, EncodedFile, ImageHeader, ImageProcessor, ProcessedImage
-from vitrina.naming import parse_key
+from vitrina.domain.errors import MetadataUnavailable
+from vitrina.domain.naming import parse_key
+from vitrina.domain.seams import BlobStore, ImageProcessor
+from vitrina.domain.values import Consequences, EncodedFile, ImageHeader, ProcessedImage
 from vitrina.settings import Settings
+from vitrina.usecases import category_images as image_cases
 
 FIELDS = ("originalImageUrl", "thumbnailUrl", "hdThumbnailUrl", "imageUrl")
 

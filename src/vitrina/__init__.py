@@ -9,7 +9,7 @@ The public surface, for embedding the server or scripting it:
     VitrinaError                          the root of the error tree
 
 They are imported on first use, so ``import vitrina`` stays light (the client
-of issue 12 lives beside the server without its dependencies).
+lives beside the server without its dependencies).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _PUBLIC = {
     "Settings": "vitrina.settings",
     "build_services": "vitrina.bootstrap",
     "Services": "vitrina.bootstrap",
-    "VitrinaError": "vitrina.errors",
+    "VitrinaError": "vitrina.domain.errors",
 }
 
 __all__ = ["Services", "Settings", "VitrinaError", "__version__", "build_services", "create_app"]

@@ -11,16 +11,16 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from vitrina.blobs.local import LocalBlobStore
-from vitrina.decode_budget import DecodeBudget
-from vitrina.errors import StorageUnavailable
-from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher
-from vitrina.imaging.vips import VipsProcessor
-from vitrina.interfaces import BlobStore, ImageProcessor, MetadataStore, UrlFetcher, VersionCheck
-from vitrina.metadata.engine import create_engine
-from vitrina.metadata.local_versions import LocalVersions
-from vitrina.metadata.sql import SqlMetadataStore
+from vitrina.backends.blobs.local import LocalBlobStore
+from vitrina.backends.fetching.guarded import FetchPolicy, GuardedFetcher
+from vitrina.backends.imaging.vips import VipsProcessor
+from vitrina.backends.metadata.engine import create_engine
+from vitrina.backends.metadata.local_versions import LocalVersions
+from vitrina.backends.metadata.sql import SqlMetadataStore
+from vitrina.domain.errors import StorageUnavailable
+from vitrina.domain.seams import BlobStore, ImageProcessor, MetadataStore, UrlFetcher, VersionCheck
 from vitrina.settings import Settings
+from vitrina.usecases.decode_budget import DecodeBudget
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
     if parts.scheme == "file":
         return LocalBlobStore(Path(parts.path))
     if parts.scheme == "s3":
-        from vitrina.blobs.s3 import S3BlobStore
+        from vitrina.backends.blobs.s3 import S3BlobStore
 
         # /images/... redirects to the bucket, unless files are streamed through
         # vitrina (VITRINA_FILES_REDIRECT=false) or image URLs point elsewhere
@@ -145,7 +145,7 @@ def build_version_check(services: Services) -> VersionCheck:
         raise ValueError("The version check needs the metadata database's engine")
     if engine.dialect.name == "sqlite":
         return LocalVersions(engine)
-    from vitrina.metadata.async_versions import AsyncVersions
+    from vitrina.backends.metadata.async_versions import AsyncVersions
 
     return AsyncVersions(engine.url)
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from vitrina import __version__
 from vitrina.client.cli import add_commands as add_client_commands
-from vitrina.errors import VitrinaError
-from vitrina.interfaces import SCOPES
+from vitrina.domain.errors import VitrinaError
+from vitrina.domain.values import SCOPES
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings, SettingsError
-from vitrina.tokens import (
+from vitrina.usecases.tokens import (
     console_link,
     create_signin_code,
     create_token,
@@ -112,8 +112,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _services(args: argparse.Namespace, upgrade: bool = False) -> Iterator[Services]:
     """The services for one command, closed after it. The schema must be this
     version's, unless ``upgrade`` (serve, migrate, import) brings it there."""
+    from vitrina.backends.metadata import migrate
     from vitrina.bootstrap import build_services
-    from vitrina.metadata import migrate
 
     with build_services(_settings(args)) as services:
         assert services.engine is not None
@@ -143,7 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _demo(services: Services) -> None:
     settings = services.settings
     base = settings.effective_public_url
-    from vitrina.metadata.sql_stores import STORE_ID
+    from vitrina.backends.metadata.sql_stores import STORE_ID
 
     stores = services.metadata.stores.list_stores()
     if stores:
@@ -249,7 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from vitrina.jobs import JobWorker
+    from vitrina.usecases.upload_jobs import JobWorker
 
     with _services(args) as services:
         worker = JobWorker(services)
@@ -264,7 +264,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_store_create(args: argparse.Namespace) -> int:
-    from vitrina.metadata.sql_stores import STORE_ID
+    from vitrina.backends.metadata.sql_stores import STORE_ID
 
     # each store its own pages by default: <public URL>/store/<its id>
     url = args.url or f"{_settings(args).effective_public_url}/store/{STORE_ID}"
@@ -334,7 +334,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from vitrina.metadata import migrate
+    from vitrina.backends.metadata import migrate
 
     with _services(args, upgrade=True) as services:
         assert services.engine is not None
@@ -343,7 +343,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from vitrina import images
+    from vitrina.usecases import category_images as images
 
     with _services(args) as services:
         grace = services.settings.gc_grace_seconds
@@ -383,7 +383,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vitrina import transfer
+    from vitrina.usecases import transfer
 
     with _services(args) as services:
         manifest = transfer.export(services, args.folder)
@@ -397,7 +397,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from vitrina import transfer
+    from vitrina.usecases import transfer
 
     with _services(args, upgrade=True) as services:
         manifest = transfer.import_(services, args.folder)

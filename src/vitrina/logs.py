@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
 
-from vitrina import redaction
+from vitrina.domain import redaction
 
 request_id: ContextVar[str] = ContextVar("vitrina_request_id", default="")
 

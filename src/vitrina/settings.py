@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from vitrina.numbers import parse_bool
+from vitrina.domain.numbers import parse_bool
 
 
 class SettingsError(ValueError):

@@ -10,9 +10,9 @@ from typing import TypeVar
 import httpx
 import msgspec
 
-from vitrina.byte_cap import ByteCap
 from vitrina.client._calls import Answer, BadResponse, redirect_refused
 from vitrina.client._transport import Deadline
+from vitrina.domain.byte_cap import ByteCap
 
 T = TypeVar("T")
 

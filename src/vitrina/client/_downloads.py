@@ -1,5 +1,5 @@
 """The source images of ``vitrina mirror``, fetched through the server's own
-download guard (``vitrina.fetching``, which needs only httpx): every hop's
+download guard (``vitrina.backends.fetching``, which needs only httpx): every hop's
 URL checked, its host resolved once and every answer judged by the server's
 public-address rule (``fetching/addresses.py``), the connection made to the
 address that was judged (TLS still checks the name), each redirect checked
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from vitrina.errors import VitrinaError, WrongUrl
-from vitrina.fetching.addresses import IPAddress, IPNetwork
-from vitrina.fetching.guarded import FetchPolicy, GuardedFetcher, Resolver, system_resolver
+from vitrina.backends.fetching.addresses import IPAddress, IPNetwork
+from vitrina.backends.fetching.guarded import FetchPolicy, GuardedFetcher, Resolver, system_resolver
+from vitrina.domain.errors import VitrinaError, WrongUrl
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the server's VITRINA_MAX_IMAGE_BYTES
 ANYWHERE: tuple[IPNetwork, ...] = (

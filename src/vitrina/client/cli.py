@@ -29,6 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from vitrina.backends.fetching.addresses import IPNetwork
 from vitrina.client._calls import ApiError, Retries
 from vitrina.client._sync import Client
 from vitrina.client._text import printable
@@ -55,7 +56,6 @@ from vitrina.client.mirror import (
     Step,
 )
 from vitrina.client.tree import SEPARATOR, Tree
-from vitrina.fetching.addresses import IPNetwork
 
 Add = Callable[..., argparse.ArgumentParser]
 

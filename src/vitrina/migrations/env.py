@@ -1,10 +1,10 @@
-"""Alembic environment: the connection comes from ``vitrina.metadata.migrate``."""
+"""Alembic environment: the connection comes from ``vitrina.backends.metadata.migrate``."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from vitrina.metadata.schema import metadata
+from vitrina.backends.metadata.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

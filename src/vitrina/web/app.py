@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vitrina.bootstrap import Services, build_services, build_version_check
-from vitrina.errors import VitrinaError
-from vitrina.jobs import JobWorker
+from vitrina.domain.errors import VitrinaError
 from vitrina.logs import AccessLines
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
-from vitrina.web import console, meta, storefront
+from vitrina.usecases.upload_jobs import JobWorker
+from vitrina.web import console, site, storefront
 from vitrina.web.api import OPERATIONS
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
@@ -39,11 +39,11 @@ SITE: dict[str, dict[str, Endpoint]] = {
     "/console/": {"GET": console.console},
     "/console/session": {"POST": console.session},
     "/console/{name}": {"GET": console.console},
-    "/api/v3/openapi.json": {"GET": meta.openapi},
-    "/docs": {"GET": meta.docs},
-    "/healthz": {"GET": meta.healthz},
-    "/metrics": {"GET": meta.metrics},
-    "/readyz": {"GET": meta.readyz},
+    "/api/v3/openapi.json": {"GET": site.openapi},
+    "/docs": {"GET": site.docs},
+    "/healthz": {"GET": site.healthz},
+    "/metrics": {"GET": site.metrics},
+    "/readyz": {"GET": site.readyz},
     # the storefront preview: what a category's url opens (web/storefront.py)
     "/store/{store_id}": {"GET": storefront.store_redirect},
     "/store/{store_id}/": {"GET": storefront.store_page},

@@ -17,13 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from vitrina import metrics
-from vitrina.errors import InsufficientScope, InvalidToken, RateLimited
-from vitrina.interfaces import MetadataStore, Store, TokenInfo
+from vitrina.domain.errors import InsufficientScope, InvalidToken, RateLimited
+from vitrina.domain.seams import MetadataStore
+from vitrina.domain.values import Store, TokenInfo
 from vitrina.settings import Settings
-from vitrina.tokens import token_hash
+from vitrina.usecases.tokens import token_hash
 from vitrina.web.caches import TokenCache
+from vitrina.web.category_json import View
 from vitrina.web.params import query_text
-from vitrina.web.shapes import View
 
 
 @dataclass(frozen=True)

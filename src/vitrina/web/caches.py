@@ -29,12 +29,9 @@ from typing import Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from vitrina.catalog import CategoryTree
-from vitrina.interfaces import (
-    CatalogChanges,
-    MetadataStore,
-    VersionCheck,
-)
+from vitrina.domain.seams import MetadataStore, VersionCheck
+from vitrina.domain.tree import CategoryTree
+from vitrina.domain.values import CatalogChanges
 
 TOKEN_TTL = 2.0
 T = TypeVar("T")

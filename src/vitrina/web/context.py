@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from vitrina.bootstrap import Services
-from vitrina.jobs import JobWorker
 from vitrina.logs import AccessLines
 from vitrina.settings import Settings
+from vitrina.usecases.upload_jobs import JobWorker
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.request_log import RequestRecorder

@@ -1,4 +1,4 @@
-"""Serving image files (SPEC.md §4.4): public, immutable, cacheable forever."""
+"""Serving image files (docs/differences.md, Files): public, immutable, cacheable forever."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from vitrina import wire
-from vitrina.errors import BadRequest, NotFound
-from vitrina.interfaces import Serving, StoredFile
-from vitrina.naming import file_key
+from vitrina.domain.errors import BadRequest, NotFound
+from vitrina.domain.naming import file_key
+from vitrina.domain.values import Serving, StoredFile
 from vitrina.web.context import Context
 from vitrina.web.operation import Call
 

@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 
 from vitrina import __version__, wire
-from vitrina.errors import codes_by_status
-from vitrina.numbers import BOOLEAN, Whole
+from vitrina.domain.errors import codes_by_status
+from vitrina.domain.numbers import BOOLEAN, Whole
 from vitrina.web.api import OPERATIONS
 from vitrina.web.operation import Operation
 
@@ -38,7 +38,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 def _lenient(schema: Any) -> Any:
-    """A request schema with what the server also reads (vitrina.wire_input):
+    """A request schema with what the server also reads (vitrina.wire.reading):
     a whole number may come as its text, a boolean as one of its words."""
     if isinstance(schema, list):
         return [_lenient(item) for item in schema]

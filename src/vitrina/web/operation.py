@@ -30,13 +30,14 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Message
 
-from vitrina import wire, wire_input
-from vitrina.consequences import Consequences
-from vitrina.errors import NotFound, SecretTokenRequired, VitrinaError
+from vitrina import wire
+from vitrina.domain.errors import NotFound, SecretTokenRequired, VitrinaError
+from vitrina.domain.values import Consequences
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
 from vitrina.web.params import Number, Param, read_json, read_query
 from vitrina.web.responses import error_response
+from vitrina.wire import reading as wire_input
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reading path segments, query parameters and bodies, with errors that name
 what was wrong. A parameter's kind reads its text and describes itself to
-the OpenAPI document with the same grammar (vitrina.wire, vitrina.numbers),
+the OpenAPI document with the same grammar (vitrina.wire, vitrina.domain.numbers),
 so the server accepts exactly what its document says."""
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any, Protocol
 from starlette.requests import ClientDisconnect, Request
 
 from vitrina import wire
-from vitrina.byte_cap import ByteCap
-from vitrina.errors import (
+from vitrina.domain.byte_cap import ByteCap
+from vitrina.domain.errors import (
     BadRequest,
     ImageTooBig,
     PayloadTooLarge,
     UnsupportedMediaType,
     WrongNumber,
 )
-from vitrina.numbers import BOOLEAN, FALSE_WORDS, TRUE_WORDS, Whole, read_bool
-from vitrina.web.shapes import Fields, parse_response_fields
+from vitrina.domain.numbers import BOOLEAN, FALSE_WORDS, TRUE_WORDS, Whole, read_bool
+from vitrina.web.response_fields import Fields, parse_response_fields
 
 
 class Kind(Protocol):

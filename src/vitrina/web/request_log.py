@@ -17,8 +17,9 @@ import threading
 from collections import deque
 from datetime import UTC, datetime
 
-from vitrina import redaction
-from vitrina.interfaces import REQUESTS_KEPT, RequestLog, RequestRecord
+from vitrina.domain import redaction
+from vitrina.domain.seams import RequestLog
+from vitrina.domain.values import REQUESTS_KEPT, RequestRecord
 
 log = logging.getLogger("vitrina.requests")
 

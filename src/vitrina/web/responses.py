@@ -11,7 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vitrina import wire
-from vitrina.errors import MethodNotAllowed, NotFound, Overloaded, PayloadTooLarge, VitrinaError
+from vitrina.domain.errors import (
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    VitrinaError,
+)
 
 log = logging.getLogger("vitrina.web")
 

@@ -112,7 +112,7 @@ def serve_workers(settings: Settings) -> int:
     import uvicorn
 
     from vitrina.bootstrap import build_services
-    from vitrina.jobs import JobWorker
+    from vitrina.usecases.upload_jobs import JobWorker
 
     for name, value in (
         ("VITRINA_DATA_DIR", str(settings.data_dir)),

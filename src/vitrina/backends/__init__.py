@@ -1,0 +1,1 @@
+"""Back ends: the seams implemented (SQL, files and buckets, images, downloads)."""

@@ -1,0 +1,197 @@
+"""Images and async-upload jobs in the SQL metadata store.
+
+An image is a row in ``images`` plus four rows in ``files``. A category points
+at its current image; pointer swaps happen in one transaction, whose
+Consequences name the blobs that have just become unreferenced and the async
+jobs nothing waits for any more (vitrina.usecases.consequences carries them out after
+the commit). An async upload first points the category at a
+*pending* image (the caller's URL) that remembers the image it replaced, so
+that a failure can put that one back.
+
+Jobs are claimed with a lease; a worker that dies loses its lease and the job
+is claimed again. Only the holder of the newest claim may finish or fail it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.backends.metadata.schema import categories, file_ids, files, images
+from vitrina.backends.metadata.sql_base import SqlDatabase, now, translate_errors
+from vitrina.domain.naming import file_key, parse_key
+from vitrina.domain.values import UPDATED, Consequences, StoredFile
+
+
+def stored_file(row: sa.Row[Any]) -> StoredFile:
+    return StoredFile(
+        id=row.id,
+        role=row.role,
+        ext=row.ext,
+        content_type=row.content_type,
+        width=row.width,
+        height=row.height,
+        size=row.size,
+        etag=row.etag,
+    )
+
+
+def delete_images(conn: sa.Connection, image_ids: list[int], done: Consequences) -> None:
+    """Delete images and their file records; their blobs become orphans, and
+    their async jobs (if any still wait) are abandoned."""
+    if not image_ids:
+        return
+    done.orphans += [
+        file_key(r.store_id, r.id, r.ext)
+        for r in conn.execute(sa.select(files).where(files.c.image_id.in_(image_ids)))
+    ]
+    conn.execute(files.delete().where(files.c.image_id.in_(image_ids)))
+    conn.execute(images.delete().where(images.c.id.in_(image_ids)))
+    done.abandoned += image_ids
+
+
+def category_image(db: SqlDatabase, conn: sa.Connection, store_id: int, category_id: int) -> Any:
+    return conn.execute(
+        db.lock(
+            sa.select(categories.c.image_id).where(
+                categories.c.store_id == store_id, categories.c.id == category_id
+            )
+        )
+    ).first()
+
+
+def release(conn: sa.Connection, image_id: int | None, done: Consequences) -> None:
+    """Delete an image that nothing points at any more, with the images it
+    was keeping for a fallback."""
+    chain = []
+    while image_id is not None:
+        chain.append(image_id)
+        image_id = conn.execute(
+            sa.select(images.c.previous_image_id).where(images.c.id == image_id)
+        ).scalar()
+    delete_images(conn, chain, done)
+
+
+def insert_files(
+    conn: sa.Connection, store_id: int, image_id: int, stored: Sequence[StoredFile]
+) -> None:
+    conn.execute(
+        files.insert(),
+        [
+            {
+                "id": f.id,
+                "image_id": image_id,
+                "store_id": store_id,
+                "role": f.role,
+                "ext": f.ext,
+                "content_type": f.content_type,
+                "width": f.width,
+                "height": f.height,
+                "size": f.size,
+                "etag": f.etag,
+            }
+            for f in stored
+        ],
+    )
+
+
+class SqlImages:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    @translate_errors
+    def allocate_file_ids(self, count: int) -> list[int]:
+        with self.db.write() as conn:
+            end = conn.execute(
+                file_ids.update()
+                .where(file_ids.c.id == 1)
+                .values(next_id=file_ids.c.next_id + count)
+                .returning(file_ids.c.next_id)
+            ).scalar_one()
+        return list(range(end - count, end))
+
+    @translate_errors
+    def attach_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        stored: Sequence[StoredFile],
+        border: Mapping[str, Any],
+    ) -> Consequences | None:
+        done = Consequences()
+        with self.db.write(store_id) as conn:
+            current = category_image(self.db, conn, store_id, category_id)
+            if current is None:
+                return None
+            conn.execute(
+                images.insert().values(
+                    id=image_id,
+                    store_id=store_id,
+                    category_id=category_id,
+                    border=dict(border),
+                    created_at=now(),
+                )
+            )
+            insert_files(conn, store_id, image_id, stored)
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == category_id)
+                .values(image_id=image_id, updated_at=now(), version=conn.info["catalog_version"])
+            )
+            release(conn, current.image_id, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
+
+    @translate_errors
+    def detach_image(self, store_id: int, category_id: int) -> Consequences | None:
+        done = Consequences()
+        with self.db.write(store_id) as conn:
+            current = category_image(self.db, conn, store_id, category_id)
+            if current is None:
+                return None
+            if current.image_id is None:
+                return done
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == category_id)
+                .values(
+                    image_id=None,
+                    image_external_id=None,
+                    updated_at=now(),
+                    version=conn.info["catalog_version"],
+                )
+            )
+            release(conn, current.image_id, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
+
+    def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
+        row = self.db.one(
+            "SELECT id, role, ext, content_type, width, height, size, etag FROM files "
+            "WHERE id = ? AND store_id = ?",
+            file_id,
+            store_id,
+        )
+        return StoredFile(*row) if row else None
+
+    @translate_errors
+    def referenced_keys(self, keys: Sequence[str]) -> set[str]:
+        wanted: dict[int, str] = {}
+        for key in keys:
+            parsed = parse_key(key)
+            if parsed is not None:
+                wanted[parsed[1]] = key
+        found = set()
+        with self.db.read() as conn:
+            ids = list(wanted)
+            for start in range(0, len(ids), 500):
+                for row in conn.execute(
+                    sa.select(files.c.id, files.c.store_id, files.c.ext).where(
+                        files.c.id.in_(ids[start : start + 500])
+                    )
+                ):
+                    found.add(file_key(row.store_id, row.id, row.ext))
+        return found & set(keys)

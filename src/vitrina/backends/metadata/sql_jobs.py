@@ -1,0 +1,417 @@
+"""Async-upload jobs in the SQL metadata database: claimed with a lease (a
+worker that dies loses its lease and the job is claimed again), fair across
+stores, and finished or failed only by the holder of the newest claim."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.backends.metadata.schema import categories, images, jobs
+from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, touch, translate_errors
+from vitrina.backends.metadata.sql_catalog import column_values
+from vitrina.backends.metadata.sql_images import (
+    category_image,
+    delete_images,
+    insert_files,
+    release,
+)
+from vitrina.domain.errors import QueueFull
+from vitrina.domain.naming import file_key
+from vitrina.domain.values import UPDATED, CategoryChanges, Consequences, Job, StoredFile
+
+
+def _claimable(stamp: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(jobs.c.state == "queued", jobs.c.run_at <= stamp),
+        sa.and_(jobs.c.state == "running", jobs.c.lease_until < stamp),
+    )
+
+
+def expired(stamp: datetime) -> sa.Select[tuple[int]]:
+    """A running job whose worker's lease ran out (ix_jobs_lease)."""
+    return (
+        sa.select(jobs.c.id)
+        .where(jobs.c.state == "running", jobs.c.lease_until < stamp)
+        .order_by(jobs.c.lease_until)
+        .limit(1)
+    )
+
+
+def fairest(stamp: datetime) -> sa.Select[tuple[int]]:
+    """The oldest due queued job of the store with the fewest jobs running.
+
+    The stores with queued jobs are walked by a loose index scan (each step
+    the next store id above the last, from ix_jobs_queue), and each store's
+    oldest due job is one more index lookup; the running count of a store
+    reads the few running rows. No step visits every queued job."""
+    queued = jobs.alias("queued")
+    store = (
+        sa.select(sa.func.min(jobs.c.store_id).label("store_id"))
+        .where(jobs.c.state == "queued")
+        .cte("waiting", recursive=True)
+    )
+    following = (
+        sa.select(sa.func.min(queued.c.store_id))
+        .where(queued.c.state == "queued", queued.c.store_id > store.c.store_id)
+        .scalar_subquery()
+    )
+    store = store.union_all(sa.select(following).where(store.c.store_id.is_not(None)))
+    oldest = (
+        sa.select(jobs.c.id)
+        .where(
+            jobs.c.state == "queued",
+            jobs.c.store_id == store.c.store_id,
+            jobs.c.run_at <= stamp,
+        )
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    running = jobs.alias("running")
+    busy = (
+        sa.select(sa.func.count())
+        .select_from(running)
+        .where(
+            running.c.state == "running",
+            running.c.store_id == store.c.store_id,
+            running.c.lease_until >= stamp,
+        )
+        .scalar_subquery()
+    )
+    candidates = (
+        sa.select(oldest.label("id"), busy.label("busy"))
+        .where(store.c.store_id.is_not(None))
+        .subquery()
+    )
+    chosen = jobs.alias("chosen")
+    return (
+        sa.select(candidates.c.id)
+        .join(chosen, chosen.c.id == candidates.c.id)
+        .order_by(candidates.c.busy, chosen.c.run_at, chosen.c.id)
+        .limit(1)
+    )
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        store_id=row.store_id,
+        category_id=row.category_id,
+        image_id=row.image_id,
+        url=row.url,
+        attempts=row.attempts,
+        state=row.state,
+        last_error=row.last_error,
+        request_id=row.request_id,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+class SqlJobs:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    @translate_errors
+    def start_async_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        url: str,
+        width: int,
+        height: int,
+        external_id: str | None,
+        alt: CategoryChanges | None,
+        request_id: str = "",
+        waiting_limit: int = 0,
+    ) -> Consequences | None:
+        done = Consequences()
+        with self.db.write(store_id) as conn:
+            current = category_image(self.db, conn, store_id, category_id)
+            if current is None:
+                return None
+            if waiting_limit:
+                waiting = conn.execute(
+                    sa.select(sa.func.count()).select_from(
+                        sa.select(jobs.c.id)
+                        .where(jobs.c.state.in_(("queued", "running")), jobs.c.store_id == store_id)
+                        .limit(waiting_limit)
+                        .subquery()
+                    )
+                ).scalar_one()
+                if waiting >= waiting_limit:
+                    raise QueueFull(
+                        f"Store #{store_id} already has {waiting} async uploads waiting, the "
+                        "most it may have (VITRINA_JOB_QUEUE_PER_STORE); send more once some "
+                        "have finished",
+                        retry_after=30,
+                    )
+            previous, doomed = current.image_id, []
+            if previous is not None:
+                row = conn.execute(
+                    sa.select(images.c.pending_url, images.c.previous_image_id).where(
+                        images.c.id == previous
+                    )
+                ).one()
+                if row.pending_url is not None:  # replacing a pending image: keep its fallback
+                    doomed, previous = [current.image_id], row.previous_image_id
+            stamp = now()
+            conn.execute(
+                images.insert().values(
+                    id=image_id,
+                    store_id=store_id,
+                    category_id=category_id,
+                    pending_url=url,
+                    pending_width=width,
+                    pending_height=height,
+                    previous_image_id=previous,
+                    created_at=stamp,
+                )
+            )
+            changes: dict[str, Any] = {
+                "image_id": image_id,
+                "updated_at": stamp,
+                "version": conn.info["catalog_version"],
+            }
+            if external_id is not None:
+                changes["image_external_id"] = external_id
+            if alt is not None:
+                changes.update(column_values(alt.given()))
+            conn.execute(
+                categories.update().where(categories.c.id == category_id).values(**changes)
+            )
+            conn.execute(
+                jobs.insert().values(
+                    store_id=store_id,
+                    category_id=category_id,
+                    image_id=image_id,
+                    url=url,
+                    state="queued",
+                    attempts=0,
+                    request_id=request_id[:128],
+                    run_at=stamp,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+            delete_images(conn, doomed, done)
+        done.changed(UPDATED, store_id, category_id)
+        return done
+
+    @translate_errors
+    def claim_job(self, worker: str, lease_seconds: int) -> Job | None:
+        """The next job to run, leased to ``worker``; None when none is due.
+
+        Fair across stores: a job whose lease ran out (its worker died) goes
+        first, then the oldest due job of the store with the fewest jobs
+        running, so one store's slow downloads do not hold up another's.
+        Every step reads an index: the cost grows with the number of stores
+        that have jobs waiting, not with the number of jobs
+        (bench/jobs.py)."""
+        for _ in range(8):  # another worker took the candidate first: pick again
+            stamp = now()
+            with self.db.write() as conn:
+                job_id = (
+                    conn.execute(expired(stamp)).scalar() or conn.execute(fairest(stamp)).scalar()
+                )
+                if job_id is None:
+                    return None
+                row = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, _claimable(stamp))
+                    .values(
+                        state="running",
+                        attempts=jobs.c.attempts + 1,
+                        lease_until=stamp + timedelta(seconds=lease_seconds),
+                        worker=worker[:100],
+                        updated_at=stamp,
+                    )
+                    .returning(*jobs.c)
+                ).first()
+            if row is not None:
+                return _job(row)
+        return None
+
+    def _claim(self, conn: sa.Connection, job: Job) -> str:
+        """ "held" while this claim runs the job, "cancelled" when nothing waits
+        for it any more, "lost" when a newer claim runs it."""
+        row = conn.execute(
+            self.db.lock(sa.select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == job.id))
+        ).first()
+        if row is None or row.attempts != job.attempts:
+            return "lost"
+        if row.state == "cancelled":
+            return "cancelled"
+        return "held" if row.state == "running" else "lost"
+
+    def job_wanted(self, job: Job) -> bool:
+        """Whether something still waits for ``job`` (checked before downloading)."""
+        with self.db.read() as conn:
+            return self._claim(conn, job) == "held"
+
+    @translate_errors
+    def finish_job(
+        self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
+    ) -> Consequences:
+        own = Consequences(orphans=[file_key(job.store_id, f.id, f.ext) for f in stored])
+        done = Consequences()
+        with self.db.write(job.store_id) as conn:
+            claim = self._claim(conn, job)
+            if claim == "cancelled":
+                return own  # nothing points at them
+            if claim != "held":
+                return done  # a newer claim runs it; its files have the same keys
+            finished = {"state": "done", "lease_until": None, "updated_at": now()}
+            image = conn.execute(
+                sa.select(images.c.previous_image_id, images.c.pending_url).where(
+                    images.c.id == job.image_id
+                )
+            ).first()
+            if image is None or image.pending_url is None:
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id)
+                    .values(last_error="superseded by a later upload", **finished)
+                )
+                return own
+            insert_files(conn, job.store_id, job.image_id, stored)
+            conn.execute(
+                images.update()
+                .where(images.c.id == job.image_id)
+                .values(
+                    pending_url=None,
+                    pending_width=0,
+                    pending_height=0,
+                    previous_image_id=None,
+                    border=dict(border),
+                )
+            )
+            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **finished))
+            touch(conn, job.category_id)  # its image fields now point at the files
+            release(conn, image.previous_image_id, done)
+        done.changed(UPDATED, job.store_id, job.category_id)
+        return done
+
+    @translate_errors
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences:
+        stamp = now()
+        done = Consequences()
+        with self.db.write(job.store_id) as conn:
+            if self._claim(conn, job) != "held":
+                return done
+            if retry_in is not None:
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job.id)
+                    .values(
+                        state="queued",
+                        run_at=stamp + timedelta(seconds=retry_in),
+                        lease_until=None,
+                        last_error=reason,
+                        updated_at=stamp,
+                    )
+                )
+                return done
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job.id)
+                .values(state="failed", lease_until=None, last_error=reason, updated_at=stamp)
+            )
+            image = conn.execute(
+                sa.select(images.c.previous_image_id, images.c.pending_url).where(
+                    images.c.id == job.image_id
+                )
+            ).first()
+            if image is None or image.pending_url is None:
+                return done
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == job.category_id, categories.c.image_id == job.image_id)
+                .values(
+                    image_id=image.previous_image_id,
+                    updated_at=stamp,
+                    version=conn.info["catalog_version"],
+                )
+            )
+            delete_images(conn, [job.image_id], done)
+        done.changed(UPDATED, job.store_id, job.category_id)
+        return done
+
+    @translate_errors
+    def cancel_jobs(self, image_ids: Sequence[int]) -> int:
+        with self.db.write() as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.image_id.in_(list(image_ids)), jobs.c.state.in_(("queued", "running"))
+                )
+                .values(
+                    state="cancelled",
+                    lease_until=None,
+                    last_error="cancelled: the image was replaced or deleted before it was ready",
+                    updated_at=now(),
+                )
+            )
+        return int(result.rowcount or 0)
+
+    @translate_errors
+    def list_jobs(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        store_id: int | None = None,
+        image_id: int | None = None,
+    ) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if state:
+            query = query.where(jobs.c.state == state)
+        if store_id is not None:
+            query = query.where(jobs.c.store_id == store_id)
+        if image_id is not None:
+            query = query.where(jobs.c.image_id == image_id)
+        with self.db.read() as conn:
+            return [_job(r) for r in conn.execute(query)]
+
+    @translate_errors
+    def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete jobs that finished (done, failed, cancelled) before then."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                jobs.delete().where(
+                    jobs.c.state.in_(("done", "failed", "cancelled")),
+                    jobs.c.updated_at < finished_before,
+                )
+            )
+        return int(result.rowcount or 0)
+
+    @translate_errors
+    def release_job(self, job: Job) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job.id,
+                    jobs.c.attempts == job.attempts,
+                    jobs.c.state == "running",
+                )
+                .values(
+                    state="queued", lease_until=None, worker=None, run_at=now(), updated_at=now()
+                )
+            )
+
+    @translate_errors
+    def job_counts(self) -> tuple[dict[str, int], float]:
+        with self.db.read() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
+            )
+            oldest = conn.execute(
+                sa.select(sa.func.min(jobs.c.created_at)).where(jobs.c.state == "queued")
+            ).scalar()
+        age = (now() - aware(oldest)).total_seconds() if oldest is not None else 0.0
+        return {str(k): int(v) for k, v in counts.items()}, max(0.0, age)

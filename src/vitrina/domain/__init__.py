@@ -1,0 +1,1 @@
+"""Values and rules: what vitrina's words mean, with no I/O."""

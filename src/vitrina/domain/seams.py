@@ -1,0 +1,332 @@
+"""The seams, named once: what the use cases need of the back ends.
+
+    MetadataStore   roles: StoreDirectory (stores, tokens), CatalogStore
+                    (categories), ImageRecords (files, pointers), JobQueue
+                    (async uploads), RequestLog, ConsoleSignIns (the
+                    console's sign-in codes)              (backends/metadata/)
+    BlobStore       image files by key                   (backends/blobs/)
+    ImageProcessor  sniff, check and turn bytes into variants (backends/imaging/)
+    UrlFetcher      download an externalUrl under the safety rules
+                                                          (backends/fetching/)
+    VersionCheck    a store's catalog version, awaited   (backends/metadata/)
+
+All are synchronous but the version check; the web layer calls them in
+worker threads. Back ends raise only errors from ``vitrina.domain.errors``.
+Writes return their ``Consequences``, which vitrina.usecases.consequences
+carries out after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from vitrina.domain.values import (
+    BlobEntry,
+    CatalogChanges,
+    Category,
+    CategoryChanges,
+    Consequences,
+    EncodedFile,
+    ImageHeader,
+    Job,
+    ProcessedImage,
+    RequestRecord,
+    Serving,
+    SignIn,
+    Store,
+    StoredFile,
+    TableDump,
+    TokenInfo,
+)
+
+
+class StoreDirectory(Protocol):
+    """Stores and their API tokens."""
+
+    def create_store(
+        self,
+        name: str,
+        storefront_url: str,
+        thumbnail_size: int = 400,
+        image_size: int = 1200,
+        languages: tuple[str, ...] = ("en",),
+    ) -> Store: ...
+    def get_store(self, store_id: int) -> Store | None: ...
+    def list_stores(self) -> list[Store]: ...
+    def add_token(
+        self, store_id: int, token_hash: str, kind: str, scopes: frozenset[str], hint: str
+    ) -> TokenInfo: ...
+    def find_token(self, token_hash: str) -> TokenInfo | None: ...
+    def revoke_token(self, token_hash: str) -> bool: ...
+    def list_tokens(self, store_id: int) -> list[TokenInfo]: ...
+    def count_request(self, token_hash: str, window: int) -> int:
+        """Count one request of a token in a one-minute window, for every
+        process at once (VITRINA_RATE_LIMIT_SHARED); the count so far."""
+        ...
+
+
+class ConsoleSignIns(Protocol):
+    """The console's sign-in codes: single-use, short-lived, kept as hashes;
+    each is exchanged once for a session token that expires."""
+
+    def add_code(
+        self, store_id: int, code_hash: str, scopes: frozenset[str], expires_at: datetime
+    ) -> None:
+        """Keep a new code; drop session tokens past their expiry, and codes
+        of no more use (a day after their expiry, once their session is gone)."""
+        ...
+
+    def redeem_code(
+        self, store_id: int, code_hash: str, token_hash: str, hint: str, token_expires_at: datetime
+    ) -> SignIn:
+        """In one transaction: check that the code is this store's, unused and
+        unexpired; mark it used and add a secret session token with its
+        scopes. A code used before: "used", and the session it made is revoked.
+        A code of another store is "unknown" and stays unused."""
+        ...
+
+
+class VersionCheck(Protocol):
+    """A store's catalog version, awaited on the event loop: a point read of
+    a local file (SQLite), or a round trip shared by the reads that wait
+    together (PostgreSQL). Built by bootstrap, used by the read cache."""
+
+    async def version(self, store_id: int) -> int | None: ...
+    async def aclose(self) -> None: ...
+
+
+class CatalogStore(Protocol):
+    """Categories. Every write bumps the store's catalog version."""
+
+    def list_categories(self, store_id: int) -> list[Category]: ...
+    def get_category(self, store_id: int, category_id: int) -> Category | None: ...
+    def catalog_snapshot(
+        self, store_id: int, known_version: int | None
+    ) -> tuple[int, CatalogChanges | None]:
+        """The store's version, and what changed since ``known_version``: None
+        when nothing did, the whole catalogue when the caller has none (or
+        one too old to patch), else only the categories written since and
+        the ids deleted since."""
+        ...
+
+    def create_category(self, store_id: int, changes: CategoryChanges) -> tuple[int, Consequences]:
+        """A new category (404 for a parent that does not exist); its id."""
+        ...
+
+    def create_categories(
+        self, store_id: int, rows: Sequence[CategoryChanges]
+    ) -> tuple[list[int], Consequences]:
+        """Many categories in one transaction (imports, tests); parents must
+        exist or come earlier in ``rows`` by id."""
+        ...
+
+    def update_category(
+        self, store_id: int, category_id: int, changes: CategoryChanges
+    ) -> Consequences | None:
+        """None when there is no such category; 400 for a move under itself."""
+        ...
+
+    def delete_category(self, store_id: int, category_id: int) -> Consequences | None:
+        """Delete a category and its subtree, their images too; None when
+        there is no such category."""
+        ...
+
+
+class ImageRecords(Protocol):
+    """Image files and category pointers: ids first, files next, then one
+    transaction swaps the pointer; its Consequences name the files that just
+    became unreferenced."""
+
+    def allocate_file_ids(self, count: int) -> list[int]: ...
+    def attach_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        files: Sequence[StoredFile],
+        border: Mapping[str, Any],
+    ) -> Consequences | None:
+        """Point the category at a new ready image; None when the category is gone."""
+        ...
+
+    def detach_image(self, store_id: int, category_id: int) -> Consequences | None:
+        """Remove the category's image (no change recorded when it had none);
+        None when the category is gone."""
+        ...
+
+    def find_file(self, store_id: int, file_id: int) -> StoredFile | None: ...
+    def referenced_keys(self, keys: Sequence[str]) -> set[str]: ...
+
+
+class JobQueue(Protocol):
+    """Async uploads: a pending image and its job, claimed with a lease."""
+
+    def start_async_image(
+        self,
+        store_id: int,
+        category_id: int,
+        image_id: int,
+        url: str,
+        width: int,
+        height: int,
+        external_id: str | None,
+        alt: CategoryChanges | None,
+        request_id: str = "",
+        waiting_limit: int = 0,
+    ) -> Consequences | None:
+        """Point the category at a pending image and queue its job (``alt``:
+        the alt texts it sets); None when the category does not exist;
+        QueueFull when the store already has ``waiting_limit`` jobs queued or
+        running (0: no limit)."""
+        ...
+
+    def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
+    def finish_job(
+        self, job: Job, files: Sequence[StoredFile], border: Mapping[str, Any]
+    ) -> Consequences: ...
+    def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences: ...
+    def cancel_jobs(self, image_ids: Sequence[int]) -> int:
+        """Cancel the queued or running jobs of these images (they were
+        replaced or deleted: nothing waits for them); how many."""
+        ...
+
+    def job_wanted(self, job: Job) -> bool:
+        """Whether the claim still holds and something waits for the job."""
+        ...
+
+    def list_jobs(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        store_id: int | None = None,
+        image_id: int | None = None,
+    ) -> list[Job]:
+        """Newest first."""
+        ...
+
+    def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete jobs that finished before then; how many."""
+        ...
+
+    def release_job(self, job: Job) -> None:
+        """Give up a claim at once (shutting down), so another worker takes
+        the job without waiting for the lease to run out."""
+        ...
+
+    def job_counts(self) -> tuple[dict[str, int], float]:
+        """Jobs by state, and the age in seconds of the oldest queued one (0: none)."""
+        ...
+
+
+class RequestLog(Protocol):
+    """The last REQUESTS_KEPT requests to each store, newest first."""
+
+    def record(self, entries: Sequence[RequestRecord]) -> None:
+        """Keep ``entries`` of stores that exist; drop each store's oldest past
+        REQUESTS_KEPT."""
+        ...
+
+    def recent(
+        self,
+        store_id: int,
+        limit: int = 100,
+        after_id: int = 0,
+        status_class: int | None = None,
+        path_contains: str = "",
+    ) -> list[RequestRecord]:
+        """Newest first; ``status_class`` 2 means 2xx; ``after_id`` for polling."""
+        ...
+
+
+class MetadataStore(Protocol):
+    """The metadata database: its six roles, composed; and its dump."""
+
+    @property
+    def stores(self) -> StoreDirectory: ...
+    @property
+    def catalog(self) -> CatalogStore: ...
+    @property
+    def images(self) -> ImageRecords: ...
+    @property
+    def jobs(self) -> JobQueue: ...
+    @property
+    def requests(self) -> RequestLog: ...
+    @property
+    def signins(self) -> ConsoleSignIns: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+    def schema_revision(self) -> str: ...
+    def dump(self, folder: Path) -> TableDump:
+        """Write every row under ``folder`` in one consistent snapshot."""
+        ...
+
+    def check_dump(self, dump: TableDump) -> None:
+        """Refuse (BadRequest) a dump this database could not load: another
+        schema revision, other tables, unknown counters. Writes nothing."""
+        ...
+
+    def load(self, folder: Path, dump: TableDump) -> None:
+        """Load a dump into this empty database, ids and counters included."""
+        ...
+
+
+class BlobStore(Protocol):
+    def ping(self) -> None: ...
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
+        """Write atomically: readers see the whole file or nothing. A file at
+        ``data`` stays the caller's."""
+        ...
+
+    def scratch_folder(self, key: str) -> Path | None:
+        """An existing folder where a file meant for ``key`` (extension not
+        needed) can be written so that ``place`` moves it with a rename; None
+        where placing is an upload anyway (a bucket)."""
+        ...
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        """Store the scratch file ``path`` under ``key``, atomically as ``put``
+        does, and take it: renamed into place where it is on the store's file
+        system, else copied (or uploaded) and removed. Once this returns,
+        ``path`` is gone; if it raises, ``path`` is the caller's to remove."""
+        ...
+
+    def serving(self, key: str) -> Serving:
+        """How the blob can be served, decided without a network call or a
+        look at whether it exists (opening the path, following the URL or
+        reading finds that out); NotFound for a key outside the store."""
+        ...
+
+    def read(self, key: str) -> Iterator[bytes]: ...
+    def delete(self, keys: Sequence[str]) -> None: ...
+    def list(self) -> Iterator[BlobEntry]: ...
+
+
+class ImageProcessor(Protocol):
+    def probe(self, source: Path) -> ImageHeader: ...
+    def process(
+        self,
+        source: Path,
+        header: ImageHeader,
+        thumbnail_size: int,
+        image_size: int,
+        keep_original: bool,
+        on_original: Callable[[EncodedFile], None] | None = None,
+        scratch: Path | None = None,
+    ) -> ProcessedImage:
+        """The four files; ``on_original`` is handed the original as soon as
+        it is final, before the variants are made (so it can be stored meanwhile).
+        Files written to disk go in ``scratch`` (default: beside ``source``)."""
+        ...
+
+
+class UrlFetcher(Protocol):
+    def check_url(self, url: str) -> object:
+        """Refuse, without any network traffic, a URL whose form is not allowed."""
+        ...
+
+    def fetch(self, url: str, destination: Path, max_bytes: int) -> None:
+        """Download ``url`` into ``destination``, refusing unsafe targets."""
+        ...

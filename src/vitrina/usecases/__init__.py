@@ -1,0 +1,1 @@
+"""Use cases: what the API and the commands do, through the seams."""
