@@ -14,6 +14,7 @@ is claimed again. Only the holder of the newest claim may finish or fail it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,18 +25,13 @@ from vitrina.backends.metadata.sql_base import SqlDatabase, now, translate_error
 from vitrina.domain.naming import file_key, parse_key
 from vitrina.domain.values import UPDATED, Consequences, StoredFile
 
+# A file's record is its StoredFile, field by field, in columns of the same names.
+_FILE_FIELDS = tuple(f.name for f in dataclasses.fields(StoredFile))
+_FIND_FILE = f"SELECT {', '.join(_FILE_FIELDS)} FROM files WHERE id = ? AND store_id = ?"  # noqa: S608 -- the field names, fixed
+
 
 def stored_file(row: sa.Row[Any]) -> StoredFile:
-    return StoredFile(
-        id=row.id,
-        role=row.role,
-        ext=row.ext,
-        content_type=row.content_type,
-        width=row.width,
-        height=row.height,
-        size=row.size,
-        etag=row.etag,
-    )
+    return StoredFile(**{name: row._mapping[name] for name in _FILE_FIELDS})
 
 
 def delete_images(conn: sa.Connection, image_ids: list[int], done: Consequences) -> None:
@@ -79,21 +75,7 @@ def insert_files(
 ) -> None:
     conn.execute(
         files.insert(),
-        [
-            {
-                "id": f.id,
-                "image_id": image_id,
-                "store_id": store_id,
-                "role": f.role,
-                "ext": f.ext,
-                "content_type": f.content_type,
-                "width": f.width,
-                "height": f.height,
-                "size": f.size,
-                "etag": f.etag,
-            }
-            for f in stored
-        ],
+        [{**dataclasses.asdict(f), "image_id": image_id, "store_id": store_id} for f in stored],
     )
 
 
@@ -169,13 +151,8 @@ class SqlImages:
         return done
 
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None:
-        row = self.db.one(
-            "SELECT id, role, ext, content_type, width, height, size, etag FROM files "
-            "WHERE id = ? AND store_id = ?",
-            file_id,
-            store_id,
-        )
-        return StoredFile(*row) if row else None
+        row = self.db.one(_FIND_FILE, file_id, store_id)
+        return StoredFile(**dict(zip(_FILE_FIELDS, row, strict=True))) if row else None
 
     @translate_errors
     def referenced_keys(self, keys: Sequence[str]) -> set[str]:
