@@ -24,11 +24,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vitrina.domain.values import (
+    App,
+    AppChanges,
+    Attempt,
     BlobEntry,
     CatalogChanges,
     Category,
     CategoryChanges,
     Consequences,
+    Delivery,
     EncodedFile,
     ImageHeader,
     Job,
@@ -241,8 +245,78 @@ class RequestLog(Protocol):
         ...
 
 
+class AppStore(Protocol):
+    """A store's apps. Each write returns its Consequences (an install or an
+    uninstall is an event for the app itself)."""
+
+    def create_app(
+        self, store_id: int, name: str, client_id: str, client_secret: str, changes: AppChanges
+    ) -> tuple[App, Consequences]: ...
+    def list_apps(self, store_id: int) -> list[App]: ...
+    def get_app(self, store_id: int, app_id: int) -> App | None: ...
+    def find_app(self, client_id: str) -> App | None:
+        """The app with this client id, in any store."""
+        ...
+
+    def update_app(self, store_id: int, app_id: int, changes: AppChanges) -> App | None: ...
+    def delete_app(self, store_id: int, app_id: int) -> Consequences | None:
+        """Delete the app, its tokens and its undelivered events; None when
+        there is no such app."""
+        ...
+
+
+class WebhookQueue(Protocol):
+    """The outbox's deliveries, sent by leased rows: one worker at a time per
+    delivery, a worker that dies loses only its lease."""
+
+    def claim_delivery(self, worker: str, lease_seconds: int) -> tuple[Delivery, App] | None:
+        """The next due delivery (apps take turns), leased to ``worker``."""
+        ...
+
+    def finish_attempt(
+        self, delivery: Delivery, attempt: Attempt, delivered: bool, retry_at: datetime | None
+    ) -> bool:
+        """Record an attempt of the claim ``delivery`` holds: delivered, or
+        due again at ``retry_at``, or failed for good (neither). False when a
+        newer claim holds it (the attempt is still recorded)."""
+        ...
+
+    def release_delivery(self, delivery: Delivery) -> None:
+        """Give a claim back at once (shutting down)."""
+        ...
+
+    def replay(self, store_id: int, delivery_id: int) -> Delivery | None:
+        """A new delivery of the same event to the same app, due now."""
+        ...
+
+    def send_test(self, store_id: int, app_id: int, category_id: int) -> Delivery | None:
+        """A ``category.updated`` event for ``category_id``, for this app
+        alone, due now; None when the app has no webhook URL."""
+        ...
+
+    def list_deliveries(
+        self, store_id: int, app_id: int | None = None, limit: int = 100, before: int = 0
+    ) -> list[Delivery]:
+        """Newest first; ``before``: only ids below it (paging)."""
+        ...
+
+    def get_delivery(self, store_id: int, delivery_id: int) -> Delivery | None: ...
+    def attempts(self, store_id: int, delivery_id: int) -> list[Attempt]:
+        """Oldest first."""
+        ...
+
+    def webhook_counts(self) -> tuple[dict[str, int], float]:
+        """Deliveries by state, and the age in seconds of the oldest pending one."""
+        ...
+
+    def prune_webhooks(self, finished_before: datetime) -> int:
+        """Delete deliveries finished before then, with their attempts and
+        events nothing else needs; how many deliveries."""
+        ...
+
+
 class MetadataStore(Protocol):
-    """The metadata database: its six roles, composed; and its dump."""
+    """The metadata database: its roles, composed; and its dump."""
 
     @property
     def stores(self) -> StoreDirectory: ...
@@ -256,6 +330,10 @@ class MetadataStore(Protocol):
     def requests(self) -> RequestLog: ...
     @property
     def signins(self) -> ConsoleSignIns: ...
+    @property
+    def apps(self) -> AppStore: ...
+    @property
+    def webhooks(self) -> WebhookQueue: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def schema_revision(self) -> str: ...

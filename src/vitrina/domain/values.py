@@ -292,3 +292,99 @@ class Consequences:
         self.abandoned += other.abandoned
         self.changes += other.changes
         return self
+
+
+# -- apps and webhooks --------------------------------------------------------
+
+APPLICATION_INSTALLED, APPLICATION_UNINSTALLED = (
+    "application.installed",
+    "application.uninstalled",
+)
+EVENT_TYPES = (CREATED, UPDATED, DELETED, APPLICATION_INSTALLED, APPLICATION_UNINSTALLED)
+
+
+@dataclass(frozen=True)
+class App:
+    """An app of a store: who it is to OAuth (``client_id``, the secret that
+    also signs its webhooks and keys its native-app payloads), what it may
+    do (``scopes``), and where its webhooks go (``events``: the types it
+    asked for; empty, every one its scopes let it see)."""
+
+    id: int
+    store_id: int
+    name: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: frozenset[str] = frozenset()
+    webhook_url: str = ""
+    events: tuple[str, ...] = ()
+    redirect_uri: str = ""
+    iframe_url: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppChanges:
+    """The fields of an app a write sets; the rest are ``KEEP``."""
+
+    name: str | Keep = KEEP
+    scopes: frozenset[str] | Keep = KEEP
+    webhook_url: str | Keep = KEEP
+    events: tuple[str, ...] | Keep = KEEP
+    redirect_uri: str | Keep = KEEP
+    iframe_url: str | Keep = KEEP
+
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not KEEP
+        }
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What happened, as the outbox holds it: Ecwid's ``eventId``,
+    ``eventCreated`` (unix seconds), ``storeId``, ``entityId``, ``eventType``."""
+
+    id: int
+    event_id: str
+    store_id: int
+    entity_id: int
+    event_type: str
+    created: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event for one app: ``pending`` (due at ``due_at``), ``sending``
+    (leased to a worker), ``delivered``, or ``failed`` (out of attempts)."""
+
+    id: int
+    event: WebhookEvent
+    app_id: int
+    store_id: int
+    state: str
+    attempts: int
+    due_at: datetime
+    last_status: int | None = None
+    last_error: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a delivery, as sent and as answered (the delivery log).
+    ``status`` None: no answer (refused, timed out); ``next_at``: when the
+    next try is due, None when there is none."""
+
+    delivery_id: int
+    number: int
+    at: datetime
+    status: int | None
+    duration_ms: float
+    error: str
+    response: str  # the first 2 KiB of the answer's body
+    request_headers: Mapping[str, str]
+    request_body: str
+    next_at: datetime | None = None
+    id: int = 0

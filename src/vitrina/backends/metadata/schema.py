@@ -43,6 +43,8 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     # set on the session tokens a console sign-in code is exchanged for
     sa.Column("expires_at", sa.DateTime(timezone=True)),
+    # the app a token was issued to (OAuth install); deleting the app revokes it
+    sa.Column("app_id", sa.Integer, index=True),
     sqlite_autoincrement=True,
 )
 
@@ -197,5 +199,91 @@ request_log = sa.Table(
     sa.Column("duration_ms", sa.Float, nullable=False),
     sa.Column("error_code", sa.String(40), nullable=False),
     sa.Index("ix_request_log_store_id", "store_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# A store's apps (webhooks now, OAuth install and native-app pages next). The
+# client secret signs webhooks and keys native-app payloads, so it is kept,
+# not only its hash (docs/security.md says how it is protected).
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "store_id",
+        sa.Integer,
+        sa.ForeignKey("stores.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("client_secret", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.String(400), nullable=False),  # comma-separated
+    sa.Column("webhook_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("events", sa.String(400), nullable=False, server_default=""),  # empty: all
+    sa.Column("redirect_uri", sa.Text, nullable=False, server_default=""),
+    sa.Column("iframe_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),  # gone, but for its uninstall event
+    sqlite_autoincrement=True,
+)
+
+# The outbox: one row per event, written in the transaction of the change it
+# tells of, and one delivery per app that wants it, delivered by leased rows.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    sa.Column("entity_id", sa.BigInteger, nullable=False),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),  # unix seconds: eventCreated
+    sqlite_autoincrement=True,
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event", sa.BigInteger, nullable=False),  # webhook_events.id
+    sa.Column("app_id", sa.Integer, nullable=False),
+    sa.Column("store_id", sa.Integer, nullable=False),
+    # pending (due at due_at), sending (leased), delivered, failed (out of attempts)
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_webhook_deliveries_queue", "state", "app_id", "due_at", "id"),
+    sa.Index("ix_webhook_deliveries_lease", "state", "lease_until"),
+    sa.Index("ix_webhook_deliveries_app", "app_id", "id"),
+    sa.Index("ix_webhook_deliveries_finished", "state", "updated_at"),
+    sqlite_autoincrement=True,
+)
+
+# Every attempt of a delivery, as sent and as answered (the delivery log).
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("delivery", sa.BigInteger, nullable=False, index=True),
+    sa.Column("app_id", sa.Integer, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.Integer),  # None: no answer
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("response", sa.Text, nullable=False, server_default=""),  # the first 2 KiB
+    sa.Column("request_headers", sa.JSON, nullable=False),
+    sa.Column("request_body", sa.Text, nullable=False),
+    sa.Column("next_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_webhook_attempts_app", "app_id", "id"),
     sqlite_autoincrement=True,
 )

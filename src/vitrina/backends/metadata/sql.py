@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from vitrina.backends.metadata import migrate
+from vitrina.backends.metadata.sql_apps import SqlApps
 from vitrina.backends.metadata.sql_base import SqlDatabase
 from vitrina.backends.metadata.sql_catalog import SqlCatalog
 from vitrina.backends.metadata.sql_dump import SqlDump
@@ -24,6 +25,7 @@ from vitrina.backends.metadata.sql_jobs import SqlJobs
 from vitrina.backends.metadata.sql_requests import SqlRequestLog
 from vitrina.backends.metadata.sql_signin import SqlSignIns
 from vitrina.backends.metadata.sql_stores import SqlStores
+from vitrina.backends.metadata.sql_webhooks import SqlWebhooks
 from vitrina.domain.values import TableDump
 
 
@@ -36,6 +38,8 @@ class SqlMetadataStore:
         self.jobs = SqlJobs(self.db)
         self.requests = SqlRequestLog(self.db)
         self.signins = SqlSignIns(self.db)
+        self.apps = SqlApps(self.db)
+        self.webhooks = SqlWebhooks(self.db)
 
     def ping(self) -> None:
         self.db.ping()

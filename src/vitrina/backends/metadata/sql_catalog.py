@@ -18,6 +18,7 @@ from vitrina.backends.metadata.sql_base import (
     translate_errors,
 )
 from vitrina.backends.metadata.sql_images import delete_images, stored_file
+from vitrina.backends.metadata.sql_outbox import record
 from vitrina.domain.errors import BadRequest
 from vitrina.domain.tree import check_parent, subtree
 from vitrina.domain.values import (
@@ -229,7 +230,7 @@ class SqlCatalog:
         done = Consequences()
         with self.db.write(store_id) as conn:
             category_id = self._insert(conn, store_id, changes, _Parents(conn, store_id))
-        done.changed(CREATED, store_id, category_id)
+            record(conn, done, CREATED, store_id, category_id)
         return category_id, done
 
     @translate_errors
@@ -240,7 +241,7 @@ class SqlCatalog:
         with self.db.write(store_id) as conn:
             parents = _Parents(conn, store_id)
             made = [self._insert(conn, store_id, changes, parents) for changes in rows]
-        done.changed(CREATED, store_id, *made)
+            record(conn, done, CREATED, store_id, *made)
         return made, done
 
     def _insert(
@@ -281,6 +282,7 @@ class SqlCatalog:
         self, store_id: int, category_id: int, changes: CategoryChanges
     ) -> Consequences | None:
         row = column_values(changes.given())
+        done = Consequences()
         # The store's row, locked by the version bump, orders its writers: no
         # other move can interleave with the ancestor walk below.
         with self.db.write(store_id) as conn:
@@ -294,8 +296,7 @@ class SqlCatalog:
                 .where(categories.c.id == category_id)
                 .values(updated_at=now(), version=conn.info["catalog_version"], **row)
             )
-        done = Consequences()
-        done.changed(UPDATED, store_id, category_id)
+            record(conn, done, UPDATED, store_id, category_id)
         return done
 
     @translate_errors
@@ -323,5 +324,5 @@ class SqlCatalog:
             delete_images(conn, image_ids, done)
             conn.execute(categories.delete().where(categories.c.id.in_(doomed)))
             forget(conn, doomed)
-        done.changed(DELETED, store_id, *doomed)
+            record(conn, done, DELETED, store_id, *doomed)
         return done

@@ -21,7 +21,18 @@ from vitrina.domain.naming import file_key
 from vitrina.domain.values import TableDump
 
 # tables whose ids come from a counter
-_COUNTED = ("stores", "tokens", "categories", "jobs", "request_log", "catalog_deletions")
+_COUNTED = (
+    "stores",
+    "tokens",
+    "categories",
+    "jobs",
+    "request_log",
+    "catalog_deletions",
+    "apps",
+    "webhook_events",
+    "webhook_deliveries",
+    "webhook_attempts",
+)
 
 
 def _counters(conn: sa.Connection) -> dict[str, int]:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from vitrina.backends.metadata.schema import categories, file_ids, files, images
 from vitrina.backends.metadata.sql_base import SqlDatabase, now, translate_errors
+from vitrina.backends.metadata.sql_outbox import record
 from vitrina.domain.naming import file_key, parse_key
 from vitrina.domain.values import UPDATED, Consequences, StoredFile
 
@@ -124,7 +125,7 @@ class SqlImages:
                 .values(image_id=image_id, updated_at=now(), version=conn.info["catalog_version"])
             )
             release(conn, current.image_id, done)
-        done.changed(UPDATED, store_id, category_id)
+            record(conn, done, UPDATED, store_id, category_id)
         return done
 
     @translate_errors
@@ -147,7 +148,7 @@ class SqlImages:
                 )
             )
             release(conn, current.image_id, done)
-        done.changed(UPDATED, store_id, category_id)
+            record(conn, done, UPDATED, store_id, category_id)
         return done
 
     def find_file(self, store_id: int, file_id: int) -> StoredFile | None:

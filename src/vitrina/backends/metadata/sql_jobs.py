@@ -19,6 +19,7 @@ from vitrina.backends.metadata.sql_images import (
     insert_files,
     release,
 )
+from vitrina.backends.metadata.sql_outbox import record
 from vitrina.domain.errors import QueueFull
 from vitrina.domain.naming import file_key
 from vitrina.domain.values import UPDATED, CategoryChanges, Consequences, Job, StoredFile
@@ -200,7 +201,7 @@ class SqlJobs:
                 )
             )
             delete_images(conn, doomed, done)
-        done.changed(UPDATED, store_id, category_id)
+            record(conn, done, UPDATED, store_id, category_id)
         return done
 
     @translate_errors
@@ -294,7 +295,7 @@ class SqlJobs:
             conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **finished))
             touch(conn, job.category_id)  # its image fields now point at the files
             release(conn, image.previous_image_id, done)
-        done.changed(UPDATED, job.store_id, job.category_id)
+            record(conn, done, UPDATED, job.store_id, job.category_id)
         return done
 
     @translate_errors
@@ -339,7 +340,7 @@ class SqlJobs:
                 )
             )
             delete_images(conn, [job.image_id], done)
-        done.changed(UPDATED, job.store_id, job.category_id)
+            record(conn, done, UPDATED, job.store_id, job.category_id)
         return done
 
     @translate_errors

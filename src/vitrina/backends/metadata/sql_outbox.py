@@ -1,0 +1,84 @@
+"""The webhook outbox: the one place a committed change gets its events.
+
+A write records what it changed with ``record``, inside its transaction. That
+appends the change to the write's Consequences and, for every app of the
+store that wants the event (it has a webhook URL, may read the catalogue and
+asked for that event type, or for all), writes the event and a delivery for
+the app in the same transaction. A change that commits always has its
+events, one that rolls back has none; the deliveries are then sent by the
+webhook worker (usecases/webhooks.py) from these rows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from vitrina.backends.metadata.schema import apps, webhook_deliveries, webhook_events
+from vitrina.backends.metadata.sql_base import now
+from vitrina.domain.values import Consequences
+
+# the scope an app needs to hear of a kind of event
+_NEEDS = {"category": "read_catalog", "application": ""}
+
+
+def wants(scopes: str, events: str, event: str) -> bool:
+    """Whether an app with these scopes and event types (comma lists; no
+    types: every one it may see) receives ``event``."""
+    needed = _NEEDS.get(event.split(".", 1)[0], "")
+    if needed and needed not in scopes.split(","):
+        return False
+    return not events or event in events.split(",")
+
+
+def record(
+    conn: sa.Connection,
+    done: Consequences,
+    event: str,
+    store_id: int,
+    *entity_ids: int,
+    app_ids: tuple[int, ...] | None = None,
+) -> None:
+    """Record that this transaction changed ``entity_ids`` (``event`` tells
+    how): in the write's consequences, and as events for the apps that want
+    them (``app_ids``: only these apps, as an app's own install events)."""
+    done.changed(event, store_id, *entity_ids)
+    query = sa.select(apps.c.id, apps.c.scopes, apps.c.events).where(
+        apps.c.store_id == store_id, apps.c.webhook_url != "", apps.c.deleted_at.is_(None)
+    )
+    if app_ids is not None:
+        query = query.where(apps.c.id.in_(app_ids))
+    wanting = [a.id for a in conn.execute(query) if wants(a.scopes, a.events, event)]
+    if not wanting:
+        return
+    stamp, created = now(), int(time.time())
+    for entity_id in entity_ids:
+        event_row = conn.execute(
+            webhook_events.insert()
+            .values(
+                event_id=str(uuid.uuid4()),
+                store_id=store_id,
+                entity_id=entity_id,
+                event_type=event,
+                created=created,
+            )
+            .returning(webhook_events.c.id)
+        ).scalar_one()
+        conn.execute(
+            webhook_deliveries.insert(),
+            [
+                {
+                    "event": event_row,
+                    "app_id": app_id,
+                    "store_id": store_id,
+                    "state": "pending",
+                    "attempts": 0,
+                    "due_at": stamp,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+                for app_id in wanting
+            ],
+        )

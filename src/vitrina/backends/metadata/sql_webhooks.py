@@ -1,0 +1,386 @@
+"""Webhook deliveries in the SQL metadata database, sent by leased rows.
+
+A delivery is claimed with a lease (a worker that dies loses only its lease
+and another worker takes the delivery over), and only the holder of the
+newest claim may record its outcome. Apps take turns: a claim goes to the
+app with the fewest deliveries being sent, and an app never has more than
+``PER_APP`` sent at once, so one slow receiver holds up only its own events.
+Every step of a claim reads an index (``ix_webhook_deliveries_queue``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from vitrina.backends.metadata.schema import (
+    apps,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_events,
+)
+from vitrina.backends.metadata.sql_apps import _app
+from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors
+from vitrina.domain.values import UPDATED, App, Attempt, Delivery, WebhookEvent
+
+PER_APP = 4  # deliveries of one app being sent at once, at most
+
+
+def _event(row: Any) -> WebhookEvent:
+    return WebhookEvent(
+        id=row.event,
+        event_id=row.event_id,
+        store_id=row.store_id,
+        entity_id=row.entity_id,
+        event_type=row.event_type,
+        created=row.created,
+    )
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        event=_event(row),
+        app_id=row.app_id,
+        store_id=row.store_id,
+        state=row.state,
+        attempts=row.attempts,
+        due_at=aware(row.due_at),
+        last_status=row.last_status,
+        last_error=row.last_error,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+_WITH_EVENT = sa.select(
+    webhook_deliveries,
+    webhook_events.c.event_id,
+    webhook_events.c.entity_id,
+    webhook_events.c.event_type,
+    webhook_events.c.created,
+).join(webhook_events, webhook_events.c.id == webhook_deliveries.c.event)
+
+
+def _claimable(stamp: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.and_(webhook_deliveries.c.state == "pending", webhook_deliveries.c.due_at <= stamp),
+        sa.and_(webhook_deliveries.c.state == "sending", webhook_deliveries.c.lease_until < stamp),
+    )
+
+
+def expired(stamp: datetime) -> sa.Select[tuple[int]]:
+    """A delivery whose worker's lease ran out."""
+    d = webhook_deliveries
+    return (
+        sa.select(d.c.id)
+        .where(d.c.state == "sending", d.c.lease_until < stamp)
+        .order_by(d.c.lease_until)
+        .limit(1)
+    )
+
+
+def fairest(stamp: datetime) -> sa.Select[tuple[int]]:
+    """The oldest due delivery of the app with the fewest being sent (under
+    PER_APP): the apps with deliveries pending are walked by a loose index
+    scan, each one's oldest due delivery is one more index lookup."""
+    d = webhook_deliveries
+    pending = d.alias("pending")
+    app = sa.select(sa.func.min(d.c.app_id).label("app_id")).where(d.c.state == "pending")
+    waiting = app.cte("waiting", recursive=True)
+    following = (
+        sa.select(sa.func.min(pending.c.app_id))
+        .where(pending.c.state == "pending", pending.c.app_id > waiting.c.app_id)
+        .scalar_subquery()
+    )
+    waiting = waiting.union_all(sa.select(following).where(waiting.c.app_id.is_not(None)))
+    oldest = (
+        sa.select(d.c.id)
+        .where(d.c.state == "pending", d.c.app_id == waiting.c.app_id, d.c.due_at <= stamp)
+        .order_by(d.c.due_at, d.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    sending = d.alias("sending")
+    busy = (
+        sa.select(sa.func.count())
+        .select_from(sending)
+        .where(
+            sending.c.state == "sending",
+            sending.c.app_id == waiting.c.app_id,
+            sending.c.lease_until >= stamp,
+        )
+        .scalar_subquery()
+    )
+    candidates = (
+        sa.select(oldest.label("id"), busy.label("busy"))
+        .where(waiting.c.app_id.is_not(None))
+        .subquery()
+    )
+    chosen = d.alias("chosen")
+    return (
+        sa.select(candidates.c.id)
+        .join(chosen, chosen.c.id == candidates.c.id)
+        .where(candidates.c.busy < PER_APP)
+        .order_by(candidates.c.busy, chosen.c.due_at, chosen.c.id)
+        .limit(1)
+    )
+
+
+class SqlWebhooks:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    @translate_errors
+    def claim_delivery(self, worker: str, lease_seconds: int) -> tuple[Delivery, App] | None:
+        d = webhook_deliveries
+        for _ in range(8):  # another worker took the candidate first: pick again
+            stamp = now()
+            with self.db.write() as conn:
+                delivery_id = (
+                    conn.execute(expired(stamp)).scalar() or conn.execute(fairest(stamp)).scalar()
+                )
+                if delivery_id is None:
+                    return None
+                claimed = conn.execute(
+                    d.update()
+                    .where(d.c.id == delivery_id, _claimable(stamp))
+                    .values(
+                        state="sending",
+                        attempts=d.c.attempts + 1,
+                        lease_until=stamp + timedelta(seconds=lease_seconds),
+                        worker=worker[:100],
+                        updated_at=stamp,
+                    )
+                    .returning(d.c.id)
+                ).first()
+                if claimed is None:
+                    continue
+                row = conn.execute(_WITH_EVENT.where(d.c.id == delivery_id)).one()
+                app = conn.execute(sa.select(apps).where(apps.c.id == row.app_id)).one()
+            return _delivery(row), _app(app)
+        return None
+
+    def _held(self, conn: sa.Connection, delivery: Delivery) -> bool:
+        row = conn.execute(
+            self.db.lock(
+                sa.select(webhook_deliveries.c.state, webhook_deliveries.c.attempts).where(
+                    webhook_deliveries.c.id == delivery.id
+                )
+            )
+        ).first()
+        return row is not None and row.state == "sending" and row.attempts == delivery.attempts
+
+    @translate_errors
+    def finish_attempt(
+        self, delivery: Delivery, attempt: Attempt, delivered: bool, retry_at: datetime | None
+    ) -> bool:
+        stamp = now()
+        with self.db.write() as conn:
+            conn.execute(
+                webhook_attempts.insert().values(
+                    delivery=delivery.id,
+                    app_id=delivery.app_id,
+                    number=attempt.number,
+                    at=attempt.at,
+                    status=attempt.status,
+                    duration_ms=attempt.duration_ms,
+                    error=attempt.error,
+                    response=attempt.response,
+                    request_headers=dict(attempt.request_headers),
+                    request_body=attempt.request_body,
+                    next_at=None if delivered else retry_at,
+                )
+            )
+            if not self._held(conn, delivery):
+                return False
+            if delivered:
+                state, due = "delivered", delivery.due_at
+            elif retry_at is not None:
+                state, due = "pending", retry_at
+            else:
+                state, due = "failed", delivery.due_at
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == delivery.id)
+                .values(
+                    state=state,
+                    due_at=due,
+                    lease_until=None,
+                    last_status=attempt.status,
+                    last_error=attempt.error,
+                    updated_at=stamp,
+                )
+            )
+        return True
+
+    @translate_errors
+    def release_delivery(self, delivery: Delivery) -> None:
+        d = webhook_deliveries
+        with self.db.write() as conn:
+            conn.execute(
+                d.update()
+                .where(
+                    d.c.id == delivery.id, d.c.attempts == delivery.attempts, d.c.state == "sending"
+                )
+                .values(
+                    state="pending", lease_until=None, worker=None, due_at=now(), updated_at=now()
+                )
+            )
+
+    def _new_delivery(self, conn: sa.Connection, event: int, app_id: int, store_id: int) -> int:
+        stamp = now()
+        delivery_id: int = conn.execute(
+            webhook_deliveries.insert()
+            .values(
+                event=event,
+                app_id=app_id,
+                store_id=store_id,
+                state="pending",
+                attempts=0,
+                due_at=stamp,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(webhook_deliveries.c.id)
+        ).scalar_one()
+        return delivery_id
+
+    @translate_errors
+    def replay(self, store_id: int, delivery_id: int) -> Delivery | None:
+        d = webhook_deliveries
+        with self.db.write() as conn:
+            old = conn.execute(
+                sa.select(d.c.event, d.c.app_id).where(
+                    d.c.store_id == store_id, d.c.id == delivery_id
+                )
+            ).first()
+            if old is None:
+                return None
+            live = conn.execute(
+                sa.select(apps.c.id).where(
+                    apps.c.id == old.app_id, apps.c.deleted_at.is_(None), apps.c.webhook_url != ""
+                )
+            ).first()
+            if live is None:
+                return None
+            new_id = self._new_delivery(conn, old.event, old.app_id, store_id)
+            row = conn.execute(_WITH_EVENT.where(d.c.id == new_id)).one()
+        return _delivery(row)
+
+    @translate_errors
+    def send_test(self, store_id: int, app_id: int, category_id: int) -> Delivery | None:
+        d = webhook_deliveries
+        with self.db.write() as conn:
+            live = conn.execute(
+                sa.select(apps.c.id).where(
+                    apps.c.store_id == store_id,
+                    apps.c.id == app_id,
+                    apps.c.deleted_at.is_(None),
+                    apps.c.webhook_url != "",
+                )
+            ).first()
+            if live is None:
+                return None
+            event = conn.execute(
+                webhook_events.insert()
+                .values(
+                    event_id=str(uuid.uuid4()),
+                    store_id=store_id,
+                    entity_id=category_id,
+                    event_type=UPDATED,
+                    created=int(time.time()),
+                )
+                .returning(webhook_events.c.id)
+            ).scalar_one()
+            new_id = self._new_delivery(conn, event, app_id, store_id)
+            row = conn.execute(_WITH_EVENT.where(d.c.id == new_id)).one()
+        return _delivery(row)
+
+    @translate_errors
+    def list_deliveries(
+        self, store_id: int, app_id: int | None = None, limit: int = 100, before: int = 0
+    ) -> list[Delivery]:
+        d = webhook_deliveries
+        query = _WITH_EVENT.where(d.c.store_id == store_id).order_by(d.c.id.desc()).limit(limit)
+        if app_id is not None:
+            query = query.where(d.c.app_id == app_id)
+        if before:
+            query = query.where(d.c.id < before)
+        with self.db.read() as conn:
+            return [_delivery(r) for r in conn.execute(query)]
+
+    @translate_errors
+    def get_delivery(self, store_id: int, delivery_id: int) -> Delivery | None:
+        d = webhook_deliveries
+        with self.db.read() as conn:
+            row = conn.execute(
+                _WITH_EVENT.where(d.c.store_id == store_id, d.c.id == delivery_id)
+            ).first()
+        return _delivery(row) if row else None
+
+    @translate_errors
+    def attempts(self, store_id: int, delivery_id: int) -> list[Attempt]:
+        a, d = webhook_attempts, webhook_deliveries
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(a)
+                .join(d, d.c.id == a.c.delivery)
+                .where(d.c.store_id == store_id, a.c.delivery == delivery_id)
+                .order_by(a.c.id)
+            )
+            return [
+                Attempt(
+                    id=r.id,
+                    delivery_id=r.delivery,
+                    number=r.number,
+                    at=aware(r.at),
+                    status=r.status,
+                    duration_ms=r.duration_ms,
+                    error=r.error,
+                    response=r.response,
+                    request_headers=r.request_headers,
+                    request_body=r.request_body,
+                    next_at=aware(r.next_at) if r.next_at is not None else None,
+                )
+                for r in rows
+            ]
+
+    @translate_errors
+    def webhook_counts(self) -> tuple[dict[str, int], float]:
+        d = webhook_deliveries
+        with self.db.read() as conn:
+            counts: dict[Any, Any] = dict(
+                conn.execute(sa.select(d.c.state, sa.func.count()).group_by(d.c.state)).all()
+            )
+            oldest = conn.execute(
+                sa.select(sa.func.min(d.c.created_at)).where(d.c.state.in_(("pending", "sending")))
+            ).scalar()
+        age = (now() - aware(oldest)).total_seconds() if oldest is not None else 0.0
+        return {str(k): int(v) for k, v in counts.items()}, max(0.0, age)
+
+    @translate_errors
+    def prune_webhooks(self, finished_before: datetime) -> int:
+        d, a, e = webhook_deliveries, webhook_attempts, webhook_events
+        with self.db.write() as conn:
+            doomed = sa.select(d.c.id).where(
+                d.c.state.in_(("delivered", "failed")), d.c.updated_at < finished_before
+            )
+            conn.execute(a.delete().where(a.c.delivery.in_(doomed)))
+            pruned = conn.execute(d.delete().where(d.c.id.in_(doomed))).rowcount or 0
+            conn.execute(e.delete().where(e.c.id.not_in(sa.select(d.c.event))))
+            # apps deleted whose last event (their uninstall) is delivered or given up
+            conn.execute(
+                apps.delete().where(
+                    apps.c.deleted_at.is_not(None),
+                    apps.c.deleted_at < finished_before,
+                    apps.c.id.not_in(
+                        sa.select(d.c.app_id).where(d.c.state.in_(("pending", "sending")))
+                    ),
+                )
+            )
+        return int(pruned)
