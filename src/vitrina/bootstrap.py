@@ -53,9 +53,12 @@ class Services:
     fetcher: UrlFetcher
     engine: sa.Engine | None = None
     decode_budget: DecodeBudget = field(init=False)
+    # where webhooks may go (tests give their own, as they do the fetcher)
+    webhook_guard: GuardedFetcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.decode_budget = build_decode_budget(self.settings)
+        self.webhook_guard = GuardedFetcher(webhook_policy(self.settings))
 
     # Use cases read these, not the whole Settings (derived on each read, so
     # a test that replaces the settings changes them too).
@@ -134,6 +137,23 @@ def fetch_policy(settings: Settings, **overrides: Any) -> FetchPolicy:
 
 def build_fetcher(settings: Settings) -> UrlFetcher:
     return GuardedFetcher(fetch_policy(settings))
+
+
+def webhook_policy(settings: Settings, **overrides: Any) -> FetchPolicy:
+    """Where webhooks may go: the download guard's rules (public addresses,
+    checked at every connection), https unless VITRINA_WEBHOOK_ALLOW_HTTP,
+    any port, no redirects, 3 s to connect and 10 s for the whole answer."""
+    values: dict[str, Any] = {
+        "allow_http": settings.webhook_allow_http,
+        "allowed_networks": tuple(ipaddress.ip_network(n) for n in settings.webhook_allow_networks),
+        "connect_timeout": 3.0,
+        "total_timeout": 10.0,
+        "max_redirects": 0,
+        "ca_bundle": settings.fetch_ca_bundle,
+        "any_port": True,
+        **overrides,
+    }
+    return FetchPolicy(**values)
 
 
 def build_version_check(services: Services) -> VersionCheck:

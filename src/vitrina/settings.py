@@ -87,6 +87,13 @@ def _networks(text: str) -> tuple[str, ...]:
     return tuple(nets)
 
 
+def _delays(text: str) -> tuple[float, ...]:
+    delays = tuple(_positive_float(p) for p in text.split(",") if p.strip())
+    if len(delays) > 100:
+        raise ValueError("expected at most 100 delays")
+    return delays
+
+
 def _ports(text: str) -> tuple[int, ...]:
     return tuple(_port(p) for p in text.split(",") if p.strip())
 
@@ -392,6 +399,25 @@ class Settings:
         3,
         _non_negative_int,
         "Redirects a download may follow.",
+    )
+    webhook_allow_http: bool = setting(
+        False,
+        parse_bool,
+        "Let app webhook URLs use http:// as well as https:// (make run turns it on, with "
+        "loopback in VITRINA_WEBHOOK_ALLOW_NETWORKS, for apps on this machine).",
+    )
+    webhook_allow_networks: tuple[str, ...] = setting(
+        (),
+        _networks,
+        "Comma list of non-public networks webhooks may reach on purpose (e.g. 127.0.0.0/8 "
+        "for an app on the developer's machine). Empty: public internet addresses only.",
+    )
+    webhook_retry_seconds: tuple[float, ...] = setting(
+        (),
+        _delays,
+        "Comma list of delays in seconds between a webhook's attempts (e.g. 1,2,5 for "
+        "development). Empty: Ecwid's schedule, 15 min, 30 min, 45 min, 1 h, 2 h, and so on, "
+        "27 attempts within 24 hours.",
     )
     fetch_ca_bundle: str = setting(
         "",

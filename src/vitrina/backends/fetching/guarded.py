@@ -54,6 +54,7 @@ class FetchPolicy:
     max_redirects: int = 3
     ca_bundle: str = ""
     resolver: Resolver = field(default=system_resolver)
+    any_port: bool = False  # webhooks: an app's URL may name any port
 
     @property
     def schemes(self) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ class GuardedFetcher:
         if parsed.userinfo:
             raise WrongUrl("URLs with a user name or password are not accepted")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        if port not in self.policy.ports:
+        if not self.policy.any_port and port not in self.policy.ports:
             raise WrongUrl(f"Port {port} is not allowed for downloads")
         return parsed
 
