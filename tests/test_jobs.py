@@ -3,6 +3,7 @@ nothing waits for any more is cancelled without a download."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,3 +179,72 @@ def test_the_claim_reads_indexes_only(api: Api, services: Services, remote: Imag
             scans = [line for line in plan if line.startswith("SCAN") and "jobs" in line]
             assert all("INDEX" in line for line in scans), plan
             assert any("ix_jobs_queue" in line or "ix_jobs_lease" in line for line in plan), plan
+
+
+def _bytes(api: Api, url: str) -> bytes:
+    answer = api.client.get(url.removeprefix("http://testserver"))
+    assert answer.status_code == 200, url
+    return answer.content
+
+
+class _GatedFetcher:
+    """The test's real fetcher, but a thread named ``gated`` waits at the
+    gate first: a worker stalled (paused, swapped out) past its lease."""
+
+    def __init__(self, inner: Any, gate: threading.Event) -> None:
+        self.inner, self.gate = inner, gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def fetch(self, url: str, destination: Any, max_bytes: int) -> None:
+        if threading.current_thread().name == "gated":
+            self.gate.wait(30)
+        self.inner.fetch(url, destination, max_bytes)
+
+
+@pytest.mark.embedded_only
+def test_a_worker_that_lost_its_claim_touches_nothing_of_the_job(
+    api: Api, services: Services, remote: ImageServer
+) -> None:
+    """Worker A stalls past its lease; worker B takes the job over and
+    finishes it. When A wakes, it stores nothing and removes nothing: the
+    files under the job's keys are B's, and the category keeps them."""
+    import sqlalchemy as sa
+
+    from vitrina.backends.metadata.schema import jobs
+    from vitrina.domain.errors import StorageUnavailable
+    from vitrina.domain.naming import file_key
+    from vitrina.usecases.upload_jobs import JobRunner
+
+    category = api.create()
+    start_async(api, category, remote.url("/image.jpg"))
+    gate = threading.Event()
+    services.fetcher = _GatedFetcher(services.fetcher, gate)
+    a, b = JobRunner(services), JobRunner(services)
+    stalled = threading.Thread(target=a.run_once, name="gated")
+    stalled.start()
+    assert wait_until(lambda: a.current is not None)
+    engine = services.engine
+    assert engine is not None
+    with engine.begin() as conn:  # A's lease runs out, as a long pause would let it
+        conn.execute(jobs.update().values(lease_until=sa.func.datetime("now", "-1 minute")))
+    assert b.run_once() is not None  # B takes the job over and finishes it
+    shown = api.category(category)
+    kept = {f: _bytes(api, shown[f]) for f in ("thumbnailUrl", "originalImageUrl")}
+    real_put = services.blobs.put
+
+    def failing_put(key: str, data: Any, content_type: str) -> None:
+        raise StorageUnavailable("a moment's write error")  # what A would meet, storing
+
+    services.blobs.put = failing_put  # type: ignore[method-assign]  # A's stores fail from now on
+    gate.set()
+    stalled.join(30)
+    services.blobs.put = real_put  # type: ignore[method-assign]
+    after = api.category(category)
+    assert after["thumbnailUrl"] == shown["thumbnailUrl"]
+    assert {f: _bytes(api, after[f]) for f in kept} == kept  # B's files, intact
+    keys = [file_key(api.store_id, i, "jpg") for i in range(1000, 1004)]
+    assert all(services.blobs.serving(k).path.exists() for k in keys)  # type: ignore[union-attr]  # local files
+    [job] = services.metadata.jobs.list_jobs()
+    assert job.state == "done"

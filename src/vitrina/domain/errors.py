@@ -156,6 +156,13 @@ class QueueFull(RateLimited):
         self.args = (message,)
 
 
+class ClaimLost(VitrinaError):
+    """A worker's claim on an async upload ran out and a newer claim runs
+    the job: this one stops, touching nothing of it."""
+
+    default_message = "The claim on this job was lost to another worker"
+
+
 class Unavailable(VitrinaError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

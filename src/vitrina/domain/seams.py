@@ -201,6 +201,11 @@ class JobQueue(Protocol):
         """Whether the claim still holds and something waits for the job."""
         ...
 
+    def extend_lease(self, job: Job, lease_seconds: int) -> bool:
+        """Keep the claim ``job`` holds for ``lease_seconds`` more; False when
+        it no longer holds (a newer claim runs the job)."""
+        ...
+
     def list_jobs(
         self,
         state: str | None = None,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vitrina import logs, metrics
 from vitrina.bootstrap import Services
-from vitrina.domain.errors import CategoryNotFound
+from vitrina.domain.errors import CategoryNotFound, ClaimLost
 from vitrina.domain.naming import file_key, image_id
 from vitrina.domain.tree import CategoryTree
 from vitrina.domain.values import (
@@ -99,14 +99,23 @@ class _Writes:
     original's (megabytes) is the longest. A file on disk is a scratch file
     of the processor's: it is placed (moved, on local disk), not copied."""
 
-    def __init__(self, services: Services, store_id: int, ids: Sequence[int]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        store_id: int,
+        ids: Sequence[int],
+        held: Callable[[], bool] | None = None,
+    ) -> None:
         self.services = services
         self.store_id = store_id
         self.ids = ids
+        self.held = held  # an async job's claim: its keys are the job's, not new ones
         self.started: dict[int, tuple[str, Future[None]]] = {}
 
     def start(self, index: int, encoded: EncodedFile) -> None:
         if index not in self.started:
+            if self.held is not None and not self.held():
+                raise ClaimLost()  # a newer claim writes these keys: do not touch them
             key = file_key(self.store_id, self.ids[index], encoded.ext)
             blobs, data = self.services.blobs, encoded.data
             if isinstance(data, Path):
@@ -125,6 +134,8 @@ class _Writes:
         """After a failure: wait for what was started, and remove it."""
         for _, put in self.started.values():
             put.exception()  # waits; its error, if any, is the caller's to report
+        if self.held is not None and not self.held():
+            return  # the keys are a newer claim's now: what is under them is its own
         follow(self.services, Consequences(orphans=[key for key, _ in self.started.values()]))
 
 
@@ -134,10 +145,13 @@ def process_and_write(
     source: Path,
     ids: Sequence[int],
     wait_always: bool = False,
+    held: Callable[[], bool] | None = None,
 ) -> tuple[ProcessedImage, list[StoredFile]]:
     """Process ``source`` and store its four files under ``ids``; nothing
-    points at them yet. Scratch files are removed (or were moved into place)."""
-    writes = _Writes(services, store.id, ids)
+    points at them yet. Scratch files are removed (or were moved into place).
+    ``held``: for an async job, whether its claim still holds; each file is
+    stored only while it does, and none is removed once it does not."""
+    writes = _Writes(services, store.id, ids, held)
     processed: ProcessedImage | None = None
     try:
         # where the original can be written so that storing it is a rename

@@ -22,7 +22,7 @@ from pathlib import Path
 from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.domain import naming
-from vitrina.domain.errors import DownloadFailed, Unavailable, VitrinaError
+from vitrina.domain.errors import ClaimLost, DownloadFailed, Unavailable, VitrinaError
 from vitrina.domain.values import Job
 from vitrina.usecases import category_images as images
 from vitrina.usecases.consequences import follow
@@ -36,6 +36,43 @@ SWEEP_EVERY_SECONDS = 3600.0
 
 
 _RUNNER_NUMBERS = itertools.count(1)
+
+
+class _LeaseKeeper:
+    """Keeps a job's claim while it runs: its lease is extended every third
+    of its length, so a slow download or a long wait for a decode slot does
+    not let another worker take the job over; ``held`` says whether the
+    claim still holds (a process paused past its lease loses it)."""
+
+    def __init__(self, services: Services, job: Job, lease_seconds: int) -> None:
+        self.services = services
+        self.job = job
+        self.lease_seconds = lease_seconds
+        self.lost = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="vitrina-lease", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._done.wait(self.lease_seconds / 3):
+            try:
+                if not self.services.metadata.jobs.extend_lease(self.job, self.lease_seconds):
+                    self.lost = True
+                    return
+            except Unavailable:
+                pass  # the database is away: the lease runs on, and the next try may work
+
+    def held(self) -> bool:
+        if self.lost:
+            return False
+        return self.services.metadata.jobs.job_wanted(self.job)
 
 
 class JobRunner:
@@ -75,13 +112,16 @@ class JobRunner:
             if not services.metadata.jobs.job_wanted(job):
                 log.info("async upload job %d was cancelled: nothing waits for it", job.id)
                 return
-            source = images.download(services, job.url)
-            ids = naming.file_ids(job.image_id)
-            processed, stored = images.process_and_write(
-                services, store, source, ids, wait_always=True
-            )
+            with _LeaseKeeper(services, job, self.lease_seconds) as lease:
+                source = images.download(services, job.url)
+                ids = naming.file_ids(job.image_id)
+                processed, stored = images.process_and_write(
+                    services, store, source, ids, wait_always=True, held=lease.held
+                )
             follow(services, services.metadata.jobs.finish_job(job, stored, processed.border))
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
+        except ClaimLost:
+            log.warning("async upload job %d: the claim ran out, another worker runs it", job.id)
         except (DownloadFailed, Unavailable) as exc:
             self._fail(job, exc.message, exc.code, transient=True)
         except VitrinaError as exc:

@@ -250,6 +250,20 @@ class SqlJobs:
             return "cancelled"
         return "held" if row.state == "running" else "lost"
 
+    @translate_errors
+    def extend_lease(self, job: Job, lease_seconds: int) -> bool:
+        with self.db.write() as conn:
+            kept = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job.id,
+                    jobs.c.attempts == job.attempts,
+                    jobs.c.state == "running",
+                )
+                .values(lease_until=now() + timedelta(seconds=lease_seconds))
+            ).rowcount
+        return bool(kept)
+
     def job_wanted(self, job: Job) -> bool:
         """Whether something still waits for ``job`` (checked before downloading)."""
         with self.db.read() as conn:
