@@ -28,12 +28,12 @@ from starlette.testclient import TestClient
 from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
-from vitrina.bootstrap import fetch_policy
-from vitrina.domain.values import SCOPES, CategoryChanges
+from vitrina.bootstrap import fetch_policy, webhook_policy
+from vitrina.domain.values import SCOPES, AppChanges, CategoryChanges
 from vitrina.settings import Settings
 from vitrina.usecases import category_images as image_cases
 from vitrina.usecases.tokens import create_token
-from vitrina.web import category_handlers, console_api, image_handlers
+from vitrina.web import category_handlers, console_api, image_handlers, webhook_handlers
 from vitrina.web import files as web_files
 from vitrina.web.api import OPERATIONS
 from vitrina.web.app import SITE, create_app
@@ -48,6 +48,7 @@ def served() -> Iterator[dict[str, Any]]:
     config = Settings(data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0)
     services = migrated(config)
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
+    services.webhook_guard = LoopbackOnly(webhook_policy(config, resolver=no_lookups))
     store = services.metadata.stores.create_store("Schema store", "https://shop.example.com")
     token, _ = create_token(services.metadata, store.id, frozenset(SCOPES))
     parent = services.metadata.catalog.create_category(store.id, CategoryChanges(name="Parent"))[0]
@@ -63,8 +64,22 @@ def served() -> Iterator[dict[str, Any]]:
     job_id, _ = image_cases.start_async(
         services, store, child, "https://images.example/toy.jpg", 800, 600, None, None
     )
+    # apps: one for reads, changes and test events, one that DELETE may remove;
+    # each hears of its install (deliveries 1 and 2)
+    app_ids = [
+        services.metadata.apps.create_app(
+            store.id,
+            name,
+            f"client-{name}",
+            "s" * 32,
+            AppChanges(scopes=frozenset({"read_catalog"}), webhook_url="https://hooks.example/in"),
+        )[0].id
+        for name in ("kept", "doomed")
+    ]
+    deliveries = services.metadata.webhooks.list_deliveries(store.id)
     # schemathesis.toml names these ids (the database is new, so they are known)
     assert (store.id, parent, doomed, image_id, job_id) == (1, 1, 2, 1001, 1005)
+    assert app_ids == [1, 2] and [d.id for d in deliveries] == [2, 1]
     app = create_app(config, services)
     with serving(app) as base:
         yield {
@@ -85,12 +100,13 @@ def served() -> Iterator[dict[str, Any]]:
 # schema can express, so schemathesis warns about them (missing test data,
 # validation mismatch): random bytes are rarely an image (422 INVALID_IMAGE);
 # a generated parentId rarely names a category, or names the category itself
-# (404, 400: docs/differences.md); the category DELETE may remove is gone after the first
-# call. Warnings about any other operation fail the test.
+# (404, 400: docs/differences.md); the category and the app DELETE may remove
+# are gone after the first call. Warnings about any other operation fail the test.
 EXPECTED_WARNINGS = {
     "POST /api/v3/{storeId}/categories/{categoryId}/image",
     "PUT /api/v3/{storeId}/categories/{categoryId}",
     "DELETE /api/v3/{storeId}/categories/{categoryId}",
+    "DELETE /api/v3/{storeId}/_webhooks/apps/{appId}",
 }
 
 
@@ -182,7 +198,7 @@ def test_every_route_is_a_declared_operation_or_a_page_of_the_site() -> None:
     }
     assert routed == {(op.path, op.method) for op in OPERATIONS}
     declared = {op.handler for op in OPERATIONS}
-    for module in (category_handlers, image_handlers, console_api, web_files):
+    for module in (category_handlers, image_handlers, console_api, web_files, webhook_handlers):
         for name, function in inspect.getmembers(module, inspect.iscoroutinefunction):
             public = function.__module__ == module.__name__ and not name.startswith("_")
             if public and "call" in inspect.signature(function).parameters:

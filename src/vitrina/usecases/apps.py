@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import httpx
 
 from vitrina.bootstrap import Services
-from vitrina.domain.errors import BadRequest, DownloadFailed, NotFound, WrongUrl
+from vitrina.domain.errors import BadRequest, DownloadFailed, InsufficientScope, NotFound, WrongUrl
 from vitrina.domain.values import (
     EVENT_TYPES,
     KEEP,
@@ -22,18 +22,21 @@ from vitrina.domain.values import (
     Consequences,
 )
 from vitrina.usecases.consequences import follow
+from vitrina.wire import APP_SCOPES
 
-# What an app may be granted: the catalogue's scopes, and Ecwid's two that
-# an install grants besides (its store profile, a public token).
-APP_SCOPES = (*SCOPES, "read_store_profile", "public_storefront")
 MAX_NAME = 255
 
 
-def _scopes(scopes: Iterable[str]) -> frozenset[str]:
+def _scopes(scopes: Iterable[str], grantor: frozenset[str] | None) -> frozenset[str]:
+    """The scopes, known ones only; a token (``grantor``: its scopes) grants
+    no catalogue scope it lacks itself (None: the command line, which may)."""
     chosen = frozenset(s.strip() for s in scopes if s.strip())
     unknown = sorted(chosen - set(APP_SCOPES))
     if unknown:
         raise BadRequest(f"Unknown scope(s): {', '.join(unknown)}; known: {', '.join(APP_SCOPES)}")
+    lacking = sorted((chosen & set(SCOPES)) - grantor) if grantor is not None else []
+    if lacking:
+        raise InsufficientScope(lacking[0])
     return chosen
 
 
@@ -96,13 +99,15 @@ def create(
     events: Iterable[str] = (),
     redirect_uri: str = "",
     iframe_url: str = "",
+    grantor: frozenset[str] | None = None,
 ) -> tuple[App, Consequences]:
     """A new app of the store; its client secret is in the returned App,
-    the only time it is handed out."""
+    the only time it is handed out. ``grantor``: the scopes of the token
+    that asks, which the app's catalogue scopes must be among."""
     if services.metadata.stores.get_store(store_id) is None:
         raise NotFound(f"Store #{store_id} does not exist")
     changes = AppChanges(
-        scopes=_scopes(scopes),
+        scopes=_scopes(scopes, grantor),
         webhook_url=check_webhook_url(services, webhook_url),
         events=_events(events),
         redirect_uri=_browser_url("redirect URI", redirect_uri),
@@ -126,11 +131,12 @@ def change(
     events: Iterable[str] | None = None,
     redirect_uri: str | None = None,
     iframe_url: str | None = None,
+    grantor: frozenset[str] | None = None,
 ) -> App:
     """Change what is given (None: kept)."""
     changes = AppChanges(
         name=KEEP if name is None else _name(name),
-        scopes=KEEP if scopes is None else _scopes(scopes),
+        scopes=KEEP if scopes is None else _scopes(scopes, grantor),
         webhook_url=KEEP if webhook_url is None else check_webhook_url(services, webhook_url),
         events=KEEP if events is None else _events(events),
         redirect_uri=KEEP if redirect_uri is None else _browser_url("redirect URI", redirect_uri),

@@ -12,22 +12,27 @@ takes about 1.2 µs, ``json.dumps`` of the same dict 7.9 µs, pydantic v2 6.7 µ
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from vitrina.domain.numbers import Whole
+from vitrina.domain.values import EVENT_TYPES, SCOPES
 
 __all__ = [
     "UNSET",
     "Alt",
     "AltInput",
+    "App",
+    "AppInput",
+    "AppList",
     "AsyncUpload",
     "BorderInfo",
     "Category",
     "CategoryInput",
     "CategorySearch",
     "Colour",
+    "CreatedApp",
     "DeleteCount",
     "Error",
     "GeneralInfo",
@@ -35,6 +40,7 @@ __all__ = [
     "ImageJob",
     "Languages",
     "LoggedRequest",
+    "NewApp",
     "NewCategory",
     "Profile",
     "RequestLog",
@@ -42,6 +48,11 @@ __all__ = [
     "StoreSettings",
     "TokenScopes",
     "UpdateCount",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryDetail",
+    "WebhookDeliveryList",
+    "WebhookTestEvent",
 ]
 
 Channel = Annotated[int, Meta(ge=0, le=255)]
@@ -202,6 +213,85 @@ class ImageJob(Struct, kw_only=True):
     error: str | UnsetType = UNSET  # failed jobs: why
 
 
+# Apps and their webhooks (/api/v3/{storeId}/_webhooks/…): an app as these
+# endpoints show it never holds its client secret; only the answer to its
+# creation does (CreatedApp), once.
+
+
+class App(Struct, kw_only=True):
+    """An app of the store (never its client secret). ``events`` empty: every
+    event its scopes let it see."""
+
+    id: int
+    name: str
+    clientId: str
+    scopes: list[str]
+    webhookUrl: str
+    events: list[str]
+    redirectUri: str
+    iframeUrl: str
+    created: str  # ISO 8601, UTC
+
+
+class CreatedApp(App, kw_only=True):
+    """A new app, with its client secret: the only answer that shows it."""
+
+    clientSecret: str
+
+
+class AppList(Struct, kw_only=True):
+    count: int
+    items: list[App]
+
+
+class WebhookDelivery(Struct, kw_only=True):
+    """One event for one app: ``pending`` (``nextAttemptAt`` says when),
+    ``sending``, ``delivered`` or ``failed`` (out of attempts, or the app
+    was deleted). A replay is a new delivery of the same ``eventId``."""
+
+    id: int
+    appId: int
+    eventId: str
+    eventType: str
+    eventCreated: int  # unix seconds, as the body sends it
+    storeId: int
+    entityId: int
+    state: str
+    attemptCount: int
+    nextAttemptAt: str | None  # pending deliveries only
+    lastStatus: int | None  # None: no answer yet, or none at all
+    lastError: str
+    created: str
+    updated: str
+
+
+class WebhookAttempt(Struct, kw_only=True):
+    """One try: what was sent (headers and body exactly), what came back (the
+    status, the first 2 KiB of the body) or the error, and when the next try
+    is due (None: none follows)."""
+
+    number: int
+    time: str
+    status: int | None  # None: no answer (refused, timed out)
+    durationMs: float
+    error: str
+    response: str
+    requestHeaders: dict[str, str]
+    requestBody: str
+    nextAttemptAt: str | None
+
+
+class WebhookDeliveryDetail(WebhookDelivery, kw_only=True):
+    attempts: list[WebhookAttempt]
+
+
+class WebhookDeliveryList(Struct, kw_only=True):
+    """Newest first; page with ``before`` (the last id seen)."""
+
+    count: int
+    items: list[WebhookDelivery]
+
+
 RESPONSES = (
     Category,
     CategorySearch,
@@ -213,6 +303,12 @@ RESPONSES = (
     RequestLog,
     TokenScopes,
     ImageJob,
+    App,
+    CreatedApp,
+    AppList,
+    WebhookDelivery,
+    WebhookDeliveryDetail,
+    WebhookDeliveryList,
 )
 
 
@@ -235,6 +331,8 @@ ID_LIST = f"^{PARENT_ID.pattern[1:-1]}(?:,{PARENT_ID.pattern[1:-1]})*$"
 # /images/{storeId}/{fileName}: <fileId>.<ext>
 FILE_NAME = rf"^{FILE_ID.pattern[1:-1]}\.[a-z]{{3,4}}$"
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")  # the request log's status filter
+APP_ID = Whole(1, MAX_CATEGORY_ID)
+DELIVERY_ID = Whole(1, MAX_FILE_ID)
 
 # responseFields: names, each with the fields it keeps of what it holds in
 # parentheses, FIELD_DEPTH levels deep at most: ``total,items(id,thumbnail(url))``.
@@ -328,4 +426,44 @@ class AsyncUpload(Struct, kw_only=True):
     alt: AltInput | UnsetType | None = UNSET
 
 
-REQUESTS = (CategoryInput, NewCategory, AsyncUpload)
+# What an app may be granted: the catalogue's scopes, and Ecwid's two that an
+# install grants besides (its store profile, a public token).
+APP_SCOPES = (*SCOPES, "read_store_profile", "public_storefront")
+MAX_APP_URL = 4096  # what the download guard reads of a URL
+if TYPE_CHECKING:  # the enums are built from the tuples, which a type checker cannot follow
+    AppScope = str
+    EventType = str
+else:
+    AppScope = Literal[APP_SCOPES]
+    EventType = Literal[EVENT_TYPES]
+AppUrl = Annotated[str, Meta(max_length=MAX_APP_URL)]
+
+
+class AppInput(Struct, kw_only=True):
+    """PUT …/_webhooks/apps/{appId}: the fields present are changed. An empty
+    ``webhookUrl`` stops the app's webhooks; empty ``events``: every event its
+    scopes let it see."""
+
+    name: Annotated[str, Meta(max_length=MAX_NAME, pattern=NOT_BLANK)] | UnsetType = UNSET
+    scopes: Annotated[list[AppScope], Meta(max_length=len(APP_SCOPES) * 2)] | UnsetType = UNSET
+    webhookUrl: AppUrl | UnsetType = UNSET
+    events: Annotated[list[EventType], Meta(max_length=len(EVENT_TYPES) * 2)] | UnsetType = UNSET
+    redirectUri: AppUrl | UnsetType = UNSET
+    iframeUrl: AppUrl | UnsetType = UNSET
+
+
+class NewApp(AppInput, kw_only=True):
+    """POST …/_webhooks/apps: as a change, with the name required (scopes
+    default to read_catalog)."""
+
+    name: Annotated[str, Meta(max_length=MAX_NAME, pattern=NOT_BLANK)]
+
+
+class WebhookTestEvent(Struct, kw_only=True):
+    """POST …/_webhooks/apps/{appId}/test: the category the test
+    ``category.updated`` names."""
+
+    categoryId: Annotated[int, Meta(ge=1, le=MAX_ID)]
+
+
+REQUESTS = (CategoryInput, NewCategory, AsyncUpload, AppInput, NewApp, WebhookTestEvent)
