@@ -21,8 +21,9 @@ from tests.services import Postgres
 from vitrina.backends.metadata.engine import create_engine
 from vitrina.cli import main
 from vitrina.domain.errors import BadRequest
+from vitrina.domain.values import CategoryChanges
 from vitrina.settings import Settings
-from vitrina.usecases import transfer
+from vitrina.usecases import category_images, transfer
 from vitrina.web.app import create_app
 
 INJECTION = "stores', 1); DROP TABLE categories; --"
@@ -205,3 +206,85 @@ def test_a_file_that_does_not_match_its_checksum_leaves_nothing_behind(
     last = sorted((folder / "files").rglob("*.jpg"))[-1]
     last.write_bytes(last.read_bytes()[:-10])
     _refused(folder, _embedded(tmp_path), "does not match its checksum")
+
+
+def _edit_rows(folder: Path, table: str, change: Callable[[list[dict[str, Any]]], None]) -> None:
+    path = folder / "tables" / f"{table}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    change(rows)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _html_file(rows: list[dict[str, Any]]) -> None:
+    rows[0]["ext"], rows[0]["content_type"] = "html", "text/html"
+
+
+def _wrong_type(rows: list[dict[str, Any]]) -> None:
+    rows[0]["content_type"] = "text/html"
+
+
+def _loop(rows: list[dict[str, Any]]) -> None:
+    rows[0]["parent_id"] = rows[1]["id"]  # Toys under Cars, which is under Toys
+
+
+def _foreign_parent(rows: list[dict[str, Any]]) -> None:
+    rows[1]["parent_id"] = 424242
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "message"),
+    [
+        ("files", _html_file, "unknown extension 'html'"),
+        ("files", _wrong_type, "not the type of .jpg files"),
+        ("categories", _loop, "is its own ancestor"),
+        ("categories", _foreign_parent, "is not a category of its store"),
+        ("categories", lambda rows: rows[0].update(order_by="ten"), "order_by must be a whole"),
+        ("categories", lambda rows: rows[0].update(name_translated=["x"]), "a map of language"),
+        ("categories", lambda rows: rows[0].update(name="a\u0000b"), "without NUL"),
+        (
+            "categories",
+            lambda rows: rows[0].update(created_at={"$datetime": "yesterday"}),
+            "line 1",
+        ),
+        ("images", lambda rows: rows[0].update(border=[1, 2]), "border must be an object"),
+    ],
+)
+def test_rows_that_would_break_the_store_are_refused(
+    export: Path,
+    tmp_path: Path,
+    table: str,
+    change: Callable[[list[dict[str, Any]]], None],
+    message: str,
+) -> None:
+    folder = _crafted(export, tmp_path, lambda m: None)
+    _edit_rows(folder, table, change)
+    _refused(folder, _embedded(tmp_path), message)
+
+
+def test_a_file_row_without_its_file_is_refused(export: Path, tmp_path: Path) -> None:
+    def drop_first(manifest: dict[str, Any]) -> None:
+        first = sorted(manifest["files"])[0]
+        del manifest["files"][first]
+
+    _refused(_crafted(export, tmp_path, drop_first), _embedded(tmp_path), "not among the export")
+
+
+def test_counters_behind_the_rows_never_hand_out_an_id_twice(export: Path, tmp_path: Path) -> None:
+    folder = _crafted(export, tmp_path, lambda m: m["counters"].update(categories=0))
+    _edit_rows(folder, "file_ids", lambda rows: rows[0].update(next_id=1))
+    settings = _embedded(tmp_path)
+    target = migrated(settings)
+    try:
+        transfer.import_(target, folder)
+        before = sorted(e.key for e in target.blobs.list())
+        store = target.metadata.stores.list_stores()[0]
+        made, _ = target.metadata.catalog.create_category(store.id, CategoryChanges(name="New"))
+        assert made > 2  # past Toys and Cars
+        photo = tmp_path / "photo.jpg"
+        photo.write_bytes(images.jpeg(640, 480))
+        image_id, _ = category_images.upload(target, store, made, photo)
+        assert image_id > 1003  # past every file the dump holds
+        after = sorted(e.key for e in target.blobs.list())
+        assert set(before) < set(after)  # nothing overwritten or removed
+    finally:
+        target.close()

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from vitrina import wire
 from vitrina.domain.errors import BadRequest, NotFound
-from vitrina.domain.naming import file_key
+from vitrina.domain.naming import content_type, file_key
 from vitrina.domain.values import Serving, StoredFile
 from vitrina.web.context import Context
 from vitrina.web.operation import Call
@@ -133,9 +133,9 @@ async def serve_file(call: Call) -> Response:
         return Response(status_code=307, headers={**headers, "Location": body.url})
     if body is None:  # HEAD
         headers["Content-Length"] = str(found.size)
-        return Response(headers=headers, media_type=found.content_type)
+        return Response(headers=headers, media_type=content_type(found.ext))
     if isinstance(body, bytes):
-        return Response(body, media_type=found.content_type, headers=headers)
+        return Response(body, media_type=content_type(found.ext), headers=headers)
     headers["Content-Length"] = str(found.size)
     chunks = _from_file(body) if isinstance(body, io.BufferedReader) else _from_stream(*body)
-    return StreamingResponse(chunks, media_type=found.content_type, headers=headers)
+    return StreamingResponse(chunks, media_type=content_type(found.ext), headers=headers)

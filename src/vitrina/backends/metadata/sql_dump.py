@@ -14,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from vitrina.backends.metadata import migrate
-from vitrina.backends.metadata.schema import files, metadata
+from vitrina.backends.metadata.dump_checks import (
+    check_files,
+    check_rows,
+    check_tree,
+    highest_file_id,
+)
+from vitrina.backends.metadata.schema import categories, file_ids, files, images, jobs, metadata
 from vitrina.backends.metadata.sql_base import SqlDatabase
 from vitrina.domain.errors import BadRequest, VitrinaError
 from vitrina.domain.naming import file_key
@@ -67,6 +73,17 @@ def _restore_counters(conn: sa.Connection, counters: Mapping[str, int]) -> None:
             )
 
 
+def _past_every_id(conn: sa.Connection, counters: Mapping[str, int]) -> dict[str, int]:
+    """The counters, each raised past the highest id its table holds: a dump
+    whose counter is behind its rows must not make an id be handed out twice."""
+    raised = dict(counters)
+    for name in _COUNTED:
+        table = metadata.tables[name]
+        highest = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+        raised[name] = max(int(raised.get(name, 0)), int(highest))
+    return raised
+
+
 def _rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
     """The rows of one table's file, each checked to name only its columns."""
     columns = set(table.columns.keys())
@@ -84,7 +101,10 @@ def _rows(path: Path, table: sa.Table) -> list[dict[str, Any]]:
             unknown = sorted(set(row) - columns)
             if unknown:
                 raise BadRequest(f"{path.name} line {number}: unknown column {', '.join(unknown)}")
-            rows.append(_decode(row))
+            try:
+                rows.append(_decode(row))
+            except BadRequest as exc:
+                raise BadRequest(f"{path.name} line {number}: {exc.message}") from None
     return rows
 
 
@@ -95,10 +115,15 @@ def _json_default(value: Any) -> Any:
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v["$datetime"]) if isinstance(v, dict) and "$datetime" in v else v
-        for k, v in row.items()
-    }
+    decoded = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and "$datetime" in value:
+            try:
+                value = datetime.fromisoformat(str(value["$datetime"]))
+            except ValueError:
+                raise BadRequest(f"column {key}: {value['$datetime']!r} is not a time") from None
+        decoded[key] = value
+    return decoded
 
 
 class SqlDump:
@@ -153,6 +178,11 @@ class SqlDump:
             conn.execute(sa.text("DELETE FROM file_ids"))
             for table in metadata.sorted_tables:
                 batch = _rows(folder / f"{table.name}.jsonl", table)
+                check_rows(table, batch, f"{table.name}.jsonl")
+                if table is categories:
+                    check_tree(batch)
+                elif table is files:
+                    check_files(batch, dump.file_keys)
                 for start in range(0, len(batch), 500):
                     try:
                         conn.execute(table.insert(), batch[start : start + 500])
@@ -166,4 +196,12 @@ class SqlDump:
                     raise VitrinaError(
                         f"Table {table.name}: {found} rows, expected {dump.counts[table.name]}"
                     )
-            _restore_counters(conn, dump.counters)
+            _restore_counters(conn, _past_every_id(conn, dump.counters))
+            highest = highest_file_id(conn, files, images, jobs)
+            conn.execute(
+                file_ids.update().values(next_id=sa.func.max(file_ids.c.next_id, highest + 1))
+                if conn.dialect.name == "sqlite"
+                else file_ids.update().values(
+                    next_id=sa.func.greatest(file_ids.c.next_id, highest + 1)
+                )
+            )
