@@ -119,6 +119,14 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         ["requests"],
         ["demo"],
         ["console-link"],
+        ["app", "create"],
+        ["app", "list"],
+        ["app", "show"],
+        ["app", "delete"],
+        ["webhooks", "list"],
+        ["webhooks", "show"],
+        ["webhooks", "replay"],
+        ["webhooks", "test"],
     ):
         with pytest.raises(SystemExit) as exited:
             main([*command, "--help"])

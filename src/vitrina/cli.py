@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vitrina import __version__
+from vitrina.cli_webhooks import add_commands as add_webhook_commands
 from vitrina.client.cli import add_commands as add_client_commands
 from vitrina.domain.errors import VitrinaError
 from vitrina.domain.values import SCOPES
@@ -512,6 +513,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("jobs", cmd_jobs, "List async-upload jobs, newest first.")
     p.add_argument("--state", choices=["queued", "running", "done", "failed", "cancelled"])
     p.add_argument("--limit", type=int, default=50)
+    add_webhook_commands(sub, add, _services)
 
     def add_client(
         name: str, func: Callable[[argparse.Namespace], int], text: str
