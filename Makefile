@@ -19,10 +19,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 ## Start the server on http://127.0.0.1:$(PORT) with its data in ./data: make run PORT=8081
 ## chooses the port (default VITRINA_PORT, else 8080); a port in use stops it with one line.
+## Webhooks may go to http:// on this machine, for an app you run here (docs/webhooks.md).
 PORT ?= $(or $(VITRINA_PORT),8080)
+LOCAL_WEBHOOKS := VITRINA_WEBHOOK_ALLOW_HTTP=true VITRINA_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8,::1/128
 run: $(VENV)/.installed
 	$(BIN)/vitrina demo --port $(PORT)
-	$(BIN)/vitrina serve --port $(PORT)
+	$(LOCAL_WEBHOOKS) $(BIN)/vitrina serve --port $(PORT)
 
 ## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server).
 test: $(VENV)/.dev-installed lint
