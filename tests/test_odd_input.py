@@ -4,6 +4,7 @@ a path with a trailing slash is a JSON 404, never a redirect."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -107,3 +108,52 @@ def test_a_trailing_slash_is_a_json_404_never_a_redirect(api: Api) -> None:
     assert response.json()["errorCode"] == "NOT_FOUND"
     assert "location" not in response.headers
     assert api.token not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/categories", {"name": "a\u0000b"}),
+        ("POST", "/categories", {"name": "Toys", "description": "\u0000"}),
+        ("POST", "/categories", {"name": "Toys", "alt": {"main": "x\u0000"}}),
+        ("GET", "/_requests?path=a%00b", None),
+        ("GET", "/categories?keyword=a%00", None),
+        ("GET", "/categories/1%00", None),
+    ],
+)
+def test_a_nul_character_is_a_400(
+    api: Api, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    """No text vitrina stores or matches may hold U+0000 (PostgreSQL cannot),
+    and a request that sends one is answered 400, on every back end."""
+    answer = api.request(method, path, json=body) if body else api.request(method, path)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["errorCode"] in ("WRONG_PARAMETER",)
+
+
+def test_a_nul_in_a_path_does_not_cost_the_store_its_request_log(api: Api) -> None:
+    assert api.get("/categories/1%00").status_code == 400
+    assert api.get("/profile").status_code == 200
+    logged = api.get("/_requests").json()["items"]
+    assert [i["path"] for i in logged] == [f"{api.base}/profile", f"{api.base}/categories/1%00"]
+
+
+@pytest.mark.embedded_only
+def test_a_path_cannot_forge_an_access_line(
+    settings: Any, services: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access line writes the path as it was sent (percent-encoded), so
+    a ``%0A`` in it cannot start a line of its own, nor ``%1B`` an escape."""
+    from starlette.testclient import TestClient
+
+    from vitrina.web.app import create_app
+
+    app = create_app(settings.replace(access_log=True, log_level="info"), services)
+    forged = "/api/v3/1/categories%0A2026-12-06%2005:18:46,510%20INFO%20vitrina.access:%20x%1B[2J"
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="vitrina.access"):
+        assert client.get(forged).status_code == 404  # no such route: still an access line
+        app.state.ctx.access.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == "vitrina.access"]
+    assert len(lines) == 1
+    assert "%0A2026" in lines[0] and "%1B" in lines[0]
+    assert "\n" not in lines[0] and "\x1b" not in lines[0]

@@ -52,6 +52,18 @@ def _request_id(scope: Scope) -> str:
     return _ids.next()
 
 
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\xff]")
+
+
+def _as_sent(scope: Scope) -> str:
+    """The path as the client sent it, percent-encoded: what is written down
+    of it (the access line, the request log) then holds no line break, NUL
+    or escape a decoded path could (``%0A`` stays ``%0A``)."""
+    raw = scope.get("raw_path")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else scope["path"]
+    return _CONTROL.sub(lambda m: f"%{ord(m[0]):02X}", text)
+
+
 class Observer:
     def __init__(
         self, app: ASGIApp, recorder: RequestRecorder | None, access: logs.AccessLines | None
@@ -105,7 +117,7 @@ class Observer:
         counted[1].observe(seconds)
         state = scope.get("state", {})
         error_code = state.get("error_code", "") if status >= 400 else ""
-        path = scope["path"]
+        path = _as_sent(scope)
         # A store's log records only requests whose token the store's own
         # (auth.py says which store): a forged request cannot push out an
         # app's real ones, and the store id is the one the handler parsed.

@@ -92,6 +92,8 @@ class Text:
     must: str = ""
 
     def read(self, text: str, name: str) -> str:
+        if "\x00" in text:
+            raise BadRequest(f"Parameter '{name}' has a NUL character, which is not text")
         if self.pattern and re.search(self.pattern, text) is None:
             raise BadRequest(f"Parameter '{name}' {self.must}")
         return text
@@ -207,6 +209,16 @@ async def read_limited(request: Request, limit: int, error: Exception) -> bytes:
     return bytes(body)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if media_type(request) not in ("application/json", "text/json"):
         raise UnsupportedMediaType()
@@ -226,12 +238,15 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object")
     try:  # a lone surrogate (\ud800) is valid JSON but no text can be stored or sent
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(data, ensure_ascii=False)
+        text.encode("utf-8")
     except UnicodeEncodeError:
         raise BadRequest(
             "The request body has a string with a lone UTF-16 surrogate (\\ud800-\\udfff), "
             "which is not text"
         ) from None
+    if "\\u0000" in text and _has_nul(data):  # PostgreSQL keeps no NUL in text
+        raise BadRequest("The request body has a NUL character (\\u0000), which is not text")
     return data
 
 
