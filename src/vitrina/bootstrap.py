@@ -44,6 +44,17 @@ class JobRules:
     gc_grace_seconds: int  # files younger than this are not swept
 
 
+@dataclass(frozen=True)
+class WebhookRules:
+    """What the webhook sender needs to know of the settings."""
+
+    retry_delays: tuple[float, ...]  # seconds between attempts; empty: Ecwid's schedule
+    concurrency: int  # deliveries sent at once by one worker
+    poll_seconds: float
+    lease_seconds: int  # a claim's lease: longer than an attempt may take
+    retention_seconds: int  # how long a finished delivery is kept
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -78,6 +89,20 @@ class Services:
             poll_seconds=s.job_poll_seconds,
             concurrency=max(1, s.job_concurrency),
             gc_grace_seconds=s.gc_grace_seconds,
+        )
+
+    @property
+    def webhook_rules(self) -> WebhookRules:
+        s = self.settings
+        policy = self.webhook_guard.policy
+        return WebhookRules(
+            retry_delays=s.webhook_retry_seconds,
+            concurrency=max(1, s.webhook_concurrency),
+            poll_seconds=s.job_poll_seconds,
+            # an attempt: the host's lookup, the connection and the answer
+            # (the policy's deadline), two short writes; a minute covers it
+            lease_seconds=max(60, int(policy.total_timeout) + 50),
+            retention_seconds=s.webhook_retention_seconds,
         )
 
     def __enter__(self) -> Services:

@@ -255,7 +255,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with _services(args) as services:
         worker = JobWorker(services)
         worker.start()
-        print("vitrina worker running async uploads; Ctrl-C stops it")
+        print("vitrina worker running async uploads and webhook deliveries; Ctrl-C stops it")
         try:
             while True:
                 worker.wait(3600)
@@ -438,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (VITRINA_HOST)")
     serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
     serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
-    add("worker", cmd_worker, "Run only the async-upload worker.")
+    add("worker", cmd_worker, "Run only the worker: async uploads and webhook deliveries.")
     p = add(
         "demo",
         cmd_demo,

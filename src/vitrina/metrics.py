@@ -80,6 +80,23 @@ blob_errors = Counter(
     "File storage operations that failed, by operation",
     ["operation"],
 )
+webhook_deliveries = Counter(
+    "vitrina_webhook_deliveries",
+    "Webhook deliveries by the outcome of an attempt: delivered, retrying (another attempt "
+    "is due later), failed (out of attempts, or the app has no webhook URL)",
+    ["outcome"],
+)
+webhook_attempts = Counter(
+    "vitrina_webhook_attempts",
+    "Webhook attempts made, by result: success, status (an answer that is not a success, "
+    "redirects too), timeout, connection, refused (the URL or its address is not allowed)",
+    ["result"],
+)
+webhook_receiver_seconds = Histogram(
+    "vitrina_webhook_receiver_seconds",
+    "Time from sending a webhook to its receiver's complete answer (attempts that got one)",
+    buckets=_FAST,
+)
 db_connections = Gauge(
     "vitrina_db_connections_in_use",
     "Database connections checked out of the pool",
@@ -116,9 +133,31 @@ class JobCollector(Collector):
         )
 
 
-def render(extra: Collector | None = None) -> bytes:
+class WebhookCollector(Collector):
+    """The webhook deliveries as the database has them, read at scrape time."""
+
+    def __init__(self, read: Callable[[], tuple[dict[str, int], float]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts, waited = self.read()
+        by_state = GaugeMetricFamily(
+            "vitrina_webhook_queue", "Webhook deliveries by state", labels=["state"]
+        )
+        for state in ("pending", "sending", "delivered", "failed"):
+            by_state.add_metric([state], counts.get(state, 0))
+        yield by_state
+        yield GaugeMetricFamily(
+            "vitrina_webhook_oldest_due_seconds",
+            "How long the longest-waiting due webhook delivery has waited to be sent "
+            "(0 when none is due; a delivery waiting for its retry time is not due)",
+            value=waited,
+        )
+
+
+def render(*extra: Collector) -> bytes:
     """The exposition text: this process's metrics, or every process's in
-    multiprocess mode; then ``extra`` (read at this moment)."""
+    multiprocess mode; then each of ``extra`` (read at this moment)."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         from prometheus_client import multiprocess
@@ -130,8 +169,9 @@ def render(extra: Collector | None = None) -> bytes:
         from prometheus_client import REGISTRY
 
         parts = [generate_latest(REGISTRY)]
-    if extra is not None:
+    if extra:
         own = CollectorRegistry()
-        own.register(extra)
+        for collector in extra:
+            own.register(collector)
         parts.append(generate_latest(own))
     return b"".join(parts)

@@ -344,6 +344,12 @@ class Settings:
         "/readyz answers 503 while the oldest queued async job is older than this. "
         "0: the job queue does not affect readiness.",
     )
+    ready_max_webhook_age_seconds: int = setting(
+        0,
+        _non_negative_int,
+        "/readyz answers 503 while a webhook delivery has been due for longer than this "
+        "without being sent. 0: webhooks do not affect readiness.",
+    )
     rate_limit_shared: bool = setting(
         False,
         parse_bool,
@@ -416,8 +422,22 @@ class Settings:
         (),
         _delays,
         "Comma list of delays in seconds between a webhook's attempts (e.g. 1,2,5 for "
-        "development). Empty: Ecwid's schedule, 15 min, 30 min, 45 min, 1 h, 2 h, and so on, "
-        "27 attempts within 24 hours.",
+        "development: four attempts, then it gives up). Empty: Ecwid's schedule, retries 15 min, "
+        "30 min, 45 min, 1 h and 2 h after the first attempt, then hourly to 23 h: 27 attempts "
+        "within 24 hours.",
+    )
+    webhook_concurrency: int = setting(
+        8,
+        _positive_int,
+        "Webhook deliveries a worker process sends at once. Apps take turns and one app's "
+        "receiver gets at most 4 at a time, so with more than 4 a slow receiver never holds "
+        "every one.",
+    )
+    webhook_retention_seconds: int = setting(
+        7 * 24 * 3600,
+        _positive_int,
+        "How long a finished webhook delivery (delivered, or given up) and its attempts are "
+        "kept in the delivery log; older ones are deleted hourly by the worker.",
     )
     fetch_ca_bundle: str = setting(
         "",

@@ -25,13 +25,15 @@ from vitrina.domain import naming
 from vitrina.domain.errors import ClaimLost, DownloadFailed, Unavailable, VitrinaError
 from vitrina.domain.values import Job
 from vitrina.usecases import category_images as images
+from vitrina.usecases import webhooks
 from vitrina.usecases.consequences import follow
 
 log = logging.getLogger("vitrina.jobs")
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
-# the worker also sweeps unreferenced files and prunes finished jobs, once per node
+# the worker also sweeps unreferenced files and prunes finished jobs and
+# webhook deliveries, once per node
 SWEEP_EVERY_SECONDS = 3600.0
 
 
@@ -154,7 +156,8 @@ class JobRunner:
 class JobWorker:
     """Runs jobs in ``VITRINA_JOB_CONCURRENCY`` background threads until
     stopped, so a slow download holds up one thread, not the queue; the
-    claim order keeps stores fair. The first thread also sweeps."""
+    claim order keeps stores fair. The first thread also sweeps. Beside
+    them, the webhook sender's threads (``webhooks``) start and stop with it."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -167,14 +170,17 @@ class JobWorker:
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
             for n in range(count)
         ]
+        self.webhooks = webhooks.WebhookWorker(services)
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        self.webhooks.start()
 
     def wake(self) -> None:
         with self._wake:
             self._wake.notify_all()
+        self.webhooks.wake()  # a write that queued a job recorded an event too
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the worker stops (or ``timeout`` passes)."""
@@ -182,9 +188,11 @@ class JobWorker:
             thread.join(timeout)
 
     def stop(self, timeout: float = 10) -> None:
-        """Take no new job; let running ones finish for ``timeout`` seconds,
-        then give up their claims so that another node runs them at once."""
+        """Take no new job or delivery; let running ones finish for
+        ``timeout`` seconds, then give up their claims so that another node
+        runs them at once."""
         self._stop.set()
+        self.webhooks.halt()
         self.wake()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
@@ -198,6 +206,7 @@ class JobWorker:
                     log.info("async upload job %d released for another worker", job.id)
                 except Unavailable:
                     pass  # its lease runs out instead
+        self.webhooks.stop(max(0.0, deadline - time.monotonic()))
 
     def _loop(self, number: int) -> None:
         runner = self._runners[number]  # its own name, for the lease
@@ -208,6 +217,7 @@ class JobWorker:
                     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
                     images.sweep(self.services, self.services.job_rules.gc_grace_seconds)
                     images.prune_jobs(self.services)
+                    webhooks.prune(self.services)
                 if runner.run_once() is not None:
                     continue
             except Unavailable as exc:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from vitrina.domain.errors import InvalidToken, NotFound, Unavailable
-from vitrina.metrics import CONTENT_TYPE_LATEST, JobCollector
+from vitrina.metrics import CONTENT_TYPE_LATEST, JobCollector, WebhookCollector
 from vitrina.metrics import render as render_metrics
 from vitrina.web.auth import bearer_token
 from vitrina.web.context import Context
@@ -24,7 +24,8 @@ async def healthz(_request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Ready: not shutting down, the database and the file storage answer,
-    and (with VITRINA_READY_MAX_JOB_AGE_SECONDS) no queued job is too old."""
+    and (with VITRINA_READY_MAX_JOB_AGE_SECONDS) no queued job is too old,
+    (with VITRINA_READY_MAX_WEBHOOK_AGE_SECONDS) no due webhook too late."""
     ctx = Context.of(request)
     if ctx.draining.is_set():
         return error_response(Unavailable("Shutting down: finishing the requests in flight"))
@@ -38,6 +39,14 @@ async def readyz(request: Request) -> Response:
                 raise Unavailable(
                     f"The oldest queued async upload has waited {oldest:.0f} s "
                     f"(VITRINA_READY_MAX_JOB_AGE_SECONDS is {limit})"
+                )
+        limit = ctx.settings.ready_max_webhook_age_seconds
+        if limit:
+            _, waited = await run_in_threadpool(ctx.services.metadata.webhooks.webhook_counts)
+            if waited > limit:
+                raise Unavailable(
+                    f"A due webhook delivery has waited {waited:.0f} s to be sent "
+                    f"(VITRINA_READY_MAX_WEBHOOK_AGE_SECONDS is {limit})"
                 )
     except Unavailable as exc:
         return error_response(exc)
@@ -55,7 +64,8 @@ async def metrics(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise InvalidToken()
     jobs = JobCollector(ctx.services.metadata.jobs.job_counts)
-    body = await run_in_threadpool(render_metrics, jobs)
+    webhooks = WebhookCollector(ctx.services.metadata.webhooks.webhook_counts)
+    body = await run_in_threadpool(render_metrics, jobs, webhooks)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

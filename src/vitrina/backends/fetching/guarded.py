@@ -1,4 +1,5 @@
-"""The URL fetcher that both ``externalUrl`` and async uploads use.
+"""The URL fetcher that both ``externalUrl`` and async uploads use, and the
+POST that webhooks are sent with.
 
 Every hop: check the URL (scheme, no credentials, port), resolve the host
 once, refuse if *any* answer is not allowed, then connect to the checked
@@ -7,6 +8,11 @@ Redirects are followed by hand, each one checked from scratch. One deadline
 covers the whole download, and the byte cap is counted as bytes arrive.
 No proxy, ``.netrc`` or cookies are ever used: nothing comes from the
 environment.
+
+A POST (``post``) is checked the same way at every call and never follows a
+redirect: a 3xx is an answer like any other. Its connection may be kept
+alive for the next POST to the same host (``KeptConnections``), but only
+while the host still resolves to the very address it was opened to.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +32,7 @@ import httpcore
 import httpx
 
 from vitrina.backends.fetching.addresses import IPAddress, IPNetwork, is_allowed, parse_numeric_host
-from vitrina.backends.fetching.pinned import PinnedBackend
+from vitrina.backends.fetching.pinned import Deadline, PinnedBackend
 from vitrina.domain.byte_cap import ByteCap
 from vitrina.domain.errors import DownloadFailed, ImageTooBig, WrongUrl
 
@@ -34,6 +41,10 @@ log = logging.getLogger("vitrina.fetch")
 Resolver = Callable[[str, int], list[IPAddress]]
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+# A POST's answer: read to its end (so the connection can serve the next
+# one) unless it is longer than this; then the connection is dropped.
+_ANSWER_READ = 64 * 1024
+_KEEP_ALIVE_SECONDS = 4.0  # an idle connection is closed before a server's usual 5 s
 _HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|[0-9A-Fa-f:.]+")
 
 
@@ -72,6 +83,62 @@ def _joined(base: httpx.URL, location: str) -> str:
         return str(base.join(location))
     except (httpx.InvalidURL, UnicodeError, ValueError, TypeError):
         raise WrongUrl("the Location is malformed") from None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A POST as it goes on the wire: its checked URL, every header in the
+    order sent (``Host`` first, ``Content-Length`` last) and the body."""
+
+    url: httpx.URL
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A POST's answer: its status, headers and the first bytes of its body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class TimedOut(DownloadFailed):
+    """A POST found no connection, or no complete answer, in time."""
+
+
+class _Stale(DownloadFailed):
+    """A kept connection failed before its answer began (the server had closed it)."""
+
+
+_Key = tuple[str, str, int, str]  # scheme, host, port, the address checked
+
+
+class KeptConnections:
+    """Kept-alive POST connections of one thread (used by one request at a
+    time), one per scheme, host, port and the address that was checked: a
+    host that now resolves elsewhere gets a new connection, to the new
+    address, after its check. The least recently used are closed beyond
+    ``most``."""
+
+    def __init__(self, most: int = 16) -> None:
+        self.most = most
+        self._pools: OrderedDict[_Key, tuple[httpcore.ConnectionPool, Deadline]] = OrderedDict()
+
+    def take(self, key: _Key) -> tuple[httpcore.ConnectionPool, Deadline] | None:
+        return self._pools.pop(key, None)
+
+    def keep(self, key: _Key, pool: httpcore.ConnectionPool, deadline: Deadline) -> None:
+        self._pools[key] = (pool, deadline)
+        while len(self._pools) > self.most:
+            _, (oldest, _) = self._pools.popitem(last=False)
+            oldest.close()
+
+    def close(self) -> None:
+        while self._pools:
+            _, (pool, _) = self._pools.popitem()
+            pool.close()
 
 
 class GuardedFetcher:
@@ -195,6 +262,120 @@ class GuardedFetcher:
             raise DownloadFailed("Could not connect to the server") from None
         except (httpcore.ProtocolError, httpcore.NetworkError, ssl.SSLError, OSError):
             raise DownloadFailed("The connection to the server failed") from None
+
+    # -- a POST (webhooks) -------------------------------------------------
+
+    def prepare_post(self, url: str, headers: Sequence[tuple[str, str]], body: bytes) -> Outgoing:
+        """The POST as it will be sent; WrongUrl when the URL's form is refused."""
+        parsed = self.check_url(url)
+        sent = (
+            ("Host", parsed.netloc.decode("ascii")),
+            *headers,
+            ("Content-Length", str(len(body))),
+        )
+        return Outgoing(parsed, sent, body)
+
+    def post(
+        self, outgoing: Outgoing, kept: KeptConnections | None = None, keep: int = 2048
+    ) -> Answer:
+        """Send ``outgoing`` to the address its host has now, if every address
+        the host has is allowed (WrongUrl otherwise), within the policy's
+        connect and total deadlines (DownloadFailed when one passes, or the
+        connection fails). Redirects are answers, never followed. The
+        answer's body is kept up to ``keep`` bytes."""
+        deadline = time.monotonic() + self.policy.total_timeout
+        url = outgoing.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = str(self.resolve(url.raw_host.decode("ascii"), port))
+        key: _Key = (url.scheme, url.host, port, address)
+        taken = kept.take(key) if kept is not None else None
+        if taken is not None:
+            try:
+                return self._post(outgoing, key, taken, deadline, kept, keep)
+            except _Stale:
+                pass  # the server closed the kept connection as it was reused: a new one
+        return self._post(outgoing, key, None, deadline, kept, keep)
+
+    def _post(
+        self,
+        outgoing: Outgoing,
+        key: _Key,
+        taken: tuple[httpcore.ConnectionPool, Deadline] | None,
+        deadline: float,
+        kept: KeptConnections | None,
+        keep: int,
+    ) -> Answer:
+        if taken is None:
+            timer = Deadline(deadline)
+            pool = httpcore.ConnectionPool(
+                ssl_context=self._ssl,
+                network_backend=PinnedBackend(key[3], timer),
+                max_connections=1,
+                max_keepalive_connections=1,
+                keepalive_expiry=_KEEP_ALIVE_SECONDS,
+                retries=0,
+            )
+        else:
+            pool, timer = taken
+            timer.at = deadline
+        left = max(deadline - time.monotonic(), 0.001)
+        timeout = {
+            "connect": min(self.policy.connect_timeout, left),
+            "read": left,
+            "write": left,
+            "pool": left,
+        }
+        headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in outgoing.headers
+        ]
+        began = False  # the answer's status line arrived
+        try:
+            with pool.stream(
+                "POST",
+                str(outgoing.url),
+                headers=headers,
+                content=outgoing.body,
+                extensions={"timeout": timeout},
+            ) as response:
+                began = True
+                body = bytearray()
+                for chunk in response.iter_stream():
+                    body += chunk
+                    if len(body) > _ANSWER_READ:
+                        break  # the connection is dropped, not kept
+                answer = Answer(
+                    response.status,
+                    tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers),
+                    bytes(body[:keep]),
+                )
+        except httpcore.ConnectTimeout:
+            pool.close()
+            raise TimedOut(f"No connection within {self.policy.connect_timeout:g} s") from None
+        except httpcore.TimeoutException:
+            pool.close()
+            raise TimedOut(f"No complete answer within {self.policy.total_timeout:g} s") from None
+        except httpcore.ConnectError as exc:
+            pool.close()
+            if isinstance(exc.__context__, ssl.SSLError) or "SSL" in str(exc):
+                raise DownloadFailed(
+                    "The receiver's TLS certificate could not be verified"
+                ) from None
+            if "refused" in str(exc).lower():
+                raise DownloadFailed("Could not connect: the connection was refused") from None
+            raise DownloadFailed("Could not connect to the receiver") from None
+        except (httpcore.ProtocolError, httpcore.NetworkError, ssl.SSLError, OSError) as exc:
+            pool.close()
+            failed = (
+                _Stale
+                if taken is not None and not began and not isinstance(exc, ssl.SSLError)
+                else DownloadFailed
+            )
+            raise failed("The connection failed before a complete answer") from None
+        if kept is not None:
+            kept.keep(key, pool, timer)
+        else:
+            pool.close()
+        return answer
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:

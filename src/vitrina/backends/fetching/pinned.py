@@ -1,5 +1,8 @@
 """An httpcore network backend that connects only to the address that was
-checked, and never lets a read or write run past the download's deadline."""
+checked, and never lets a read or write run past the download's deadline.
+
+A download has one deadline; a kept-alive connection (webhooks) is given a
+``Deadline`` whose time its owner sets again before each request."""
 
 from __future__ import annotations
 
@@ -12,13 +15,20 @@ import httpcore
 from httpcore._backends.sync import SyncBackend
 
 
+class Deadline:
+    """When the current request's time is up (``time.monotonic()``)."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
         self._inner = inner
         self._deadline = deadline
 
     def _left(self, timeout: float | None) -> float:
-        left = self._deadline - time.monotonic()
+        left = self._deadline.at - time.monotonic()
         if left <= 0:
             raise httpcore.ReadTimeout("the download's time is up")
         return left if timeout is None else min(timeout, left)
@@ -49,9 +59,9 @@ class PinnedBackend(httpcore.NetworkBackend):
     """Whatever host httpcore asks for, connect to ``address``. TLS is started
     by httpcore with the URL's host name, so certificates are checked for it."""
 
-    def __init__(self, address: str, deadline: float) -> None:
+    def __init__(self, address: str, deadline: float | Deadline) -> None:
         self._address = address
-        self._deadline = deadline
+        self._deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
         self._backend = SyncBackend()
 
     def connect_tcp(
@@ -62,7 +72,7 @@ class PinnedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        left = self._deadline - time.monotonic()
+        left = self._deadline.at - time.monotonic()
         if left <= 0:
             raise httpcore.ConnectTimeout("the download's time is up")
         timeout = left if timeout is None else min(timeout, left)

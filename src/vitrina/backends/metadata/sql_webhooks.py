@@ -352,15 +352,28 @@ class SqlWebhooks:
 
     @translate_errors
     def webhook_counts(self) -> tuple[dict[str, int], float]:
+        """By state, and how long the longest-waiting *due* delivery has
+        waited for a worker: since it fell due, or since its worker's lease
+        ran out. One waiting for its retry time is not late (a receiver down
+        for a day is not a backlog of this deployment)."""
         d = webhook_deliveries
+        stamp = now()
         with self.db.read() as conn:
             counts: dict[Any, Any] = dict(
                 conn.execute(sa.select(d.c.state, sa.func.count()).group_by(d.c.state)).all()
             )
-            oldest = conn.execute(
-                sa.select(sa.func.min(d.c.created_at)).where(d.c.state.in_(("pending", "sending")))
+            due = conn.execute(
+                sa.select(sa.func.min(d.c.due_at)).where(
+                    d.c.state == "pending", d.c.due_at <= stamp
+                )
             ).scalar()
-        age = (now() - aware(oldest)).total_seconds() if oldest is not None else 0.0
+            lapsed = conn.execute(
+                sa.select(sa.func.min(d.c.lease_until)).where(
+                    d.c.state == "sending", d.c.lease_until < stamp
+                )
+            ).scalar()
+        since = [aware(t) for t in (due, lapsed) if t is not None]
+        age = (stamp - min(since)).total_seconds() if since else 0.0
         return {str(k): int(v) for k, v in counts.items()}, max(0.0, age)
 
     @translate_errors
