@@ -266,6 +266,35 @@ def test_pages_keep_the_consoles_policy(shop: Shop, client: TestClient) -> None:
 # -- in a browser ---------------------------------------------------------------
 
 
+@pytest.mark.embedded_only
+def test_a_deep_tree_costs_a_lookup_per_page(
+    shop: Shop, services: Services, client: TestClient
+) -> None:
+    """Whether a category shows is found once per catalog version for the
+    whole tree, not by a walk up for every category (a 3,000-deep chain made
+    each request walk nine million parents); a trail shows the nearest
+    ancestors only."""
+    from vitrina.domain.values import CategoryChanges
+
+    catalog = services.metadata.catalog
+    top = shop.create("Top")
+    chain = [top]
+    for n in range(3000):
+        [made], _ = catalog.create_categories(
+            shop.id, [CategoryChanges(name=f"Level {n}", parent_id=chain[-1])]
+        )
+        chain.append(made)
+    deepest = client.get(f"/store/{shop.id}/level-2999-c{chain[-1]}")
+    assert deepest.status_code == 200
+    trail = deepest.text.split("<nav aria-label=Breadcrumb>")[1].split("</nav>")[0]
+    assert trail.count("<a ") == 21 and "&hellip;" in trail  # the store, and 20 above
+    assert client.get(f"/store/{shop.id}/no-such-slug").status_code == 404
+    shop.client.put(
+        f"/api/v3/{shop.id}/categories/{top}", json={"enabled": False}, headers=shop.auth
+    )
+    assert client.get(f"/store/{shop.id}/level-2999-c{chain[-1]}").status_code == 404
+
+
 @pytest.fixture(scope="module")
 def live_shop() -> Iterator[tuple[Shop, Services]]:
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-storefront-"))

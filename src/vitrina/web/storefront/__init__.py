@@ -84,14 +84,32 @@ def served_here(store: Store) -> bool:
     return urlsplit(store.storefront_url).path.rstrip("/").endswith(f"/store/{store.id}")
 
 
-def visible(tree: CategoryTree, category: Category) -> bool:
+# The visible categories of a tree (enabled, and so is every one above
+# them), found once per tree and catalog version by one walk down from the
+# roots: a page's checks then cost a lookup, however deep the tree.
+_VISIBLE: weakref.WeakKeyDictionary[CategoryTree, tuple[int, frozenset[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def visible_ids(tree: CategoryTree, version: int) -> frozenset[int]:
+    known = _VISIBLE.get(tree)
+    if known is not None and known[0] == version:
+        return known[1]
+    found: list[int] = []
+    queue = [c for c in tree.children.get(None, ()) if tree.by_id[c].enabled]
+    while queue:
+        category_id = queue.pop()
+        found.append(category_id)
+        queue.extend(c for c in tree.children.get(category_id, ()) if tree.by_id[c].enabled)
+    shown = frozenset(found)
+    _VISIBLE[tree] = (version, shown)
+    return shown
+
+
+def visible(shop: _Shop, category: Category) -> bool:
     """Enabled, and so is every category above it."""
-    found: Category | None = category
-    while found is not None:
-        if not found.enabled:
-            return False
-        found = tree.by_id.get(found.parent_id) if found.parent_id is not None else None
-    return True
+    return category.id in visible_ids(shop.tree, shop.version)
 
 
 def _link(category: Category, with_ids: bool) -> str:
@@ -121,7 +139,7 @@ def _by_slug(shop: _Shop) -> dict[str, Category]:
         return known[1]
     index: dict[str, Category] = {}
     for category in shop.tree.ordered:
-        if visible(shop.tree, category):
+        if visible(shop, category):
             index.setdefault(_slug(category), category)
     _SLUGS[shop.tree] = (shop.version, index)
     return index
@@ -210,7 +228,7 @@ def _image(shop: _Shop, category: Category, main: bool) -> str:
 
 
 def _cards(shop: _Shop, categories: Iterable[Category], with_ids: bool, heading: str) -> str:
-    shown = [c for c in categories if visible(shop.tree, c)]
+    shown = [c for c in categories if visible(shop, c)]
     if not shown:
         return ""
     items = "".join(
@@ -268,13 +286,18 @@ def _not_found(request: Request, shop: _Shop | None) -> Response:
     return _answer(_page(shop, "Not found", main), Context.of(request), 404)
 
 
+MOST_CRUMBS = 20  # ancestors a trail shows
+
+
 def _crumbs(shop: _Shop, category: Category, with_ids: bool) -> str:
     above: list[Category] = []
     parent = category.parent_id
-    while parent is not None and parent in shop.tree.by_id:
+    while parent is not None and parent in shop.tree.by_id and len(above) < MOST_CRUMBS:
         above.append(shop.tree.by_id[parent])
         parent = shop.tree.by_id[parent].parent_id
     links = [f'<a href="./">{escape(shop.store.name)}</a>']
+    if parent is not None:  # deeper than a trail shows: the nearest ones only
+        links.append("&hellip;")
     links += [f'<a href="{escape(_link(c, with_ids))}">{escape(c.name)}</a>' for c in above[::-1]]
     links.append(f"<span aria-current=page>{escape(category.name)}</span>")
     return f"<nav aria-label=Breadcrumb>{' &rsaquo; '.join(links)}</nav>"
@@ -310,7 +333,7 @@ async def category_page(request: Request) -> Response:
     if shop is None:
         return _not_found(request, None)
     found = _find(shop, request.path_params["slug"])
-    if found is None or not visible(shop.tree, found[0]):
+    if found is None or not visible(shop, found[0]):
         return _not_found(request, shop)
     category, with_ids = found
     text = "".join(f"<p>{escape(p)}</p>" for p in description_paragraphs(category.description))
