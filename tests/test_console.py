@@ -466,6 +466,24 @@ def test_a_hostile_name_renders_as_text(page: Any, site: Site) -> None:
     assert page.is_visible(".treeitem .hidden-badge")
 
 
+def test_a_store_in_two_languages_edits_the_name_in_each(page: Any, site: Site) -> None:
+    made = site.services.metadata.stores.create_store(
+        "Boutique", "https://shop.example.com", 400, 1200, ("en", "fr")
+    )
+    token, _ = create_token(site.services.metadata, made.id, frozenset(SCOPES))
+    with site.api(token) as api:
+        api.post(f"/api/v3/{made.id}/categories", json={"name": "Toys"})
+    sign_in(page, site, made.id, token)
+    row(page, "Toys").click()
+    page.fill("#f-name-fr", "Jouets")
+    page.click("#f-save")
+    page.wait_for_selector("#f-saved:has-text('Saved.')")
+    assert "[object" not in page.inner_text("#fields-form")
+    with site.api(token) as api:
+        found = api.get(f"/api/v3/{made.id}/categories").json()["items"][0]
+    assert found["nameTranslated"] == {"en": "Toys", "fr": "Jouets"}
+
+
 def test_the_request_log_shows_the_upload_and_no_token(page: Any, site: Site) -> None:
     store, token = site.store()
     with site.api(token) as api:
