@@ -6,6 +6,9 @@ screenshot under its temporary folder."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import re
 import shutil
 import sqlite3
@@ -25,8 +28,9 @@ from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
 from tests.processes import free_port
-from vitrina.bootstrap import Services, fetch_policy
-from vitrina.domain.values import SCOPES
+from vitrina.backends.fetching.guarded import GuardedFetcher
+from vitrina.bootstrap import Services, fetch_policy, webhook_policy
+from vitrina.domain.values import SCOPES, AppChanges
 from vitrina.settings import Settings
 from vitrina.usecases.tokens import console_link, create_signin_code, create_token, token_hash
 from vitrina.web.app import create_app
@@ -64,9 +68,19 @@ class Site:
 def site() -> Iterator[Site]:
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-console-"))
     port = free_port()
-    config = Settings(data_dir=data_dir, port=port, rate_limit_per_minute=0, job_max_attempts=1)
+    config = Settings(
+        data_dir=data_dir,
+        port=port,
+        rate_limit_per_minute=0,
+        job_max_attempts=1,
+        # webhooks to a receiver on loopback, as make run allows; retried after 1 s
+        webhook_allow_http=True,
+        webhook_allow_networks=("127.0.0.0/8",),
+        webhook_retry_seconds=(1.0, 1.0, 1.0),
+    )
     services = migrated(config)
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
+    services.webhook_guard = GuardedFetcher(webhook_policy(config, resolver=no_lookups))
     with serving(create_app(config, services), port) as base:
         yield Site(base, services)
     services.close()
@@ -571,3 +585,124 @@ def test_the_console_is_served_with_a_strict_policy(site: Site) -> None:
         for p in (Path(__file__).parent.parent / "src/vitrina/web/console").iterdir()
     )
     assert weight < 150_000
+
+
+# -- apps and their webhooks ------------------------------------------------------------
+
+
+def _signed(secret: str, body: bytes) -> str:
+    """X-Ecwid-Webhook-Signature as Ecwid's documentation computes it."""
+    event = json.loads(body)
+    message = f"{event['eventCreated']}.{event['eventId']}".encode()
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def _delivery_row(page: Any, event_type: str, state: str = "") -> Any:
+    selector = f"#hooks-rows tr.delivery{'.' + state if state else ''}"
+    return page.locator(selector, has=page.locator("td", has_text=event_type)).first
+
+
+def test_the_apps_page_the_delivery_log_and_send_again(page: Any, site: Site) -> None:
+    # the webhook sender and its test receiver come with the delivery work
+    pytest.importorskip("vitrina.usecases.webhooks", reason="no webhook sender yet")
+    receiver = pytest.importorskip("tests.receiver", reason="no test receiver yet").receiver
+
+    store, token = site.store()
+    with receiver() as hooks:
+        sign_in(page, site, store, token)
+        page.click("#tab-apps")
+        page.wait_for_selector("#apps-status:has-text('No apps yet')")
+        page.click("#new-app")
+        page.fill("#a-name", XSS)
+        page.fill("#a-webhook", hooks.url("/flaky/1"))  # a 500 first, then 200s
+        page.click("#a-save")
+        secret = page.inner_text("#app-secret")
+        (app,) = site.services.metadata.apps.list_apps(store)
+        assert app.client_secret == secret and app.name == XSS
+        assert page.inner_text("#app-title") == XSS  # text, not markup
+        assert page.inner_text("#app-client-id") == app.client_id
+
+        # the app's install event: refused once, delivered by the retry
+        _delivery_row(page, "application.installed", "delivered").wait_for(timeout=20_000)
+        installed = _delivery_row(page, "application.installed")
+        installed.locator("[data-action=attempts]").click()
+        page.wait_for_selector(".attempt[data-number='2']")
+        attempts = page.inner_text(".attempts-row")
+        assert "Attempt 1" in attempts and "HTTP 500" in attempts and "answer 500" in attempts
+        assert (
+            "Attempt 2" in attempts and "HTTP 200" in attempts and "No attempt follows." in attempts
+        )
+        first, second = hooks.received()
+        assert first.body == second.body and first.event["eventType"] == "application.installed"
+        signature = _signed(secret, first.body)
+        assert first.header("X-Ecwid-Webhook-Signature") == signature
+        assert f"X-Ecwid-Webhook-Signature: {signature}" in attempts
+        assert first.body.decode() in attempts  # the body as sent
+
+        # send again: a new delivery of the same event, sent and logged
+        installed.locator("[data-action=replay]").click()
+        page.wait_for_selector("#hooks-done:has-text('same eventId')")
+        replayed = hooks.wait_for(3)[2]
+        assert replayed.event["eventId"] == first.event["eventId"]
+        assert replayed.header("X-Ecwid-Webhook-Signature") == signature
+        until(page, "document.querySelectorAll('#hooks-rows tr.delivery.delivered').length === 2")
+
+        # a write made in the console is an API call like any: it has its event
+        page.click("#tab-catalog")
+        page.fill("#new-root-name", "Toys")
+        page.click("#new-root-form button[type=submit]")
+        row(page, "Toys").wait_for()
+        page.click("#tab-apps")
+        _delivery_row(page, "category.created").wait_for(timeout=20_000)
+        created = hooks.wait_for(4)[3].event
+        assert created["eventType"] == "category.created"
+        assert page.inner_text("#hooks-rows tr.delivery >> nth=0").count("Toys") == 1
+        assert secret not in page.content()  # shown once, gone since
+
+        # a test event for the category picked
+        page.select_option("#test-category", str(created["entityId"]))
+        page.click("#send-test")
+        page.wait_for_selector("#test-status:has-text('Queued delivery')")
+        tested = hooks.wait_for(5)[4]
+        assert (tested.event["eventType"], tested.event["entityId"]) == (
+            "category.updated",
+            created["entityId"],
+        )
+        assert tested.header("X-Ecwid-Webhook-Signature") == _signed(secret, tested.body)
+
+        # change, then delete
+        page.fill("#a-name", "Search index")
+        page.click("#a-save")
+        page.wait_for_selector("#a-saved:has-text('Saved.')")
+        assert page.inner_text("#app-title") == "Search index"
+        page.click("#delete-app")
+        page.click("#confirm-ok")
+        page.wait_for_selector("#apps-status:has-text('No apps yet')")
+    assert site.services.metadata.apps.list_apps(store) == []
+
+
+REFUSED = "http://127.0.0.1:9/hooks"  # nothing listens there: every attempt fails
+
+
+def test_a_read_only_session_sees_apps_and_their_log_but_changes_nothing(
+    page: Any, site: Site
+) -> None:
+    store, token = site.store(scopes="read_catalog")
+    site.services.metadata.apps.create_app(
+        store,
+        "Feed",
+        f"client-feed-{store}",
+        "s" * 32,
+        AppChanges(scopes=frozenset({"read_catalog"}), webhook_url=REFUSED),
+    )
+    page.set_viewport_size({"width": 375, "height": 740})
+    sign_in(page, site, store, token)
+    page.click("#tab-apps")
+    page.click(".app-item")
+    page.wait_for_selector("#hooks-rows tr.delivery")
+    assert "application.installed" in page.inner_text("#hooks-rows")
+    assert page.is_hidden("#new-app")
+    for control in ("#app-form", "#send-test", "#delete-app", "[data-action=replay]"):
+        assert page.locator(control).count() == 0, control
+    assert REFUSED in page.inner_text("#app-detail")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -12,6 +12,7 @@ import {
   signOut,
   takeFragment,
 } from "./api.js";
+import * as apps from "./apps.js";
 import * as detail from "./detail.js";
 import { $, confirmDialog, say } from "./dom.js";
 import * as log from "./log.js";
@@ -44,14 +45,17 @@ async function search(keyword) {
   tree.render();
 }
 
+const SECTIONS = ["catalog", "requests", "apps"];
+
 function showTab(name) {
-  const onCatalog = name === "catalog";
-  $("catalog").hidden = !onCatalog;
-  $("requests").hidden = onCatalog;
-  $("tab-catalog").setAttribute("aria-pressed", String(onCatalog));
-  $("tab-requests").setAttribute("aria-pressed", String(!onCatalog));
-  if (onCatalog) log.stop();
-  else log.start();
+  for (const section of SECTIONS) {
+    $(section).hidden = section !== name;
+    $(`tab-${section}`).setAttribute("aria-pressed", String(section === name));
+  }
+  if (name === "requests") log.start();
+  else log.stop();
+  if (name === "apps") apps.start();
+  else apps.stop();
 }
 
 async function enter() {
@@ -77,6 +81,7 @@ async function enter() {
   );
   for (const node of document.querySelectorAll(".write")) node.hidden = !can("create_catalog");
   $("tab-requests").hidden = token.public;
+  $("tab-apps").hidden = token.public || !can("read_catalog");
   $("signin").hidden = true;
   $("tabs").hidden = false;
   showTab("catalog");
@@ -126,6 +131,7 @@ async function start() {
   tree.setup({ select: (id) => detail.show(id), changed: (id) => load(id) });
   detail.setup({ reload: (id) => load(id) });
   log.setup();
+  apps.setup();
 
   $("signin-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -144,6 +150,7 @@ async function start() {
   });
   $("tab-catalog").addEventListener("click", () => showTab("catalog"));
   $("tab-requests").addEventListener("click", () => showTab("requests"));
+  $("tab-apps").addEventListener("click", () => showTab("apps"));
   $("search-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     await search($("search").value).catch((error) => say($("tree-status"), error.message));
