@@ -47,6 +47,14 @@ def test_a_query_is_recorded_without_its_secrets(raw: str, recorded: str) -> Non
         ("https://x.example/p.jpg", "https://x.example/p.jpg"),
         ("not a url", "not a url"),
         ("https://[::1/", "REDACTED"),
+        # what a browser reads as https://u:p@h: slashes either way, any number
+        ("https:/u:pw@h.example/a", "https:/REDACTED@h.example/a"),
+        ("https:\\\\u:pw@h.example/a?x=1", "https:\\\\REDACTED@h.example/a?x=REDACTED"),
+        ("https:u:pw@h.example", "https:REDACTED@h.example"),
+        ("//u:pw@h.example/a", "//REDACTED@h.example/a"),
+        ("HTTP:\\\\u:pw@h.example/?next=http://y", "HTTP:\\\\REDACTED@h.example/?next=REDACTED"),
+        ("user@example.com", "user@example.com"),
+        ("mailto:a@b.example", "mailto:a@b.example"),
     ],
 )
 def test_a_url_loses_its_credentials(url: str, kept: str) -> None:
@@ -63,6 +71,10 @@ def test_a_url_loses_its_credentials(url: str, kept: str) -> None:
         f"could not download https://user:{TOKEN}@x.example/a.jpg",
         "fetching https://x.example/a.jpg?X-Amz-Signature=5ecret5ignature&b=1",
         f"token {TOKEN} was revoked",
+        "could not download https:/u:5ecret5ignature@x.example/a.jpg",
+        "could not download https:\\\\u:5ecret5ignature@x.example/a.jpg",
+        "could not download https:u:5ecret5ignature@x.example/a.jpg",
+        "proxy //u:5ecret5ignature@x.example:3128 refused",
     ],
 )
 def test_a_log_line_loses_every_credential(line: str) -> None:
@@ -79,7 +91,24 @@ def test_a_log_line_loses_every_credential(line: str) -> None:
         "async upload job 4 (store 1, category 2) attempt 1 failed: could not resolve",
         "the token was refused",
         "error_code=INVALID_API_TOKEN",
+        "no category 5 in /api/v3/1//categories@x",
+        "mail user@example.com: delivered",
     ],
 )
 def test_a_line_without_secrets_is_left_alone(line: str) -> None:
     assert redaction.text(line) == line
+
+
+def test_an_unsupported_proxy_is_named_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vitrina.client._transport import DeadlineTransport
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", f"socks5://user:{TOKEN}@127.0.0.1:1080")
+    with caplog.at_level("WARNING", logger="vitrina.client"):
+        DeadlineTransport().close()
+    warned = "\n".join(record.getMessage() for record in caplog.records)
+    assert "socks5://REDACTED@127.0.0.1:1080" in warned
+    assert TOKEN not in warned

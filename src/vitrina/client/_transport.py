@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
+from vitrina.domain import redaction
+
 E = TypeVar("E", bound=Exception)
 log = logging.getLogger("vitrina.client")
 
@@ -263,5 +265,6 @@ def _environment_proxies() -> dict[str, httpx.URL]:
         if proxy.scheme in ("http", "https"):
             found[scheme] = proxy
         else:
-            log.warning("the %s proxy %s is not supported; connecting directly", scheme, proxy)
+            shown = redaction.url(str(proxy))
+            log.warning("the %s proxy %s is not supported; connecting directly", scheme, shown)
     return found

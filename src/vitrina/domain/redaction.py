@@ -1,5 +1,5 @@
-"""Secrets kept out of what vitrina writes down: log lines, the request log,
-job records. One home for the rules (docs/security.md, "What is never
+"""Secrets kept out of what vitrina writes down: log lines, access lines and
+the request log. One home for the rules (docs/security.md, "What is never
 written down").
 
 - ``query(raw)``: a request's query as the client wrote it, without its
@@ -7,7 +7,9 @@ written down").
   every URL inside a value (``externalUrl=…``) passed through ``url``.
 - ``url(text)``: a URL without its user name and password, its query values
   and its fragment (signed URLs carry their signature there:
-  ``X-Amz-Signature``, ``sig``, ``token``…).
+  ``X-Amz-Signature``, ``sig``, ``token``…). The loose forms a browser
+  reads as the same URL (``https:/u:p@h``, ``https:\\\\u:p@h``, ``//u:p@h``)
+  lose their user info too.
 - ``text(line)``: a last line of defence for a whole log line: anything that
   looks like a vitrina token, a bearer credential, URL credentials or a
   secret query parameter is replaced.
@@ -46,11 +48,29 @@ SECRET_PARAMETERS = frozenset(
 )
 
 
+# The forms a URL parser that follows WHATWG (browsers, and what a user
+# copies from one) reads as "scheme://userinfo@host": slashes one way or the
+# other and any number of them (none at all for the special schemes).
+_LOOSE = re.compile(
+    r"(?i)^\s*((?:(?:https?|wss?|ftp):[/\\]*|[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2,}))"
+    r"([^/\\?#\s]*)@"
+)
+
+
 def url(text: str) -> str:
     """``text`` without user info, query values or fragment, if it is an
-    absolute URL; otherwise ``text`` itself."""
+    absolute URL (or a URL a browser would read as one); otherwise ``text``
+    itself."""
+    loose = _LOOSE.match(text)
+    if loose is not None:
+        cleaned = _absolute("x://" + MASK + "@" + text[loose.end() :])
+        return cleaned if cleaned == MASK else loose.group(1) + cleaned[len("x://") :]
     if "://" not in text:
         return text
+    return _absolute(text)
+
+
+def _absolute(text: str) -> str:
     try:
         parts = urlsplit(text.strip())
     except ValueError:
@@ -91,7 +111,10 @@ def query(raw: str) -> str:
 _TOKEN = re.compile(r"\b(secret|public)_[A-Za-z0-9_-]{16,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+|basic\s+|token\s*=\s*\")[A-Za-z0-9._~+/=-]{8,}")
 _AUTHORIZATION = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)[^'\"\r\n,}]+")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
+_USERINFO = re.compile(
+    r"(?i)(\b(?:https?|wss?|ftp):[/\\]*|\b[a-z][a-z0-9+.-]*:[/\\]+|(?<![\w/\\])[/\\]{2})"
+    r"[^/\\\s@'\"]+@"
+)
 _PARAMETER = re.compile(
     r"(?i)([?&;](?:" + "|".join(re.escape(p) for p in sorted(SECRET_PARAMETERS)) + r")=)[^&\s'\"#]+"
 )

@@ -8,11 +8,11 @@ from typing import Any
 
 import msgspec
 
+from vitrina import wire
 from vitrina.domain.errors import BadRequest
 
 Fields = dict[str, "Fields | None"]
 _FIELD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-MAX_FIELD_DEPTH = 8  # items(a(b(...))): deeper has no meaning and would exhaust the stack
 
 
 def parse_response_fields(text: str) -> Fields:
@@ -24,9 +24,9 @@ def parse_response_fields(text: str) -> Fields:
 
 
 def _parse_list(text: str, pos: int, depth: int = 1) -> tuple[Fields, int]:
-    if depth > MAX_FIELD_DEPTH:
+    if depth > wire.FIELD_DEPTH:  # the grammar's limit: the parser's stack stays small
         raise BadRequest(
-            f"Parameter 'responseFields' nests deeper than {MAX_FIELD_DEPTH} levels of '('"
+            f"Parameter 'responseFields' nests deeper than {wire.FIELD_DEPTH} levels of '('"
         )
     fields: Fields = {}
     while pos < len(text):
