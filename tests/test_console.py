@@ -28,6 +28,7 @@ from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
 from tests.processes import free_port
+from tests.receiver import receiver
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, fetch_policy, webhook_policy
 from vitrina.domain.values import SCOPES, AppChanges
@@ -603,10 +604,6 @@ def _delivery_row(page: Any, event_type: str, state: str = "") -> Any:
 
 
 def test_the_apps_page_the_delivery_log_and_send_again(page: Any, site: Site) -> None:
-    # the webhook sender and its test receiver come with the delivery work
-    pytest.importorskip("vitrina.usecases.webhooks", reason="no webhook sender yet")
-    receiver = pytest.importorskip("tests.receiver", reason="no test receiver yet").receiver
-
     store, token = site.store()
     with receiver() as hooks:
         sign_in(page, site, store, token)
