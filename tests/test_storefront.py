@@ -185,6 +185,40 @@ def test_a_renamed_category_keeps_its_id_link_and_shows_the_new_name(
     assert heading(client.get("/store/1/board-games-c1").text) == "Games"
 
 
+def test_a_custom_slug_is_one_segment_inside_the_store(shop: Shop, client: TestClient) -> None:
+    toys = shop.create("Toys", customSlug="../../admin")
+    kites = shop.create("Kites", parentId=toys, customSlug="toys/kites?a=1#b")
+    dots = shop.create("Dots", customSlug="..")
+    russian = shop.create("Toys", customSlug="игрушки")
+    default, with_id, slug_only = shop.urls(toys)
+    assert default == "http://testserver/store/1/#!/..%2F..%2Fadmin/c/1"
+    assert with_id == "http://testserver/store/1/..%2F..%2Fadmin-c1"
+    assert slug_only == "http://testserver/store/1/..%2F..%2Fadmin"
+    assert shop.urls(kites)[1] == "http://testserver/store/1/toys%2Fkites%3Fa%3D1%23b-c2"
+    assert shop.urls(dots)[2] == "http://testserver/store/1/dots"  # never "." or ".."
+    assert shop.urls(russian)[2] == (
+        "http://testserver/store/1/%D0%B8%D0%B3%D1%80%D1%83%D1%88%D0%BA%D0%B8"
+    )
+    for category in (toys, kites, dots, russian):
+        for url in shop.urls(category):
+            # where a browser goes: the store's folder, never above it
+            assert urlsplit(urljoin("http://testserver/store/1/x", url)).path.startswith(
+                "/store/1/"
+            ), url
+            answer = client.get(path(url))
+            assert answer.status_code == 200, url
+
+    page = client.get(path(shop.urls(kites)[1])).text
+    assert heading(page) == "Kites"
+    assert 'href="./..%2F..%2Fadmin-c1">Toys</a>' in page
+    assert 'href="../../storefront/page.css"' in page
+    # the same page with its slash typed as one: a folder further down
+    typed = client.get("/store/1/toys/kites%3Fa%3D1%23b-c2").text
+    assert heading(typed) == "Kites"
+    assert 'href="../..%2F..%2Fadmin-c1">Toys</a>' in typed
+    assert 'href="../../../storefront/page.css"' in typed
+
+
 def test_a_shared_slug_opens_the_first_visible_category(shop: Shop, client: TestClient) -> None:
     toys = shop.create("Toys", orderBy=10)
     first = shop.create("Kites", parentId=toys)

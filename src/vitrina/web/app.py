@@ -47,7 +47,7 @@ SITE: dict[str, dict[str, Endpoint]] = {
     # the storefront preview: what a category's url opens (web/storefront.py)
     "/store/{store_id}": {"GET": storefront.store_redirect},
     "/store/{store_id}/": {"GET": storefront.store_page},
-    "/store/{store_id}/{slug}": {"GET": storefront.category_page},
+    "/store/{store_id}/{slug:path}": {"GET": storefront.category_page},
     "/storefront/{name}": {"GET": storefront.asset},
 }
 

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from vitrina import wire
 from vitrina.domain.naming import public_path
@@ -32,8 +33,20 @@ def slugify(name: str) -> str:
     return slug[:100] or "category"
 
 
+def category_slug(category: Category) -> str:
+    """The slug a category's URL carries: its ``customSlug``, else one made
+    of its name; never ``.`` or ``..``, which a browser would read as this
+    folder or the one above."""
+    if category.custom_slug in ("", ".", ".."):
+        return slugify(category.name)
+    return category.custom_slug
+
+
 def category_url(category: Category, view: View) -> str:
-    slug = category.custom_slug or slugify(category.name)
+    """The category's page in the store, in the form ``view`` asks for; the
+    slug is percent-encoded, one segment of the path (a ``customSlug`` of
+    ``../admin`` or ``a?b#c`` stays inside the store's URL)."""
+    slug = quote(category_slug(category), safe="-_.~")
     base = view.store_url.rstrip("/")
     if not view.clean_urls:
         return f"{base}/#!/{slug}/c/{category.id}"

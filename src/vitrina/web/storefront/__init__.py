@@ -31,7 +31,7 @@ from functools import cache
 from html import escape
 from html.parser import HTMLParser
 from importlib import resources
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,7 +40,7 @@ from starlette.responses import Response
 from vitrina import wire
 from vitrina.domain.tree import CategoryTree
 from vitrina.domain.values import Category, Store
-from vitrina.web.category_json import View, category_url, file_url
+from vitrina.web.category_json import View, category_slug, category_url, file_url
 from vitrina.web.console import security_headers
 from vitrina.web.context import Context
 
@@ -116,13 +116,7 @@ def _link(category: Category, with_ids: bool) -> str:
     """The category's address relative to the store page: the ``url`` form
     of web/shapes.py, from the store's own folder."""
     view = View(files_base="", store_url=".", clean_urls=True, slugs_without_ids=not with_ids)
-    return quote(category_url(category, view), safe="/.-_~!$&'()*+,;=:@")
-
-
-def _slug(category: Category) -> str:
-    return category_url(
-        category, View(files_base="", store_url="", clean_urls=True, slugs_without_ids=True)
-    )[1:]
+    return category_url(category, view)
 
 
 # The slug-only form names no id: an index of the visible categories by slug,
@@ -140,7 +134,7 @@ def _by_slug(shop: _Shop) -> dict[str, Category]:
     index: dict[str, Category] = {}
     for category in shop.tree.ordered:
         if visible(shop, category):
-            index.setdefault(_slug(category), category)
+            index.setdefault(category_slug(category), category)
     _SLUGS[shop.tree] = (shop.version, index)
     return index
 
@@ -152,7 +146,7 @@ def _find(shop: _Shop, slug: str) -> tuple[Category, bool] | None:
     a rename)."""
     with_id = _WITH_ID.fullmatch(slug)
     by_id = shop.tree.by_id.get(int(with_id[2])) if with_id else None
-    if by_id is not None and with_id is not None and _slug(by_id) == with_id[1]:
+    if by_id is not None and with_id is not None and category_slug(by_id) == with_id[1]:
         return by_id, True
     named = _by_slug(shop).get(slug)
     if named is not None:
@@ -250,16 +244,21 @@ def _children(tree: CategoryTree, parent: int | None) -> list[Category]:
     return sorted(found, key=lambda c: (c.order_by, c.id))
 
 
-def _page(shop: _Shop | None, title: str, main: str, script: bool = False) -> str:
+def _page(shop: _Shop | None, title: str, main: str, script: bool = False, depth: int = 0) -> str:
+    """The page around ``main``, whose links are relative to the store's
+    folder (``./toys-c1``). ``depth``: how many folders below it the page is
+    (a ``customSlug`` may hold ``/``: …/store/1/toys/kites-c2 is one down)."""
     store = shop.store if shop is not None else None
+    up = "../" * depth
+    site = up + _SITE
     head = (
         "<!doctype html><html lang="
         f'"{escape(store.default_language if store else "en")}"><head><meta charset=utf-8>'
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
-        f'<link rel=stylesheet href="{_SITE}storefront/page.css">'
-        f'<link rel=icon href="{_SITE}console/favicon.svg" type="image/svg+xml">'
-        + (f'<script src="{_SITE}storefront/page.js" defer></script>' if script else "")
+        f'<link rel=stylesheet href="{site}storefront/page.css">'
+        f'<link rel=icon href="{site}console/favicon.svg" type="image/svg+xml">'
+        + (f'<script src="{site}storefront/page.js" defer></script>' if script else "")
         + "</head><body>"
     )
     bar = (
@@ -272,7 +271,10 @@ def _page(shop: _Shop | None, title: str, main: str, script: bool = False) -> st
         "<footer>A preview of the storefront, served by vitrina from the catalog its API "
         "holds. On Ecwid, this URL is the shop's real storefront.</footer>"
     )
-    return f"{head}{bar}<main>{main}</main>{foot}</body></html>"
+    body = f"{bar}<main>{main}</main>"
+    if depth:  # every text is escaped: href=" begins only the page's own links
+        body = body.replace('href="./', f'href="{up}')
+    return f"{head}{body}{foot}</body></html>"
 
 
 def _answer(html: str, ctx: Context | None, status: int = 200) -> Response:
@@ -283,7 +285,22 @@ def _answer(html: str, ctx: Context | None, status: int = 200) -> Response:
 def _not_found(request: Request, shop: _Shop | None) -> Response:
     back = '<p><a href="./">The store\'s categories</a></p>' if shop is not None else ""
     main = f"<h1>Not found</h1><p>No such category in this store's storefront.</p>{back}"
-    return _answer(_page(shop, "Not found", main), Context.of(request), 404)
+    page = _page(shop, "Not found", main, depth=_depth(request))
+    return _answer(page, Context.of(request), 404)
+
+
+def _depth(request: Request) -> int:
+    """How many folders below the store's the page at ``request`` is, as the
+    browser sees it: a slug's ``/`` is ``%2F`` in the URLs vitrina gives out
+    (one folder, the store's), a ``/`` typed as such is a folder more."""
+    slug: str = request.path_params.get("slug", "")
+    if "/" not in slug:
+        return 0
+    raw = bytes(request.scope.get("raw_path", b"")).decode("latin-1")
+    start = raw.find(f"/store/{request.path_params['store_id']}/")
+    if start < 0:
+        return slug.count("/")
+    return raw.count("/", start) - 3
 
 
 MOST_CRUMBS = 20  # ancestors a trail shows
@@ -345,7 +362,8 @@ async def category_page(request: Request) -> Response:
         + "</div>"
         + _cards(shop, _children(shop.tree, category.id), with_ids, "Subcategories")
     )
-    return _answer(_page(shop, f"{category.name} · {shop.store.name}", main), shop.ctx)
+    page = _page(shop, f"{category.name} · {shop.store.name}", main, depth=_depth(request))
+    return _answer(page, shop.ctx)
 
 
 @cache
