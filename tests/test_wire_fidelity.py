@@ -43,6 +43,26 @@ def test_categories_by_path(api: Api, params: dict[str, str], expected: list[str
     assert data["offset"] == 0 and data["limit"] == 100
 
 
+def test_a_public_token_walks_no_path_through_a_disabled_category(
+    api: Api, services: Services, client: TestClient
+) -> None:
+    ids = _tree(api)
+    inside = api.create(name="Inside", parentId=ids["hidden"])
+    token, _ = create_token(services.metadata, api.store_id, frozenset({"read_catalog"}), True)
+    public = Api(client, api.store_id, token)
+
+    def found(caller: Api, path: str, **more: str) -> list[int]:
+        answer = caller.get("/categoriesByPath", params={"path": path, **more}).json()
+        assert answer["total"] == len(answer["items"])
+        return [item["id"] for item in answer["items"]]
+
+    assert found(api, "Toys/Hidden/Inside") == [inside]  # a secret token walks through
+    # a public one does not: the answer would confirm a disabled "Hidden"
+    assert found(public, "Toys/Hidden/Inside") == []
+    assert found(public, "Toys/Hidden/Inside", hidden_categories="true") == []
+    assert found(public, "Toys/Cars/Red Cars") == [ids["red"]]
+
+
 def test_categories_by_path_sorts_by_id_and_pages(api: Api) -> None:
     parent = api.create(name="Shop")
     same = [api.create(name="Same", parentId=parent, orderBy=100 - n) for n in range(3)]

@@ -153,7 +153,9 @@ class CategoryTree:
 
     def by_path(self, names: Sequence[str], query: CategoryQuery) -> tuple[int, list[Category]]:
         """(total, page) of the categories whose names from the root down are
-        ``names``, compared case-insensitively, by id."""
+        ``names``, compared case-insensitively, by id. A query that may not
+        see a disabled category may not walk through one either: its name
+        is not an answer to be had by guessing paths below it."""
         level: list[int | None] = [None]
         for name in names:
             wanted = name.casefold()
@@ -162,6 +164,7 @@ class CategoryTree:
                 for parent in level
                 for child in self.children.get(parent, ())
                 if self.by_id[child].name.strip(SPACES).casefold() == wanted
+                and (self.by_id[child].enabled or not query.enabled_only)
             ]
         found = [self.by_id[cid] for cid in level if cid is not None] if names else []
         return query.page(sorted((c for c in found if query.shows(c)), key=lambda c: c.id))
