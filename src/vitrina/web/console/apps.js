@@ -83,10 +83,12 @@ async function choose(id, secret = "") {
     ...[
       h("h2", { id: "app-title", text: app.name }),
       secret ? secretNote(secret) : null,
-      h("dl", { class: "fields" }, h("dt", { text: "Client id" }), h("dd", {}, h("code", { id: "app-client-id", text: app.clientId }))),
-      writes ? appForm(app) : readOnly(app),
-      writes ? testForm(app) : null,
+      summary(app),
       hooks.section(),
+      writes ? testForm(app) : null,
+      writes
+        ? h("details", { id: "app-settings", class: "settings" }, h("summary", { text: "Change the app" }), appForm(app))
+        : null,
       writes ? deleteSection(app) : null,
     ].filter(Boolean),
   );
@@ -102,15 +104,16 @@ function secretNote(secret) {
   );
 }
 
-function readOnly(app) {
+function summary(app) {
   const rows = [
+    ["Client id", app.clientId],
     ["Webhook URL", app.webhookUrl || "none: no webhooks"],
     ["Events", app.events.length ? app.events.join(", ") : "every event its scopes let it see"],
     ["Scopes", app.scopes.join(", ")],
     ["Redirect URI", app.redirectUri || "—"],
     ["Iframe URL", app.iframeUrl || "—"],
   ];
-  return h("dl", { class: "fields" }, rows.flatMap(([name, value]) => [h("dt", { text: name }), h("dd", { text: value })]));
+  return h("dl", { class: "summary", id: "app-summary" }, rows.flatMap(([name, value]) => [h("dt", { text: name }), h("dd", { text: value })]));
 }
 
 function checks(name, values, checked, disabled = () => false) {
@@ -175,6 +178,7 @@ function appForm(app) {
         await api("PUT", `/_webhooks/apps/${app.id}`, { json: body });
         apps = (await api("GET", "/_webhooks/apps")).items;
         await choose(app.id);
+        $("app-settings").open = true; // where the change was made
         say($("a-saved"), "Saved.");
       } else {
         const created = await api("POST", "/_webhooks/apps", { json: body });
