@@ -8,6 +8,7 @@ update_catalog. Addresses are named, never looked up (tests/live.py)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, webhook_policy
 from vitrina.domain.values import Attempt
 from vitrina.usecases.tokens import create_token
+from vitrina.usecases.webhooks import WebhookRunner
 
 HOOK = "http://127.0.0.1:9/hooks"  # nothing is sent here: no worker runs in these tests
 
@@ -363,3 +365,26 @@ def test_a_deleted_app_is_gone_but_hears_of_it(api: Api) -> None:
     again = api.delete(f"/_webhooks/apps/{app['id']}")
     assert again.status_code == 404
     assert again.json()["errorMessage"] == f"No app #{app['id']} in store #{api.store_id}"
+
+
+def test_the_client_secret_is_never_written_down(
+    api: Api, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = api.post("/_webhooks/apps", json={"name": "Sync", "webhookUrl": HOOK}).json()
+    secret = created["clientSecret"]
+    category = api.create(name="Toys")
+    api.put(f"/_webhooks/apps/{created['id']}", json={"name": "Renamed"})
+    api.post(f"/_webhooks/apps/{created['id']}/test", json={"categoryId": category})
+    runner = WebhookRunner(services)  # sends each once: nothing listens there
+    try:
+        assert runner.run_until_idle() == 3
+    finally:
+        runner.close()
+    shown = [api.get(f"/_webhooks/deliveries/{d['id']}").text for d in _log(api)]
+    assert all('"attemptCount":1' in text for text in shown)
+    assert any(r.name == "vitrina.webhooks" for r in caplog.records)  # the failures were logged
+    assert secret not in caplog.text
+    assert not any(secret in text for text in shown)
+    assert secret not in api.get("/_requests", params={"limit": 1000}).text
+    assert secret not in repr(services.metadata.apps.get_app(api.store_id, created["id"]))
