@@ -17,8 +17,10 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -436,6 +438,24 @@ def test_a_slow_receiver_does_not_delay_another_app(
         worker.stop(5)
     assert {a.event["entityId"] for a in arrived[1:]} == set(fast)
     assert took < 1.0, took  # not behind the slow app's 18 events of 1.5 s, 4 at a time
+
+
+def test_claimers_at_once_get_distinct_deliveries_and_at_most_four_of_an_app(
+    services: Services, api: Api
+) -> None:
+    _app(services, api.store_id, "http://127.0.0.1:9/unused")
+    for n in range(12):
+        api.create(name=f"C{n}")
+    start = threading.Barrier(8)
+
+    def claim(n: int) -> int | None:
+        start.wait()
+        claimed = services.metadata.webhooks.claim_delivery(f"claimer-{n}", 60)
+        return claimed[0].id if claimed else None
+
+    with ThreadPoolExecutor(8) as pool:
+        got = [c for c in pool.map(claim, range(8)) if c is not None]
+    assert len(got) == len(set(got)) == 4
 
 
 def test_connections_to_a_receiver_are_kept_alive(

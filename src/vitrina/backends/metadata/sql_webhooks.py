@@ -157,10 +157,14 @@ _CLAIM = (
 )
 _CLAIMED = _WITH_EVENT.where(webhook_deliveries.c.id == sa.bindparam("chosen"))
 _APP = sa.select(apps).where(apps.c.id == sa.bindparam("app"))
-# PostgreSQL: the claimers of one app take turns on its row, then take its
-# oldest due delivery and count what it has in flight afresh; so none of
-# them fails for having chosen the same delivery, and PER_APP holds.
-_LOCK_APP = sa.select(apps.c.id).where(apps.c.id == sa.bindparam("app")).with_for_update()
+# PostgreSQL: the claimers of one app take turns (a lock held until the
+# claim commits), then take its oldest due delivery and count what it has in
+# flight afresh; so none of them fails for having chosen the same delivery,
+# and PER_APP holds. An advisory lock, not the app's row: deleting an app
+# locks its deliveries and then its row, and would deadlock with a claim
+# that held the row and waited for a delivery.
+_CLAIMERS = 0x77656268  # the advisory locks' key space: b"webh"
+_LOCK_APP = sa.select(sa.func.pg_advisory_xact_lock(_CLAIMERS, sa.bindparam("app")))
 _SENDING = webhook_deliveries.alias("sending")
 _BUSY = (
     sa.select(sa.func.count())
