@@ -64,8 +64,9 @@ def served() -> Iterator[dict[str, Any]]:
     job_id, _ = image_cases.start_async(
         services, store, child, "https://images.example/toy.jpg", 800, 600, None, None
     )
-    # apps: one for reads, changes and test events, one that DELETE may remove;
-    # each hears of its install (deliveries 1 and 2)
+    # apps: one to read and send test events to, one that PUT may change (its
+    # webhook URL too), one that DELETE may remove; each hears of its install
+    # (deliveries 1 to 3)
     app_ids = [
         services.metadata.apps.create_app(
             store.id,
@@ -74,12 +75,12 @@ def served() -> Iterator[dict[str, Any]]:
             "s" * 32,
             AppChanges(scopes=frozenset({"read_catalog"}), webhook_url="https://hooks.example/in"),
         )[0].id
-        for name in ("kept", "doomed")
+        for name in ("kept", "changed", "doomed")
     ]
     deliveries = services.metadata.webhooks.list_deliveries(store.id)
     # schemathesis.toml names these ids (the database is new, so they are known)
     assert (store.id, parent, doomed, image_id, job_id) == (1, 1, 2, 1001, 1005)
-    assert app_ids == [1, 2] and [d.id for d in deliveries] == [2, 1]
+    assert app_ids == [1, 2, 3] and [d.id for d in deliveries] == [3, 2, 1]
     app = create_app(config, services)
     with serving(app) as base:
         yield {
@@ -100,13 +101,15 @@ def served() -> Iterator[dict[str, Any]]:
 # schema can express, so schemathesis warns about them (missing test data,
 # validation mismatch): random bytes are rarely an image (422 INVALID_IMAGE);
 # a generated parentId rarely names a category, or names the category itself
-# (404, 400: docs/differences.md); the category and the app DELETE may remove
-# are gone after the first call. Warnings about any other operation fail the test.
+# (404, 400: docs/differences.md), nor does a test event's categoryId (404);
+# the category and the app DELETE may remove are gone after the first call.
+# Warnings about any other operation fail the test.
 EXPECTED_WARNINGS = {
     "POST /api/v3/{storeId}/categories/{categoryId}/image",
     "PUT /api/v3/{storeId}/categories/{categoryId}",
     "DELETE /api/v3/{storeId}/categories/{categoryId}",
     "DELETE /api/v3/{storeId}/_webhooks/apps/{appId}",
+    "POST /api/v3/{storeId}/_webhooks/apps/{appId}/test",
 }
 
 
