@@ -45,7 +45,27 @@ tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     # the app a token was issued to (OAuth install); deleting the app revokes it
     sa.Column("app_id", sa.Integer, index=True),
+    # the OAuth code (its hash) the token was exchanged for: a second exchange
+    # of that code revokes it
+    sa.Column("grant_code", sa.String(64), index=True),
     sqlite_autoincrement=True,
+)
+
+# OAuth authorization codes: single-use, valid 10 minutes, bound to the app
+# and the redirect URI of the authorize request; kept only as SHA-256 hashes.
+oauth_codes = sa.Table(
+    "oauth_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.Integer, nullable=False, index=True),
+    sa.Column(
+        "store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("scopes", sa.String(400), nullable=False),  # comma-separated, as granted
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
 )
 
 # Console sign-in codes (vitrina console-link, vitrina demo): single-use,
@@ -227,6 +247,7 @@ apps = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),  # gone, but for its uninstall event
+    sa.Column("installed_at", sa.DateTime(timezone=True)),  # by OAuth; None: not installed
     sqlite_autoincrement=True,
 )
 
