@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from tests import sample_images as images
 from tests.servers import ImageServer, image_server
 from tests.services import S3, Postgres, postgres_server, seaweed_server
+from vitrina import logs
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.backends.metadata import migrate
 from vitrina.bootstrap import Services, build_services, fetch_policy
@@ -22,6 +24,29 @@ from vitrina.settings import Settings
 from vitrina.usecases.tokens import create_token
 from vitrina.usecases.upload_jobs import JobRunner
 from vitrina.web.app import create_app
+
+# -- a command run in-process leaves logging as it found it ---------------------
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """``main([...])`` sets up logging for the process (logs.configure): a
+    handler on the test's captured stderr, closed once the test ends, and
+    the access lines written to it rather than as records. Put back what
+    was there, so a later test's lines reach its own capture."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    watched = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    kept = [(lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in watched]
+    handler = logs._handler
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for lg, its_handlers, propagate, disabled in kept:
+        lg.handlers[:] = its_handlers
+        lg.propagate, lg.disabled = propagate, disabled
+    logs._handler = handler
+
 
 # -- tests write only inside their temporary folders --------------------------
 

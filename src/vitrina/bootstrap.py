@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from vitrina import __version__
 from vitrina.backends.blobs.local import LocalBlobStore
 from vitrina.backends.fetching.guarded import FetchPolicy, GuardedFetcher
 from vitrina.backends.imaging.vips import VipsProcessor
@@ -21,6 +22,8 @@ from vitrina.domain.errors import StorageUnavailable
 from vitrina.domain.seams import BlobStore, ImageProcessor, MetadataStore, UrlFetcher, VersionCheck
 from vitrina.settings import Settings
 from vitrina.usecases.decode_budget import DecodeBudget
+
+VERSION = __version__  # for the use cases, which do not import the package's top
 
 
 @dataclass(frozen=True)

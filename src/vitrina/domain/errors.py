@@ -137,6 +137,10 @@ class DownloadFailed(VitrinaError):
     code = "IMAGE_DOWNLOAD_FAILED"
 
 
+class TimedOut(DownloadFailed):
+    """A request found no connection, or no complete answer, in time."""
+
+
 class RateLimited(VitrinaError):
     status = 429
     code = "RATE_LIMITED"

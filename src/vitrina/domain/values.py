@@ -388,3 +388,13 @@ class Attempt:
     request_body: str
     next_at: datetime | None = None
     id: int = 0
+
+
+@dataclass(frozen=True)
+class PostAnswer:
+    """A receiver's answer to a POST: its status, headers and the first
+    bytes of its body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes

@@ -27,7 +27,7 @@ and ``vitrina worker``: usecases/upload_jobs.py starts it beside the
 async-upload threads). Concurrency is across receivers: the claim lets apps
 take turns and keeps any one app to four deliveries in flight, so a slow or
 dead receiver holds up at most its own. Each thread keeps its connections
-alive per receiver (``KeptConnections``).
+alive per receiver (the guard's ``KeptConnections``).
 """
 
 from __future__ import annotations
@@ -45,17 +45,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from vitrina import __version__, metrics
-from vitrina.backends.fetching.guarded import Answer, KeptConnections, TimedOut
-from vitrina.bootstrap import Services, WebhookRules
-from vitrina.domain.errors import DownloadFailed, Unavailable, WrongUrl
-from vitrina.domain.values import App, Attempt, Delivery, WebhookEvent
+from vitrina import metrics
+from vitrina.bootstrap import VERSION, Services, WebhookRules
+from vitrina.domain.errors import DownloadFailed, TimedOut, Unavailable, WrongUrl
+from vitrina.domain.values import App, Attempt, Delivery, PostAnswer, WebhookEvent
 
 log = logging.getLogger("vitrina.webhooks")
 
 SUCCESS = frozenset({200, 201, 202, 204, 209})
 ANSWER_KEPT = 2048  # bytes of a receiver's answer kept in the delivery log
-USER_AGENT = f"vitrina/{__version__} (webhooks)"
+USER_AGENT = f"vitrina/{VERSION} (webhooks)"
 
 # Ecwid's schedule: "15 min, 30 min, 45 min, 1 h, 2 h, and so on, up to 27
 # attempts within 24 hours". Read as the waits *between* attempts it cannot
@@ -122,7 +121,7 @@ class _Outcome:
         return self.status in SUCCESS
 
 
-def _answered(answer: Answer, sent: tuple[tuple[str, str], ...]) -> _Outcome:
+def _answered(answer: PostAnswer, sent: tuple[tuple[str, str], ...]) -> _Outcome:
     response = answer.body.decode("utf-8", "replace")
     status = answer.status
     if status in SUCCESS:
@@ -148,7 +147,7 @@ class WebhookRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}:webhooks-{next(_RUNNER_NUMBERS)}"
         self.lease_seconds = lease_seconds or services.webhook_rules.lease_seconds
         self.current: Delivery | None = None
-        self.connections = KeptConnections()
+        self.connections = services.webhook_guard.kept_connections()
 
     def run_once(self) -> Delivery | None:
         """Claim and send one delivery; the delivery as claimed, or None when

@@ -34,7 +34,8 @@ import httpx
 from vitrina.backends.fetching.addresses import IPAddress, IPNetwork, is_allowed, parse_numeric_host
 from vitrina.backends.fetching.pinned import Deadline, PinnedBackend
 from vitrina.domain.byte_cap import ByteCap
-from vitrina.domain.errors import DownloadFailed, ImageTooBig, WrongUrl
+from vitrina.domain.errors import DownloadFailed, ImageTooBig, TimedOut, WrongUrl
+from vitrina.domain.values import PostAnswer
 
 log = logging.getLogger("vitrina.fetch")
 
@@ -93,19 +94,6 @@ class Outgoing:
     url: httpx.URL
     headers: tuple[tuple[str, str], ...]
     body: bytes
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A POST's answer: its status, headers and the first bytes of its body."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-class TimedOut(DownloadFailed):
-    """A POST found no connection, or no complete answer, in time."""
 
 
 class _Stale(DownloadFailed):
@@ -275,9 +263,13 @@ class GuardedFetcher:
         )
         return Outgoing(parsed, sent, body)
 
+    def kept_connections(self) -> KeptConnections:
+        """A thread's own kept-alive connections, for its ``post`` calls."""
+        return KeptConnections()
+
     def post(
         self, outgoing: Outgoing, kept: KeptConnections | None = None, keep: int = 2048
-    ) -> Answer:
+    ) -> PostAnswer:
         """Send ``outgoing`` to the address its host has now, if every address
         the host has is allowed (WrongUrl otherwise), within the policy's
         connect and total deadlines (DownloadFailed when one passes, or the
@@ -304,7 +296,7 @@ class GuardedFetcher:
         deadline: float,
         kept: KeptConnections | None,
         keep: int,
-    ) -> Answer:
+    ) -> PostAnswer:
         if taken is None:
             timer = Deadline(deadline)
             pool = httpcore.ConnectionPool(
@@ -343,7 +335,7 @@ class GuardedFetcher:
                     body += chunk
                     if len(body) > _ANSWER_READ:
                         break  # the connection is dropped, not kept
-                answer = Answer(
+                answer = PostAnswer(
                     response.status,
                     tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers),
                     bytes(body[:keep]),
