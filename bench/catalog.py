@@ -7,6 +7,11 @@ against the 1k store of the same run. Targets, at 20k against
 1k: first read after a write <= 2x a read without one, PUT <= 2x, create
 rate >= 0.8x, keyword search < 3x.
 
+Then webhooks: the create rate of a 1k store with an app subscribed to its
+events (delivered by the server's own worker to a fast receiver on
+127.0.0.1, bench/webhooks.py's) against a 1k store without one, measured in
+turns in the same run (target >= 0.9x).
+
     python bench/catalog.py [--sizes 1000,5000,20000,100000] [--runs 41]
 
 The categories are written straight through the metadata store (the same
@@ -33,10 +38,17 @@ sys.path.insert(0, str(ROOT))
 
 from tests.processes import start_serve, stop, wait_ready  # noqa: E402 -- after the path is set
 
-from vitrina.bootstrap import build_services  # noqa: E402
+from bench.webhooks import fast_receiver  # noqa: E402
+from vitrina.bootstrap import Services, build_services  # noqa: E402
 from vitrina.domain.values import SCOPES, CategoryChanges  # noqa: E402
 from vitrina.settings import Settings  # noqa: E402
+from vitrina.usecases import apps  # noqa: E402
 from vitrina.usecases.tokens import create_token  # noqa: E402
+
+LOOPBACK_HOOKS = {
+    "VITRINA_WEBHOOK_ALLOW_HTTP": "true",
+    "VITRINA_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
+}
 
 
 def fill(settings: Settings, size: int) -> tuple[int, str, list[int]]:
@@ -108,13 +120,20 @@ def measure(
     figures["keyword"] = timed(
         lambda: http.get(f"{api}/categories", params={"keyword": "unique needle"}), runs
     )
+    figures["create_rate"] = create_rate(api, token, ids[0], 3)
+    http.close()
+    return figures
+
+
+def create_rate(api: str, token: str, parent: int, seconds: float) -> float:
+    """Categories created per second by 4 clients."""
     made = [0]
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + seconds
 
     def creator() -> None:
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as own:
             while time.monotonic() < deadline:
-                own.post(f"{api}/categories", json={"name": "new", "parentId": ids[0]})
+                own.post(f"{api}/categories", json={"name": "new", "parentId": parent})
                 made[0] += 1
 
     threads = [threading.Thread(target=creator) for _ in range(4)]
@@ -123,30 +142,92 @@ def measure(
         thread.start()
     for thread in threads:
         thread.join()
-    figures["create_rate"] = made[0] / (time.perf_counter() - started)
-    http.close()
-    return figures
+    return made[0] / (time.perf_counter() - started)
+
+
+def webhook_rates(
+    base: str, settings: Settings, receiver: str, turns: int
+) -> tuple[float, float, float]:
+    """The median create rate of a 1k store without an app, and of one with
+    an app subscribed, measured in turns; before each turn the worker has
+    sent every event so far, so a turn pays for its own deliveries only.
+    Also the share of a turn's events delivered within it."""
+    store_plain, token_plain, ids_plain = fill(settings, 1000)
+    store_hooked, token_hooked, ids_hooked = fill(settings, 1000)
+    hooks = settings.replace(webhook_allow_http=True, webhook_allow_networks=("127.0.0.0/8",))
+    without, with_app, kept_up = [], [], []
+    with build_services(hooks) as services:
+        apps.create(services, store_hooked, "Receiver", webhook_url=receiver)
+        plain = f"{base}/api/v3/{store_plain}"
+        hooked = f"{base}/api/v3/{store_hooked}"
+        for _ in range(turns):
+            settle(services)
+            without.append(create_rate(plain, token_plain, ids_plain[0], 3))
+            before = settle(services)
+            rate = create_rate(hooked, token_hooked, ids_hooked[0], 3)
+            with_app.append(rate)
+            kept_up.append((delivered(services) - before) / (rate * 3))
+    turns = [f"{a:.0f}/{b:.0f}" for a, b in zip(without, with_app, strict=True)]
+    print("turns (without/with):", turns, file=sys.stderr)
+    return statistics.median(without), statistics.median(with_app), statistics.median(kept_up)
+
+
+def delivered(services: Services) -> int:
+    counts, _ = services.metadata.webhooks.webhook_counts()
+    return counts.get("delivered", 0)
+
+
+def settle(services: Services) -> int:
+    """Wait (a minute at most) until no webhook delivery is waiting; how many
+    are delivered."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        counts, _ = services.metadata.webhooks.webhook_counts()
+        if not counts.get("pending") and not counts.get("sending"):
+            break
+        time.sleep(0.1)
+    return delivered(services)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,5000,20000,100000")
     parser.add_argument("--runs", type=int, default=41)
+    parser.add_argument("--turns", type=int, default=3, help="create-rate turns for webhooks")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="vitrina-bench-catalog-"))
-    server = start_serve(work / "data", env={"VITRINA_RATE_LIMIT_PER_MINUTE": "0"})
     results: dict[int, dict[str, float]] = {}
-    try:
-        wait_ready(server)
-        settings = Settings(data_dir=work / "data")
-        for size in sizes:
-            print(f"filling a store of {size} categories ...", flush=True)
-            store, token, ids = fill(settings, size)
-            results[size] = measure(server.base, server.process.pid, store, token, ids, args.runs)
-    finally:
-        stop(server.process)
-        shutil.rmtree(work, ignore_errors=True)
+    with fast_receiver() as receiver:
+        env = {
+            "VITRINA_RATE_LIMIT_PER_MINUTE": "0",
+            **LOOPBACK_HOOKS,
+        }
+        server = start_serve(work / "data", env=env)
+        try:
+            wait_ready(server)
+            settings = Settings(data_dir=work / "data")
+            for size in sizes:
+                print(f"filling a store of {size} categories ...", flush=True)
+                store, token, ids = fill(settings, size)
+                results[size] = measure(
+                    server.base, server.process.pid, store, token, ids, args.runs
+                )
+            print("create rate with an app subscribed to webhooks, and without ...", flush=True)
+            without, with_app, kept_up = webhook_rates(server.base, settings, receiver, args.turns)
+        finally:
+            stop(server.process)
+            shutil.rmtree(work, ignore_errors=True)
+    if sizes:
+        table(sizes, results)
+    print(
+        f"create rate, 4 clients: {without:.0f}/s without an app, {with_app:.0f}/s with one "
+        f"subscribed: {with_app / without:.2f}x (target >= 0.9); events delivered during "
+        f"the writes: {kept_up:.0%} (the rest right after)"
+    )
+
+
+def table(sizes: list[int], results: dict[int, dict[str, float]]) -> None:
     rows = [
         ("read without a write (ms)", "read"),
         ("first read after a write (ms)", "read_after_write"),

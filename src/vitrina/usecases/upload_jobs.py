@@ -157,9 +157,11 @@ class JobWorker:
     """Runs jobs in ``VITRINA_JOB_CONCURRENCY`` background threads until
     stopped, so a slow download holds up one thread, not the queue; the
     claim order keeps stores fair. The first thread also sweeps. Beside
-    them, the webhook sender's threads (``webhooks``) start and stop with it."""
+    them, the webhook sender's threads (``webhooks``) start and stop with it;
+    ``beside_requests``: this process also answers requests, which the
+    senders yield to while it is busy (webhooks.Yielding)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, beside_requests: bool = False) -> None:
         self.services = services
         self.poll = services.job_rules.poll_seconds
         self._stop = threading.Event()
@@ -170,7 +172,7 @@ class JobWorker:
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
             for n in range(count)
         ]
-        self.webhooks = webhooks.WebhookWorker(services)
+        self.webhooks = webhooks.WebhookWorker(services, yielding=beside_requests)
 
     def start(self) -> None:
         for thread in self._threads:

@@ -42,6 +42,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -260,6 +261,73 @@ class WebhookRunner:
         return _answered(answer, sent)
 
 
+class Yielding:
+    """Sending yields to the rest of its process while that is busy.
+
+    In ``vitrina serve`` the senders share the process, and its interpreter
+    lock, with the threads answering requests: sending an event takes about
+    as much of it as the write that caused it, so a burst of writes would
+    slow down by a third or more because webhooks are on. So, window by
+    window (a tenth of a second), while the rest of the process used more
+    than half a core, the senders together take at most a tenth of the
+    window's time (each claim reserving what a delivery has been costing),
+    and the events go out when the burst ends. Never for long: once a
+    delivery is claimed more than ``LAG_SECONDS`` after it fell due, the
+    senders stop yielding until they catch up. A worker of its own
+    (``vitrina worker``, or the parent of ``serve --workers N``) has no
+    requests to yield to, and does not yield (``WebhookWorker(yielding=False)``).
+    ``clock`` and ``cpu`` are the wall clock and the process's CPU time."""
+
+    WINDOW = 0.1  # seconds
+    BUSY = 0.5  # the rest of the process used more than this many cores: busy
+    SHARE = 0.1  # the senders' share of a busy window
+    LAG_SECONDS = 10.0
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self._clock, self._process_cpu = clock, cpu
+        self._lock = threading.Lock()
+        self._start = clock()
+        self._cpu = cpu()
+        self._senders = 0.0  # CPU seconds the senders used in this window
+        self._sending = 0  # claims under way
+        self._cost = 0.002  # CPU seconds a delivery takes, as recently measured
+        self._busy = False
+        self._behind = False
+
+    def pause(self) -> float:
+        """How long a sender waits before its next claim; 0: claim now (then
+        report with ``spent``)."""
+        with self._lock:
+            stamp = self._clock()
+            wall = stamp - self._start
+            if wall >= self.WINDOW:
+                cpu = self._process_cpu()
+                others = (cpu - self._cpu - self._senders) / wall
+                self._busy, self._behind = others > self.BUSY and not self._behind, False
+                self._start, self._cpu, self._senders = stamp, cpu, 0.0
+                wall = 0.0
+            planned = self._senders + self._sending * self._cost
+            if self._busy and planned + self._cost > self.SHARE * self.WINDOW:
+                return self.WINDOW - wall
+            self._sending += 1
+            return 0.0
+
+    def spent(self, seconds: float, late: float | None) -> None:
+        """A claim took ``seconds`` of CPU; its delivery (None: there was
+        none) had fallen due ``late`` seconds before."""
+        with self._lock:
+            self._sending -= 1
+            self._senders += seconds
+            if late is not None:
+                self._cost = 0.8 * self._cost + 0.2 * seconds
+                if late > self.LAG_SECONDS:
+                    self._behind = True
+
+
 def prune(services: Services) -> int:
     """Delete deliveries finished longer ago than the retention period."""
     retention = timedelta(seconds=services.webhook_rules.retention_seconds)
@@ -272,15 +340,17 @@ def prune(services: Services) -> int:
 class WebhookWorker:
     """Sends deliveries in ``VITRINA_WEBHOOK_CONCURRENCY`` background threads
     until stopped: a slow receiver holds up one thread, and the claim keeps
-    it to its own app's deliveries."""
+    it to its own app's deliveries. ``yielding``: the worker shares its
+    process with the server's requests (``Yielding``)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, yielding: bool = False) -> None:
         self.services = services
         rules = services.webhook_rules
         self.poll = rules.poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._runners = [WebhookRunner(services) for _ in range(rules.concurrency)]
+        self._yield = Yielding() if yielding else None
         self._threads = [
             threading.Thread(
                 target=self._loop, args=(n,), name=f"vitrina-webhooks-{n}", daemon=True
@@ -327,13 +397,25 @@ class WebhookWorker:
         runner = self._runners[number]  # its own name, for the lease
         try:
             while not self._stop.is_set():
+                pause = self._yield.pause() if self._yield else 0.0
+                if pause:
+                    self._stop.wait(pause)
+                    continue
+                cpu, delivery = time.thread_time(), None
                 try:
-                    if runner.run_once() is not None:
-                        continue
+                    delivery = runner.run_once()
                 except Unavailable as exc:
                     log.warning("webhook worker: %s", exc.message)
                 except Exception:
                     log.exception("webhook worker: unexpected error")
+                finally:
+                    if self._yield is not None:
+                        late = None
+                        if delivery is not None:
+                            late = (datetime.now(UTC) - delivery.due_at).total_seconds()
+                        self._yield.spent(time.thread_time() - cpu, late)
+                if delivery is not None:
+                    continue
                 with self._wake:
                     if not self._stop.is_set():
                         self._wake.wait(self.poll)

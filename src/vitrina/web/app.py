@@ -98,7 +98,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.run_jobs:
-            ctx.worker = JobWorker(services)
+            ctx.worker = JobWorker(services, beside_requests=True)
             ctx.worker.start()
         try:
             yield

@@ -33,6 +33,15 @@ def wants(scopes: str, events: str, event: str) -> bool:
     return not events or event in events.split(",")
 
 
+# Built once: building them cost more than running them, on every write.
+_APPS = sa.select(apps.c.id, apps.c.scopes, apps.c.events).where(
+    apps.c.store_id == sa.bindparam("store"), apps.c.webhook_url != "", apps.c.deleted_at.is_(None)
+)
+_APPS_AMONG = _APPS.where(apps.c.id.in_(sa.bindparam("among", expanding=True)))
+_EVENT = webhook_events.insert().returning(webhook_events.c.id)
+_DELIVERY = webhook_deliveries.insert()
+
+
 def record(
     conn: sa.Connection,
     done: Consequences,
@@ -45,29 +54,27 @@ def record(
     how): in the write's consequences, and as events for the apps that want
     them (``app_ids``: only these apps, as an app's own install events)."""
     done.changed(event, store_id, *entity_ids)
-    query = sa.select(apps.c.id, apps.c.scopes, apps.c.events).where(
-        apps.c.store_id == store_id, apps.c.webhook_url != "", apps.c.deleted_at.is_(None)
-    )
-    if app_ids is not None:
-        query = query.where(apps.c.id.in_(app_ids))
-    wanting = [a.id for a in conn.execute(query) if wants(a.scopes, a.events, event)]
+    if app_ids is None:
+        found = conn.execute(_APPS, {"store": store_id})
+    else:
+        found = conn.execute(_APPS_AMONG, {"store": store_id, "among": list(app_ids)})
+    wanting = [a.id for a in found if wants(a.scopes, a.events, event)]
     if not wanting:
         return
     stamp, created = now(), int(time.time())
     for entity_id in entity_ids:
         event_row = conn.execute(
-            webhook_events.insert()
-            .values(
-                event_id=str(uuid.uuid4()),
-                store_id=store_id,
-                entity_id=entity_id,
-                event_type=event,
-                created=created,
-            )
-            .returning(webhook_events.c.id)
+            _EVENT,
+            {
+                "event_id": str(uuid.uuid4()),
+                "store_id": store_id,
+                "entity_id": entity_id,
+                "event_type": event,
+                "created": created,
+            },
         ).scalar_one()
         conn.execute(
-            webhook_deliveries.insert(),
+            _DELIVERY,
             [
                 {
                     "event": event_row,

@@ -1,0 +1,68 @@
+"""The webhook senders inside ``vitrina serve`` yield to a busy process
+(usecases/webhooks.Yielding), on a clock the test moves."""
+
+from __future__ import annotations
+
+from vitrina.usecases.webhooks import Yielding
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def run(self, seconds: float, cores: float) -> None:
+        """``seconds`` pass while the process uses ``cores``."""
+        self.wall += seconds
+        self.cpu += seconds * cores
+
+
+def _yielding(clocks: Clocks) -> Yielding:
+    return Yielding(clock=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+
+
+def test_an_idle_process_lets_the_senders_send_at_will() -> None:
+    clocks = Clocks()
+    senders = _yielding(clocks)
+    for _ in range(50):
+        assert senders.pause() == 0.0
+        clocks.run(0.01, cores=0.3)  # a delivery of 3 ms CPU each 10 ms
+        senders.spent(0.003, late=0.0)
+
+
+def test_a_busy_process_gets_nine_tenths_of_each_window() -> None:
+    clocks = Clocks()
+    senders = _yielding(clocks)
+    clocks.run(0.15, cores=1.5)  # requests keep one and a half cores busy
+    assert senders.pause() == 0.0  # a new window, judged busy: a first claim
+    clocks.run(0.005, cores=1.5)
+    senders.spent(0.004, late=0.5)
+    assert senders.pause() == 0.0  # within the share: 4 ms spent, about 3 ms more planned
+    clocks.run(0.005, cores=1.5)
+    senders.spent(0.004, late=0.5)
+    wait = senders.pause()  # 8 ms spent: one more would pass a tenth of the window
+    assert 0.08 < wait <= 0.09
+    clocks.run(wait, cores=1.5)
+    assert senders.pause() == 0.0  # the next window: a share again
+
+
+def test_senders_stop_yielding_once_events_are_late() -> None:
+    clocks = Clocks()
+    senders = _yielding(clocks)
+    clocks.run(0.15, cores=1.5)
+    assert senders.pause() == 0.0
+    senders.spent(0.02, late=Yielding.LAG_SECONDS + 1)  # a delivery more than 10 s late
+    assert senders.pause() > 0  # the rest of this window still yields
+    clocks.run(0.1, cores=1.5)
+    for _ in range(10):  # the next window is not judged busy: no waits
+        assert senders.pause() == 0.0
+        senders.spent(0.02, late=Yielding.LAG_SECONDS + 1)
+
+
+def test_the_senders_own_cpu_does_not_make_the_process_busy() -> None:
+    clocks = Clocks()
+    senders = _yielding(clocks)
+    for _ in range(30):  # the senders alone use most of a core
+        assert senders.pause() == 0.0
+        clocks.run(0.01, cores=0.9)
+        senders.spent(0.009, late=0.0)
