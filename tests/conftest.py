@@ -28,24 +28,35 @@ from vitrina.web.app import create_app
 # -- a command run in-process leaves logging as it found it ---------------------
 
 
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_LoggerState = tuple[logging.Logger, list[logging.Handler], bool, bool]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logging_as_started() -> tuple[int, list[_LoggerState]]:
+    """Logging as the session began, before any fixture of a wider scope
+    (a module's, say) ran a command that set it up."""
+    watched = [logging.getLogger(n) for n in _UVICORN_LOGGERS]
+    return logging.getLogger().level, [
+        (lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in watched
+    ]
+
+
 @pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
+def _logging_restored(_logging_as_started: tuple[int, list[_LoggerState]]) -> Iterator[None]:
     """``main([...])`` sets up logging for the process (logs.configure): a
     handler on the test's captured stderr, closed once the test ends, and
-    the access lines written to it rather than as records. Put back what
-    was there, so a later test's lines reach its own capture."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    watched = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
-    kept = [(lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in watched]
-    handler = logs._handler
+    the access lines written to it rather than as records. Take it away
+    after each test, so a later test's lines reach its own capture."""
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    if logs._handler is not None:
+        logging.getLogger().removeHandler(logs._handler)
+        logs._handler = None
+    level, kept = _logging_as_started
+    logging.getLogger().setLevel(level)
     for lg, its_handlers, propagate, disabled in kept:
         lg.handlers[:] = its_handlers
         lg.propagate, lg.disabled = propagate, disabled
-    logs._handler = handler
 
 
 # -- tests write only inside their temporary folders --------------------------

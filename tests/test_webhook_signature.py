@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from tests.live import Live, live_vitrina
+from tests.processes import wait_until
 from tests.receiver import Receiver, receiver
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
@@ -158,9 +159,15 @@ def test_what_vitrina_sends_verifies_with_code_from_ecwids_documentation(
         )
         assert api.post(f"/_webhooks/deliveries/{made['id']}/replay").is_success
         arrivals = hooks.wait_for(5)
+
+        def deliveries() -> list[dict[str, Any]]:
+            found = api.get("/_webhooks/deliveries", params={"app": app}).json()["items"]
+            return list(found)
+
+        # an attempt is recorded just after its receiver answered
+        assert wait_until(lambda: all(d["state"] == "delivered" for d in deliveries()))
         logged = [
-            api.get(f"/_webhooks/deliveries/{d['id']}").json()["attempts"][-1]
-            for d in api.get("/_webhooks/deliveries", params={"app": app}).json()["items"]
+            api.get(f"/_webhooks/deliveries/{d['id']}").json()["attempts"][-1] for d in deliveries()
         ]
     # the first three may arrive in any order (an app gets up to four at once)
     assert sorted(a.event["eventType"] for a in arrivals[:3]) == [
