@@ -10,6 +10,7 @@ class Clocks:
     def __init__(self) -> None:
         self.wall = 0.0
         self.cpu = 0.0
+        self.requests = 0
 
     def run(self, seconds: float, cores: float) -> None:
         """``seconds`` pass while the process uses ``cores``."""
@@ -18,7 +19,7 @@ class Clocks:
 
 
 def _yielding(clocks: Clocks) -> Yielding:
-    return Yielding(clock=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    return Yielding(lambda: clocks.requests, clock=lambda: clocks.wall, cpu=lambda: clocks.cpu)
 
 
 def test_an_idle_process_lets_the_senders_send_at_will() -> None:
@@ -66,3 +67,19 @@ def test_the_senders_own_cpu_does_not_make_the_process_busy() -> None:
         assert senders.pause() == 0.0
         clocks.run(0.01, cores=0.9)
         senders.spent(0.009, late=0.0)
+
+
+def test_requests_coming_make_the_process_busy_whatever_its_cpu() -> None:
+    """On a loaded machine the process may get little CPU while requests
+    wait for it: requests begun count as busy on their own."""
+    clocks = Clocks()
+    senders = _yielding(clocks)
+    clocks.run(0.15, cores=0.2)
+    clocks.requests += 20
+    assert senders.pause() == 0.0
+    senders.spent(0.012, late=0.0)  # more than the window's share
+    assert senders.pause() > 0
+    clocks.run(0.1, cores=0.2)  # a window without requests: not busy
+    for _ in range(5):
+        assert senders.pause() == 0.0
+        senders.spent(0.012, late=0.0)

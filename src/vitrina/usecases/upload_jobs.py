@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vitrina import logs, metrics
@@ -158,10 +159,12 @@ class JobWorker:
     stopped, so a slow download holds up one thread, not the queue; the
     claim order keeps stores fair. The first thread also sweeps. Beside
     them, the webhook sender's threads (``webhooks``) start and stop with it;
-    ``beside_requests``: this process also answers requests, which the
-    senders yield to while it is busy (webhooks.Yielding)."""
+    ``beside_requests``: this process also answers requests (the count of
+    those begun so far), which the senders yield to (webhooks.Yielding)."""
 
-    def __init__(self, services: Services, beside_requests: bool = False) -> None:
+    def __init__(
+        self, services: Services, beside_requests: Callable[[], int] | None = None
+    ) -> None:
         self.services = services
         self.poll = services.job_rules.poll_seconds
         self._stop = threading.Event()
@@ -172,7 +175,7 @@ class JobWorker:
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
             for n in range(count)
         ]
-        self.webhooks = webhooks.WebhookWorker(services, yielding=beside_requests)
+        self.webhooks = webhooks.WebhookWorker(services, requests=beside_requests)
 
     def start(self) -> None:
         for thread in self._threads:

@@ -262,36 +262,42 @@ class WebhookRunner:
 
 
 class Yielding:
-    """Sending yields to the rest of its process while that is busy.
+    """Sending yields to the requests of its process while they come.
 
     In ``vitrina serve`` the senders share the process, and its interpreter
     lock, with the threads answering requests: sending an event takes about
     as much of it as the write that caused it, so a burst of writes would
     slow down by a third or more because webhooks are on. So, window by
-    window (a tenth of a second), while the rest of the process used more
-    than half a core, the senders together take at most a tenth of the
-    window's time (each claim reserving what a delivery has been costing),
-    and the events go out when the burst ends. Never for long: once a
-    delivery is claimed more than ``LAG_SECONDS`` after it fell due, the
-    senders stop yielding until they catch up. A worker of its own
+    window (a tenth of a second), while the process is busy (it began at
+    least ``REQUESTS`` requests in the last window, or the rest of it used
+    more than half a core), the senders together take at most a tenth of
+    the window's time (each claim reserving what a delivery has been
+    costing), and the events go out when the burst ends. Never for long:
+    once a delivery is claimed more than ``LAG_SECONDS`` after it fell due,
+    the senders stop yielding until they catch up. A worker of its own
     (``vitrina worker``, or the parent of ``serve --workers N``) has no
-    requests to yield to, and does not yield (``WebhookWorker(yielding=False)``).
-    ``clock`` and ``cpu`` are the wall clock and the process's CPU time."""
+    requests to yield to, and does not yield.
+
+    ``requests``: how many requests the process has begun so far;
+    ``clock`` and ``cpu``: the wall clock and the process's CPU time."""
 
     WINDOW = 0.1  # seconds
     BUSY = 0.5  # the rest of the process used more than this many cores: busy
+    REQUESTS = 2  # or it began this many requests in the window: busy
     SHARE = 0.1  # the senders' share of a busy window
     LAG_SECONDS = 10.0
 
     def __init__(
         self,
+        requests: Callable[[], int],
         clock: Callable[[], float] = time.monotonic,
         cpu: Callable[[], float] = time.process_time,
     ) -> None:
-        self._clock, self._process_cpu = clock, cpu
+        self._requests, self._clock, self._process_cpu = requests, clock, cpu
         self._lock = threading.Lock()
         self._start = clock()
         self._cpu = cpu()
+        self._begun = requests()
         self._senders = 0.0  # CPU seconds the senders used in this window
         self._sending = 0  # claims under way
         self._cost = 0.002  # CPU seconds a delivery takes, as recently measured
@@ -305,10 +311,11 @@ class Yielding:
             stamp = self._clock()
             wall = stamp - self._start
             if wall >= self.WINDOW:
-                cpu = self._process_cpu()
+                cpu, begun = self._process_cpu(), self._requests()
                 others = (cpu - self._cpu - self._senders) / wall
-                self._busy, self._behind = others > self.BUSY and not self._behind, False
-                self._start, self._cpu, self._senders = stamp, cpu, 0.0
+                busy = others > self.BUSY or begun - self._begun >= self.REQUESTS
+                self._busy, self._behind = busy and not self._behind, False
+                self._start, self._cpu, self._senders, self._begun = stamp, cpu, 0.0, begun
                 wall = 0.0
             planned = self._senders + self._sending * self._cost
             if self._busy and planned + self._cost > self.SHARE * self.WINDOW:
@@ -340,17 +347,18 @@ def prune(services: Services) -> int:
 class WebhookWorker:
     """Sends deliveries in ``VITRINA_WEBHOOK_CONCURRENCY`` background threads
     until stopped: a slow receiver holds up one thread, and the claim keeps
-    it to its own app's deliveries. ``yielding``: the worker shares its
-    process with the server's requests (``Yielding``)."""
+    it to its own app's deliveries. ``requests``: the worker shares its
+    process with the server's requests, and counts those begun so far
+    (``Yielding``)."""
 
-    def __init__(self, services: Services, yielding: bool = False) -> None:
+    def __init__(self, services: Services, requests: Callable[[], int] | None = None) -> None:
         self.services = services
         rules = services.webhook_rules
         self.poll = rules.poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._runners = [WebhookRunner(services) for _ in range(rules.concurrency)]
-        self._yield = Yielding() if yielding else None
+        self._yield = Yielding(requests) if requests else None
         self._threads = [
             threading.Thread(
                 target=self._loop, args=(n,), name=f"vitrina-webhooks-{n}", daemon=True

@@ -24,7 +24,7 @@ from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.context import Context
 from vitrina.web.files import CACHED_LARGEST
-from vitrina.web.observe import Observer
+from vitrina.web.observe import Activity, Observer
 from vitrina.web.operation import endpoint
 from vitrina.web.request_log import RequestRecorder
 from vitrina.web.responses import on_http_exception, on_unexpected, on_vitrina_error
@@ -95,10 +95,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         access=AccessLines(settings.log_format) if _access_lines(settings) else None,
     )
 
+    activity = Activity()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.run_jobs:
-            ctx.worker = JobWorker(services, beside_requests=True)
+            ctx.worker = JobWorker(services, beside_requests=activity.count)
             ctx.worker.start()
         try:
             yield
@@ -126,7 +128,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     # No trailing-slash redirects: a redirect built from the Host header would
     # send a ?token= to whatever host the caller named. /path/ is a 404.
     app.router.redirect_slashes = False
-    app.add_middleware(Observer, recorder=ctx.recorder, access=ctx.access)
+    app.add_middleware(Observer, recorder=ctx.recorder, access=ctx.access, activity=activity)
     app.state.ctx = ctx
     return app
 

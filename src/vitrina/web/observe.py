@@ -64,13 +64,29 @@ def _as_sent(scope: Scope) -> str:
     return _CONTROL.sub(lambda m: f"%{ord(m[0]):02X}", text)
 
 
+class Activity:
+    """How many requests this process has begun to answer (the webhook
+    senders running beside them yield while they come: usecases/webhooks.py)."""
+
+    def __init__(self) -> None:
+        self.begun = 0  # written on the event loop only; read anywhere
+
+    def count(self) -> int:
+        return self.begun
+
+
 class Observer:
     def __init__(
-        self, app: ASGIApp, recorder: RequestRecorder | None, access: logs.AccessLines | None
+        self,
+        app: ASGIApp,
+        recorder: RequestRecorder | None,
+        access: logs.AccessLines | None,
+        activity: Activity | None = None,
     ) -> None:
         self.app = app
         self.recorder = recorder
         self.access = access
+        self.activity = activity or Activity()
         # route template, method, status -> the request counter's and
         # histogram's series (few: the route table is fixed)
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -79,6 +95,7 @@ class Observer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.activity.begun += 1
         rid = _request_id(scope)
         token = logs.request_id.set(rid)
         header = (b"x-request-id", rid.encode("ascii"))
