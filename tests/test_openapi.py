@@ -29,11 +29,19 @@ from tests import sample_images as images
 from tests.conftest import migrated
 from tests.live import LoopbackOnly, no_lookups, serving
 from vitrina.bootstrap import fetch_policy, webhook_policy
+from vitrina.domain.batches import BatchItem
 from vitrina.domain.values import SCOPES, AppChanges, CategoryChanges
 from vitrina.settings import Settings
+from vitrina.usecases import batches
 from vitrina.usecases import category_images as image_cases
-from vitrina.usecases.tokens import create_token
-from vitrina.web import category_handlers, console_api, image_handlers, webhook_handlers
+from vitrina.usecases.tokens import create_token, token_hash
+from vitrina.web import (
+    batch_handlers,
+    category_handlers,
+    console_api,
+    image_handlers,
+    webhook_handlers,
+)
 from vitrina.web import files as web_files
 from vitrina.web.api import OPERATIONS
 from vitrina.web.app import SITE, create_app
@@ -45,7 +53,9 @@ FIXED_SEED = 20261127
 @pytest.fixture(scope="module")
 def served() -> Iterator[dict[str, Any]]:
     data_dir = Path(tempfile.mkdtemp(prefix="vitrina-openapi-"))
-    config = Settings(data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0)
+    config = Settings(
+        data_dir=data_dir, run_jobs=False, rate_limit_per_minute=0, batch_queue_per_store=0
+    )
     services = migrated(config)
     services.fetcher = LoopbackOnly(fetch_policy(config, resolver=no_lookups))
     services.webhook_guard = LoopbackOnly(webhook_policy(config, resolver=no_lookups))
@@ -78,6 +88,15 @@ def served() -> Iterator[dict[str, Any]]:
         for name in ("kept", "changed", "doomed")
     ]
     deliveries = services.metadata.webhooks.list_deliveries(store.id)
+    # a batch ticket that GET /batch reads (schemathesis.toml names it; nothing runs it)
+    batches.create(
+        services,
+        store.id,
+        token_hash(token),
+        [BatchItem(0, "profile", "GET", "/profile")],
+        True,
+        ticket="schema-ticket",
+    )
     # schemathesis.toml names these ids (the database is new, so they are known)
     assert (store.id, parent, doomed, image_id, job_id) == (1, 1, 2, 1001, 1005)
     assert app_ids == [1, 2, 3] and [d.id for d in deliveries] == [3, 2, 1]
@@ -201,7 +220,15 @@ def test_every_route_is_a_declared_operation_or_a_page_of_the_site() -> None:
     }
     assert routed == {(op.path, op.method) for op in OPERATIONS}
     declared = {op.handler for op in OPERATIONS}
-    for module in (category_handlers, image_handlers, console_api, web_files, webhook_handlers):
+    modules = (
+        category_handlers,
+        image_handlers,
+        console_api,
+        web_files,
+        webhook_handlers,
+        batch_handlers,
+    )
+    for module in modules:
         for name, function in inspect.getmembers(module, inspect.iscoroutinefunction):
             public = function.__module__ == module.__name__ and not name.startswith("_")
             if public and "call" in inspect.signature(function).parameters:

@@ -58,6 +58,17 @@ class WebhookRules:
     retention_seconds: int  # how long a finished delivery is kept
 
 
+@dataclass(frozen=True)
+class BatchRules:
+    """What batch requests need to know of the settings."""
+
+    concurrency: int  # tickets run at once by one worker
+    queue_per_store: int  # open tickets a store may have (0: any)
+    lease_seconds: int  # a claim's lease, renewed every third of it
+    poll_seconds: float
+    retention_seconds: int  # how long a completed ticket is kept
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -106,6 +117,17 @@ class Services:
             # (the policy's deadline), two short writes; a minute covers it
             lease_seconds=max(60, int(policy.total_timeout) + 50),
             retention_seconds=s.webhook_retention_seconds,
+        )
+
+    @property
+    def batch_rules(self) -> BatchRules:
+        s = self.settings
+        return BatchRules(
+            concurrency=max(1, s.batch_concurrency),
+            queue_per_store=s.batch_queue_per_store,
+            lease_seconds=s.batch_lease_seconds,
+            poll_seconds=s.job_poll_seconds,
+            retention_seconds=s.batch_retention_seconds,
         )
 
     def __enter__(self) -> Services:

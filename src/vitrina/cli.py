@@ -251,11 +251,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from vitrina.usecases.upload_jobs import JobWorker
+    from vitrina.web.batch_calls import standalone
 
-    with _services(args) as services:
+    with _services(args) as services, standalone(services):
         worker = JobWorker(services)
         worker.start()
-        print("vitrina worker running async uploads and webhook deliveries; Ctrl-C stops it")
+        print(
+            "vitrina worker running async uploads, webhook deliveries and batch requests; "
+            "Ctrl-C stops it"
+        )
         try:
             while True:
                 worker.wait(3600)
@@ -438,7 +442,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (VITRINA_HOST)")
     serve.add_argument("--port", type=int, help="listen port (VITRINA_PORT)")
     serve.add_argument("--workers", type=int, help="server processes (VITRINA_WORKERS)")
-    add("worker", cmd_worker, "Run only the worker: async uploads and webhook deliveries.")
+    add(
+        "worker",
+        cmd_worker,
+        "Run only the worker: async uploads, webhook deliveries and batch requests.",
+    )
     p = add(
         "demo",
         cmd_demo,

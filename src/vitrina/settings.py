@@ -439,6 +439,35 @@ class Settings:
         "How long a finished webhook delivery (delivered, or given up) and its attempts are "
         "kept in the delivery log; older ones are deleted hourly by the worker.",
     )
+    batch_concurrency: int = setting(
+        2,
+        _positive_int,
+        "Batch tickets a process runs at once (each runs its requests one after another; "
+        "stores take turns).",
+    )
+    batch_queue_per_store: int = setting(
+        20,
+        _non_negative_int,
+        "Batch tickets a store may have waiting or running; one more is answered 429 with "
+        "Retry-After. 0: no limit.",
+    )
+    batch_max_bytes: int = setting(
+        10_485_760,
+        _positive_int,
+        "Largest batch request body (up to 500 requests with their bodies), in bytes (10 MiB).",
+    )
+    batch_lease_seconds: int = setting(
+        30,
+        _positive_int,
+        "How long a worker's hold on a batch ticket lasts without being renewed (it is "
+        "renewed every third of it); a ticket whose worker died is taken over after this.",
+    )
+    batch_retention_seconds: int = setting(
+        24 * 3600,
+        _positive_int,
+        "How long a completed batch ticket and its answers are kept for GET /batch; older "
+        "ones are deleted hourly by the worker.",
+    )
     fetch_ca_bundle: str = setting(
         "",
         str,

@@ -20,6 +20,7 @@ one handler in the web layer renders every one of them as
     ├── DownloadFailed (422 IMAGE_DOWNLOAD_FAILED)
     ├── RateLimited (429 RATE_LIMITED, with Retry-After)
     │   └── QueueFull (a store's async uploads waiting)
+    ├── RequestInterrupted (500 REQUEST_INTERRUPTED: a batch's request cut short)
     └── Unavailable (503 SERVICE_UNAVAILABLE)
         ├── MetadataUnavailable
         ├── StorageUnavailable
@@ -165,6 +166,18 @@ class ClaimLost(VitrinaError):
     the job: this one stops, touching nothing of it."""
 
     default_message = "The claim on this job was lost to another worker"
+
+
+class RequestInterrupted(VitrinaError):
+    """A batch's request whose worker stopped (was killed) after starting it
+    and before recording its answer: it is not run again, since it may have
+    taken effect (docs/differences.md, Batch requests)."""
+
+    code = "REQUEST_INTERRUPTED"
+    default_message = (
+        "The server running this request stopped before its answer was recorded; it may or "
+        "may not have taken effect. Check before sending it again"
+    )
 
 
 class Unavailable(VitrinaError):

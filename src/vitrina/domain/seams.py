@@ -3,7 +3,8 @@
     MetadataStore   roles: StoreDirectory (stores, tokens), CatalogStore
                     (categories), ImageRecords (files, pointers), JobQueue
                     (async uploads), RequestLog, ConsoleSignIns (the
-                    console's sign-in codes)              (backends/metadata/)
+                    console's sign-in codes), BatchQueue (batch tickets)
+                                                          (backends/metadata/)
     BlobStore       image files by key                   (backends/blobs/)
     ImageProcessor  sniff, check and turn bytes into variants (backends/imaging/)
     UrlFetcher      download an externalUrl under the safety rules
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from vitrina.domain.batches import BatchItem, Claim, Outcome, Ticket
 from vitrina.domain.values import (
     App,
     AppChanges,
@@ -320,6 +322,69 @@ class WebhookQueue(Protocol):
         ...
 
 
+class BatchQueue(Protocol):
+    """Batch tickets (domain/batches.py), run by leased rows: one worker at a
+    time per ticket, its requests in order, each answer recorded as it
+    comes; a ticket is seen only by the token that sent it."""
+
+    def create_ticket(
+        self,
+        store_id: int,
+        token_hash: str,
+        items: Sequence[BatchItem],
+        stop_on_failure: bool,
+        open_limit: int = 0,
+        ticket: str | None = None,
+    ) -> str:
+        """Keep a new ticket (a random one unless given); QueueFull when the
+        store already has ``open_limit`` open tickets (0: no limit)."""
+        ...
+
+    def claim_ticket(self, worker: str, lease_seconds: int) -> Claim | None:
+        """The next ticket to run (stores take turns), leased to ``worker``."""
+        ...
+
+    def step(
+        self, claim: Claim, answer: Outcome | None, more: bool, lease_seconds: int
+    ) -> BatchItem | None:
+        """In one transaction, while the claim holds (ClaimLost otherwise):
+        record ``answer`` (with stopOnFirstFailure, a failure skips the
+        rest), finish the ticket when nothing is left, and unless ``more``
+        is False mark the next request started and hand it over (None: the
+        ticket is done, or was given back)."""
+        ...
+
+    def put_back(self, claim: Claim, position: int, due_in: float) -> None:
+        """The request at ``position`` did nothing (it was refused before it
+        ran): make it wait again, and give the ticket back until ``due_in``
+        seconds have passed."""
+        ...
+
+    def extend_ticket_lease(self, claim: Claim, lease_seconds: int) -> bool: ...
+    def release_ticket(self, claim: Claim) -> None:
+        """Give a claim back at once (shutting down)."""
+        ...
+
+    def get_ticket(self, store_id: int, token_hash: str, ticket: str) -> Ticket | None:
+        """The ticket with the outcomes so far, in order."""
+        ...
+
+    def list_tickets(
+        self, store_id: int, token_hash: str, status: str | None, offset: int, limit: int
+    ) -> tuple[int, list[Ticket]]:
+        """The total matching ``status`` (a wire status; None: all), and a
+        page of them, oldest first."""
+        ...
+
+    def delete_ticket(self, store_id: int, token_hash: str, ticket: str) -> int:
+        """Delete a ticket, stopping what it has not yet run; how many (1 or 0)."""
+        ...
+
+    def prune_tickets(self, finished_before: datetime) -> int:
+        """Delete tickets finished before then; how many."""
+        ...
+
+
 class MetadataStore(Protocol):
     """The metadata database: its roles, composed; and its dump."""
 
@@ -339,6 +404,8 @@ class MetadataStore(Protocol):
     def apps(self) -> AppStore: ...
     @property
     def webhooks(self) -> WebhookQueue: ...
+    @property
+    def batches(self) -> BatchQueue: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def schema_revision(self) -> str: ...

@@ -3,10 +3,12 @@ worker's life."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,10 +19,12 @@ from vitrina.domain.errors import VitrinaError
 from vitrina.logs import AccessLines
 from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
+from vitrina.usecases.batches import BatchWorker
 from vitrina.usecases.upload_jobs import JobWorker
 from vitrina.web import console, site, storefront
 from vitrina.web.api import OPERATIONS
 from vitrina.web.auth import Authenticator
+from vitrina.web.batch_calls import TableCalls, on_loop
 from vitrina.web.caches import BytesCache, CatalogCache
 from vitrina.web.context import Context
 from vitrina.web.files import CACHED_LARGEST
@@ -102,9 +106,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if settings.run_jobs:
             ctx.worker = JobWorker(services, beside_requests=activity.count)
             ctx.worker.start()
+            # batch tickets: their requests run on this event loop (web/batch_calls.py)
+            calls = TableCalls(_app, on_loop(asyncio.get_running_loop()))
+            ctx.batches = BatchWorker(services, calls)
+            ctx.batches.start()
         try:
             yield
         finally:
+            if ctx.batches is not None:
+                # in a thread: the requests it waits for run on this loop
+                await run_in_threadpool(ctx.batches.stop, settings.shutdown_grace_seconds)
+                ctx.batches = None
             if ctx.worker is not None:
                 ctx.worker.stop(settings.shutdown_grace_seconds)
                 ctx.worker = None

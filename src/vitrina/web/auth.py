@@ -121,6 +121,12 @@ class Authenticator:
         self.tokens.put(hashed, caller)
         return caller
 
+    def fresh(self, hashed: str) -> Caller | None:
+        """The caller a token's hash names, looked up now, past the cache
+        (blocking): a batch's requests stop as soon as their token is
+        revoked, in whichever process that happened."""
+        return self._lookup(hashed)
+
     async def _lookup_once(self, hashed: str) -> Caller | None:
         """The lookup, shared by every request that misses the cache for the
         same token meanwhile: when a busy token's entry expires, dozens of

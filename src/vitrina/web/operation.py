@@ -18,10 +18,12 @@ its kind; then the handler, with a ``Call``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 from starlette.applications import Starlette
@@ -31,13 +33,15 @@ from starlette.routing import compile_path
 from starlette.types import Message
 
 from vitrina import wire
-from vitrina.domain.errors import NotFound, SecretTokenRequired, VitrinaError
+from vitrina.domain.errors import MethodNotAllowed, NotFound, SecretTokenRequired, VitrinaError
 from vitrina.domain.values import Consequences
 from vitrina.web.auth import Caller
 from vitrina.web.context import Context
 from vitrina.web.params import Number, Param, read_json, read_query
 from vitrina.web.responses import error_response
 from vitrina.wire import reading as wire_input
+
+log = logging.getLogger("vitrina.web")
 
 
 @dataclass(frozen=True)
@@ -203,14 +207,30 @@ class Table:
         in process: the same code as over HTTP, without reading a token (the
         caller's store, scopes and rate limit still apply). The status and
         the body, errors included, exactly as the HTTP answer's."""
-        path, _, query = target.partition("?")
+        status, _headers, answer = await self.call(app, caller, method, target, body, content_type)
+        return status, answer
+
+    async def call(
+        self,
+        app: Starlette,
+        caller: Caller,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        content_type: str = "application/json",
+    ) -> tuple[int, dict[str, str], bytes]:
+        """``invoke``, with the answer's headers (lower-cased names): a batch
+        reads ``retry-after`` from them. ``target``'s path is percent-encoded
+        as on the wire; it is decoded for routing, as the server does."""
+        raw_path, _, query = target.partition("?")
+        path = unquote(raw_path)
         scope: dict[str, Any] = {
             "type": "http",
             "http_version": "1.1",
             "method": method.upper(),
             "scheme": "http",
             "path": path,
-            "raw_path": path.encode(),
+            "raw_path": raw_path.encode("latin-1"),
             "query_string": query.encode("latin-1"),
             "headers": [(b"content-type", content_type.encode("latin-1"))],
             "client": None,
@@ -229,16 +249,12 @@ class Table:
 
         request = Request(scope, receive)
         try:
-            for operation, regex, prepared in self._compiled:
-                match = regex.match(path)
-                if match and operation.method == scope["method"]:
-                    scope["path_params"] = match.groupdict()
-                    response = await _run(prepared, request, caller)
-                    break
-            else:
-                raise NotFound(f"No such resource: {scope['method']} {path}")
+            response = await self._answer(request, caller, scope, path)
         except VitrinaError as exc:
             response = error_response(exc)
+        except Exception as exc:  # as the server's last handler answers (web/responses.py)
+            log.exception("unexpected error", exc_info=exc)
+            response = error_response(VitrinaError())
         chunks: list[bytes] = []
 
         async def collect(message: Message) -> None:
@@ -246,4 +262,21 @@ class Table:
                 chunks.append(message.get("body", b""))
 
         await response(scope, receive, collect)
-        return response.status_code, b"".join(chunks)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.raw_headers}
+        return response.status_code, headers, b"".join(chunks)
+
+    async def _answer(
+        self, request: Request, caller: Caller, scope: dict[str, Any], path: str
+    ) -> Response:
+        method, allowed = scope["method"], False
+        for operation, regex, prepared in self._compiled:
+            match = regex.match(path)
+            if match is None:
+                continue
+            if operation.method == method or (method == "HEAD" and operation.method == "GET"):
+                scope["path_params"] = match.groupdict()
+                return await _run(prepared, request, caller)
+            allowed = True
+        if allowed:  # the path is an operation's, the method is not: 405, as the router says
+            raise MethodNotAllowed(f"Method {method} is not allowed for {path}")
+        raise NotFound(f"No such resource: {method} {path}")

@@ -220,13 +220,22 @@ def _has_nul(value: Any) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    data = await read_json_value(request, limit, "a JSON object")
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return data
+
+
+async def read_json_value(request: Request, limit: int, expected: str) -> Any:
+    """The JSON body (``expected`` says what it should be, for the errors):
+    at most ``limit`` bytes, text without lone surrogates or NUL characters."""
     if media_type(request) not in ("application/json", "text/json"):
         raise UnsupportedMediaType()
     body = await read_limited(
         request, limit, PayloadTooLarge(f"The JSON body is larger than {limit} bytes")
     )
     if not body.strip():
-        raise BadRequest("The request body is empty; a JSON object was expected")
+        raise BadRequest(f"The request body is empty; {expected} was expected")
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -235,8 +244,6 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         ) from None
     except (ValueError, RecursionError):
         raise BadRequest("The request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object")
     try:  # a lone surrogate (\ud800) is valid JSON but no text can be stored or sent
         text = json.dumps(data, ensure_ascii=False)
         text.encode("utf-8")
@@ -245,6 +252,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
             "The request body has a string with a lone UTF-16 surrogate (\\ud800-\\udfff), "
             "which is not text"
         ) from None
+    except RecursionError:
+        raise BadRequest("The request body is nested too deeply") from None
     if "\\u0000" in text and _has_nul(data):  # PostgreSQL keeps no NUL in text
         raise BadRequest("The request body has a NUL character (\\u0000), which is not text")
     return data

@@ -12,9 +12,9 @@ takes about 1.2 µs, ``json.dumps`` of the same dict 7.9 µs, pydantic v2 6.7 µ
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from msgspec import UNSET, Meta, Struct, UnsetType, field
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType, field
 
 from vitrina.domain.numbers import Whole
 from vitrina.domain.values import EVENT_TYPES, SCOPES
@@ -27,6 +27,12 @@ __all__ = [
     "AppInput",
     "AppList",
     "AsyncUpload",
+    "BatchAnswer",
+    "BatchList",
+    "BatchRequest",
+    "BatchStatus",
+    "BatchSummary",
+    "BatchTicket",
     "BorderInfo",
     "Category",
     "CategoryInput",
@@ -292,6 +298,53 @@ class WebhookDeliveryList(Struct, kw_only=True):
     items: list[WebhookDelivery]
 
 
+# Batch requests (Ecwid's /batch): a ticket, and each request's answer as the
+# single call gives it (docs/differences.md, Batch requests)
+
+
+class BatchTicket(Struct, kw_only=True):
+    ticket: str
+
+
+class BatchAnswer(Struct, kw_only=True):
+    """One request's outcome: ``COMPLETED`` (200), ``FAILED`` (any other
+    status) or ``NOT_EXECUTED`` (an earlier one failed, with
+    stopOnFirstFailure; no answer then). The body is ``httpBody`` (JSON), or
+    ``escapedHttpBody`` (its text) with ``escapedJson=true``."""
+
+    id: str | int | UnsetType = UNSET  # the request's id, as it was sent
+    status: Literal["COMPLETED", "FAILED", "NOT_EXECUTED"]
+    httpBody: Raw | UnsetType = UNSET
+    escapedHttpBody: str | UnsetType = UNSET
+    httpStatusCode: int | UnsetType = UNSET
+    httpStatusLine: str | UnsetType = UNSET
+
+
+class BatchStatus(Struct, kw_only=True):
+    """A ticket: ``QUEUED`` (nothing answered yet), ``IN_PROGRESS`` or
+    ``COMPLETED``; the outcomes so far, in the order the requests were sent."""
+
+    status: Literal["QUEUED", "IN_PROGRESS", "COMPLETED"]
+    totalRequests: int
+    completedRequests: int  # answered (not counting NOT_EXECUTED)
+    responses: list[BatchAnswer]
+
+
+class BatchSummary(Struct, kw_only=True):
+    ticket: str
+    status: Literal["QUEUED", "IN_PROGRESS", "COMPLETED"]
+
+
+class BatchList(Struct, kw_only=True):
+    """The token's tickets, oldest first."""
+
+    total: int
+    count: int
+    offset: int
+    limit: int
+    items: list[BatchSummary]
+
+
 RESPONSES = (
     Category,
     CategorySearch,
@@ -309,6 +362,9 @@ RESPONSES = (
     WebhookDelivery,
     WebhookDeliveryDetail,
     WebhookDeliveryList,
+    BatchTicket,
+    BatchStatus,
+    BatchList,
 )
 
 
@@ -466,4 +522,30 @@ class WebhookTestEvent(Struct, kw_only=True):
     categoryId: Annotated[int, Meta(ge=1, le=MAX_ID)]
 
 
-REQUESTS = (CategoryInput, NewCategory, AsyncUpload, AppInput, NewApp, WebhookTestEvent)
+MAX_BATCH_PATH = 8192
+
+
+class BatchRequest(Struct, kw_only=True):
+    """One request of a batch (POST /batch takes a list of 1 to 500): its
+    path below ``/api/v3/{storeId}``, with a query if it has one, and its
+    body (JSON; a string is sent as it is). Images are uploaded only by
+    ``externalUrl``."""
+
+    id: Annotated[str, Meta(max_length=255)] | int | UnsetType | None = UNSET
+    path: Annotated[
+        str,
+        Meta(pattern="^/", max_length=MAX_BATCH_PATH, examples=["/categories?keyword=toys"]),
+    ]
+    method: Literal["GET", "POST", "PUT", "DELETE", "get", "post", "put", "delete"]
+    body: Any = UNSET
+
+
+REQUESTS = (
+    CategoryInput,
+    NewCategory,
+    AsyncUpload,
+    AppInput,
+    NewApp,
+    WebhookTestEvent,
+    BatchRequest,
+)

@@ -308,3 +308,59 @@ webhook_attempts = sa.Table(
     sa.Index("ix_webhook_attempts_app", "app_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# Batch requests: a ticket per batch, a row per request in it, run by leased
+# rows (backends/metadata/sql_batches.py). Each request's answer is written
+# as it comes; ``position`` is the first request without an outcome.
+batch_tickets = sa.Table(
+    "batch_tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket", sa.String(36), nullable=False, unique=True),
+    sa.Column(
+        "store_id", sa.Integer, sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False),  # who it runs as, who sees it
+    sa.Column("state", sa.String(10), nullable=False),  # open, done
+    sa.Column("stop_on_failure", sa.Boolean, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("completed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claims", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("turn_at", sa.DateTime(timezone=True), nullable=False),  # stores take turns by it
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # the claim: each store's oldest open ticket
+    sa.Index("ix_batch_tickets_queue", "state", "store_id", "id"),
+    sa.Index("ix_batch_tickets_owner", "store_id", "token_hash", "id"),  # listing
+    sa.Index("ix_batch_tickets_finished", "state", "finished_at"),  # pruning
+    sqlite_autoincrement=True,
+)
+
+batch_items = sa.Table(
+    "batch_items",
+    metadata,
+    sa.Column(
+        "ticket_id",
+        sa.Integer,
+        sa.ForeignKey("batch_tickets.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("request_id", sa.JSON),  # the client's id, a string or a number
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("content_type", sa.String(60), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # waiting, started, done, skipped
+    sa.Column("status", sa.Integer),
+    sa.Column("answer", sa.Text),
+    sa.Column("worker", sa.String(100)),  # the worker that ran it
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("answered_at", sa.DateTime(timezone=True)),
+)

@@ -7,6 +7,7 @@ over one database, each a narrow seam of its own (interfaces.py):
     jobs      async uploads            (sql_jobs)
     requests  the request log          (sql_requests)
     signins   console sign-in codes    (sql_signin)
+    batches   batch tickets            (sql_batches)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from vitrina.backends.metadata import migrate
 from vitrina.backends.metadata.sql_apps import SqlApps
 from vitrina.backends.metadata.sql_base import SqlDatabase
+from vitrina.backends.metadata.sql_batches import SqlBatches
 from vitrina.backends.metadata.sql_catalog import SqlCatalog
 from vitrina.backends.metadata.sql_dump import SqlDump
 from vitrina.backends.metadata.sql_images import SqlImages
@@ -40,6 +42,7 @@ class SqlMetadataStore:
         self.signins = SqlSignIns(self.db)
         self.apps = SqlApps(self.db)
         self.webhooks = SqlWebhooks(self.db)
+        self.batches = SqlBatches(self.db)
 
     def ping(self) -> None:
         self.db.ping()

@@ -38,6 +38,7 @@ _COUNTED = (
     "webhook_events",
     "webhook_deliveries",
     "webhook_attempts",
+    "batch_tickets",
 )
 
 

@@ -1,0 +1,328 @@
+"""Batch requests (Ecwid's ``/batch``): keeping tickets, and the worker that
+runs them.
+
+A ticket's requests run in order, each through ``SubRequests`` (the web
+layer runs it through the operation table, in process, exactly as the
+single call), as the token that sent the batch, looked up afresh for each
+request: a token revoked meanwhile stops acting at once. Runners claim
+tickets by leased rows (backends/metadata/sql_batches.py), on any node,
+and record each answer as it comes, in the transaction that also marks the
+next request started. So a ticket resumes after its last recorded answer
+when its worker dies, and no request runs twice: a request found started
+without an answer (its worker died after starting it) is answered
+``REQUEST_INTERRUPTED`` instead of being run again, since it may have
+taken effect; a GET is simply run again (it changes nothing).
+
+A 429 (the token's rate limit, or a queue that is full) means the request
+did nothing: the ticket waits for the Retry-After and sends it again,
+rather than fail it. A runner gives its ticket back after a slice
+(``SLICE_REQUESTS`` or ``SLICE_SECONDS``), so the stores take turns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import msgspec
+
+from vitrina import wire
+from vitrina.bootstrap import Services
+from vitrina.domain.batches import Answered, BatchItem, Claim, Outcome, Ticket
+from vitrina.domain.errors import ClaimLost, NotFound, RequestInterrupted, Unavailable
+
+log = logging.getLogger("vitrina.batches")
+
+SLICE_REQUESTS = 100
+SLICE_SECONDS = 2.0
+SWEEP_EVERY_SECONDS = 3600.0
+_RECORD_TRIES = 5  # a database briefly away while an answer waits to be recorded
+
+
+class SubRequests(Protocol):
+    """Runs one request of a batch and answers it exactly as the single
+    call would have been answered (web/batch_calls.py)."""
+
+    def run(self, store_id: int, token_hash: str, item: BatchItem) -> Answered:
+        """The answer; NotRun when the request could not be started at all."""
+        ...
+
+
+class NotRun(Exception):
+    """The request was not handed to the API (the process is stopping): it did nothing."""
+
+
+# -- what a client sends, as it will be sent -----------------------------------
+
+# what a path and a query keep as they are; everything else is percent-encoded
+# (UTF-8), as an HTTP client sends it
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def target(path: str) -> str:
+    """A batch request's ``path`` (below ``/api/v3/{storeId}``, with its
+    query) as an HTTP client would send it: no fragment, non-ASCII and
+    spaces percent-encoded, and no ``token`` (the batch's token is used)."""
+    path = path.partition("#")[0]
+    route, mark, query = path.partition("?")
+    kept = [p for p in query.split("&") if p and p.partition("=")[0] != "token"]
+    query = quote("&".join(kept), safe=_QUERY_SAFE)
+    return quote(route, safe=_PATH_SAFE) + ("?" + query if mark and query else "")
+
+
+def body_bytes(body: Any) -> bytes:
+    """A request's ``body``: JSON, sent as its text; a string is sent as it is
+    (Ecwid documents the body as a string of JSON); none, null or "": no body."""
+    if body is None or body is msgspec.UNSET:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- tickets ---------------------------------------------------------------------
+
+
+def create(
+    services: Services,
+    store_id: int,
+    token_hash: str,
+    items: Sequence[BatchItem],
+    stop_on_failure: bool,
+    ticket: str | None = None,
+) -> str:
+    """Keep a new ticket; QueueFull when the store has as many open as it may."""
+    return services.metadata.batches.create_ticket(
+        store_id,
+        token_hash,
+        items,
+        stop_on_failure,
+        open_limit=services.batch_rules.queue_per_store,
+        ticket=ticket,
+    )
+
+
+def get(services: Services, store_id: int, token_hash: str, ticket: str) -> Ticket:
+    found = services.metadata.batches.get_ticket(store_id, token_hash, ticket)
+    if found is None:
+        raise NotFound(f"Batch ticket {ticket[:100]!r} not found")
+    return found
+
+
+def listing(
+    services: Services, store_id: int, token_hash: str, status: str | None, offset: int, limit: int
+) -> tuple[int, list[Ticket]]:
+    return services.metadata.batches.list_tickets(store_id, token_hash, status, offset, limit)
+
+
+def delete(services: Services, store_id: int, token_hash: str, ticket: str) -> int:
+    return services.metadata.batches.delete_ticket(store_id, token_hash, ticket)
+
+
+def prune(services: Services) -> int:
+    """Delete tickets completed longer ago than the retention setting."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=services.batch_rules.retention_seconds)
+    pruned = services.metadata.batches.prune_tickets(cutoff)
+    if pruned:
+        log.info("pruned %d completed batch tickets", pruned)
+    return pruned
+
+
+def _interrupted() -> str:
+    error = RequestInterrupted()
+    return msgspec.json.encode(
+        wire.Error(errorMessage=error.message, errorCode=error.code)
+    ).decode()
+
+
+# -- running them ------------------------------------------------------------------
+
+_RUNNER_NUMBERS = itertools.count(1)
+
+
+class _LeaseKeeper:
+    """Renews a claim every third of its lease while a slice runs, so a slow
+    request (a download) does not let another worker take the ticket over."""
+
+    def __init__(self, services: Services, claim: Claim) -> None:
+        self.queue = services.metadata.batches
+        self.claim = claim
+        self.lease = services.batch_rules.lease_seconds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="vitrina-batch-lease", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._done.wait(self.lease / 3):
+            try:
+                if not self.queue.extend_ticket_lease(self.claim, self.lease):
+                    return  # the next step finds the claim lost
+            except Unavailable:
+                pass  # the database is away: the lease runs on, and the next try may work
+
+
+class BatchRunner:
+    def __init__(
+        self, services: Services, calls: SubRequests, stopping: threading.Event | None = None
+    ) -> None:
+        self.services = services
+        self.calls = calls
+        self.stopping = stopping or threading.Event()
+        self.name = f"{socket.gethostname()}:{os.getpid()}:batch-{next(_RUNNER_NUMBERS)}"
+        self.current: Claim | None = None
+
+    def run_once(self) -> Claim | None:
+        """Claim a ticket and run a slice of it; the claim, or None when none is due."""
+        rules = self.services.batch_rules
+        claim = self.services.metadata.batches.claim_ticket(self.name, rules.lease_seconds)
+        if claim is not None:
+            self.current = claim
+            try:
+                with _LeaseKeeper(self.services, claim):
+                    self._run(claim)
+            except ClaimLost:
+                log.warning(
+                    "batch ticket %s: the claim was lost (deleted, or taken over)", claim.ticket
+                )
+            finally:
+                self.current = None
+        return claim
+
+    def run_until_idle(self, limit: int = 10_000) -> int:
+        done = 0
+        while done < limit and self.run_once() is not None:
+            done += 1
+        return done
+
+    def _run(self, claim: Claim) -> None:
+        answer: Outcome | None = None
+        count, until = 0, time.monotonic() + SLICE_SECONDS
+        while True:
+            more = (
+                count < SLICE_REQUESTS and time.monotonic() < until and not self.stopping.is_set()
+            )
+            item = self._step(claim, answer, more)
+            if item is None:
+                return
+            count += 1
+            if item.interrupted and item.method != "GET":
+                log.warning(
+                    "batch ticket %s: request %d was started by a worker that stopped before "
+                    "its answer was recorded; answered REQUEST_INTERRUPTED, not run again",
+                    claim.ticket,
+                    item.position,
+                )
+                answer = Outcome(item.position, item.request_id, status=500, body=_interrupted())
+                continue
+            try:
+                answered = self.calls.run(claim.store_id, claim.token_hash, item)
+            except NotRun:
+                self.services.metadata.batches.put_back(claim, item.position, 0)
+                return
+            if answered.retry_after is not None:  # refused before it did anything
+                self.services.metadata.batches.put_back(claim, item.position, answered.retry_after)
+                log.info(
+                    "batch ticket %s waits %gs (429) before request %d",
+                    claim.ticket,
+                    answered.retry_after,
+                    item.position,
+                )
+                return
+            body = answered.body.decode("utf-8", "replace")
+            answer = Outcome(item.position, item.request_id, status=answered.status, body=body)
+
+    def _step(self, claim: Claim, answer: Outcome | None, more: bool) -> BatchItem | None:
+        """One step, retried while the database is briefly away when an
+        answer waits to be recorded (the request ran: its answer matters)."""
+        queue, lease = self.services.metadata.batches, self.services.batch_rules.lease_seconds
+        for attempt in range(_RECORD_TRIES):
+            try:
+                return queue.step(claim, answer, more, lease)
+            except Unavailable:
+                if answer is None or attempt == _RECORD_TRIES - 1:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        return None  # not reached
+
+
+class BatchWorker:
+    """Runs tickets in ``VITRINA_BATCH_CONCURRENCY`` background threads until
+    stopped; the first also prunes completed tickets, hourly."""
+
+    def __init__(self, services: Services, calls: SubRequests) -> None:
+        self.services = services
+        rules = services.batch_rules
+        self.poll = rules.poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._runners = [BatchRunner(services, calls, self._stop) for _ in range(rules.concurrency)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(n,), name=f"vitrina-batch-{n}", daemon=True)
+            for n in range(rules.concurrency)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def wait(self, timeout: float | None = None) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Take no new ticket; let the requests running finish and be
+        recorded for ``timeout`` seconds, then give the claims back so that
+        another node resumes the tickets at once."""
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.ident is not None:  # started
+                thread.join(max(0.0, deadline - time.monotonic()))
+        for runner in self._runners:
+            claim = runner.current
+            if claim is not None:
+                try:
+                    self.services.metadata.batches.release_ticket(claim)
+                    log.info("batch ticket %s released for another worker", claim.ticket)
+                except Unavailable:
+                    pass  # its lease runs out instead
+
+    def _loop(self, number: int) -> None:
+        runner = self._runners[number]
+        next_prune = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                if number == 0 and time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + SWEEP_EVERY_SECONDS
+                    prune(self.services)
+                if runner.run_once() is not None:
+                    continue
+            except Unavailable as exc:
+                log.warning("batch worker: %s", exc.message)
+            except Exception:
+                log.exception("batch worker: unexpected error")
+            with self._wake:
+                if not self._stop.is_set():
+                    self._wake.wait(self.poll)
