@@ -18,9 +18,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
+from tests.live import no_lookups
 from tests.servers import ImageServer
-from vitrina.bootstrap import Services
-from vitrina.domain.batches import BatchItem
+from vitrina.backends.fetching.guarded import GuardedFetcher
+from vitrina.bootstrap import Services, webhook_policy
+from vitrina.domain.batches import BatchItem, Outcome
 from vitrina.usecases import batches
 from vitrina.usecases.batches import BatchRunner
 from vitrina.usecases.tokens import token_hash
@@ -85,7 +87,7 @@ def single(api: Api, request: dict[str, Any]) -> tuple[int, Any]:
 
 def test_each_answer_is_the_single_calls(api: Api, client: TestClient, services: Services) -> None:
     toys = api.create(name="Toys", productIds=[1, 2])
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"id": "read", "path": f"/categories/{toys}", "method": "GET"},
         {"id": "search", "path": "/categories?keyword=toy&productIds=true", "method": "GET"},
         {"id": "missing", "path": "/categories/424242", "method": "GET"},
@@ -214,7 +216,7 @@ def test_a_ticket_is_queued_then_in_progress_then_completed(
     item = services.metadata.batches.step(claim, None, True, 30)
     assert item is not None and item.position == 0
     answered = runner.calls.run(claim.store_id, claim.token_hash, item)
-    outcome = batches.Outcome(0, None, status=answered.status, body=answered.body.decode())
+    outcome = Outcome(0, None, status=answered.status, body=answered.body.decode())
     assert services.metadata.batches.step(claim, outcome, False, 30) is None  # given back
     midway = ticket(api, name)
     assert (midway["status"], midway["completedRequests"], len(midway["responses"])) == (
@@ -334,7 +336,7 @@ def test_a_batch_body_must_be_json_and_not_too_large(
 ) -> None:
     wrong = api.post("/batch", content=b"[]", headers={"Content-Type": "text/plain"})
     assert (wrong.status_code, wrong.json()["errorCode"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
-    ctx = client.app.state.ctx  # type: ignore[union-attr]
+    ctx = Context.of_app(client.app)  # type: ignore[arg-type]
     ctx.services.settings = settings.replace(batch_max_bytes=1000)
     try:
         large = [{"path": "/categories", "method": "POST", "body": {"name": "x" * 2000}}]
@@ -373,7 +375,7 @@ def test_the_tokens_scopes_apply_to_each_request(
 ) -> None:
     toys = api.create(name="Toys")
     reader = Api(client, api.store_id, _token(services, api.store_id, "read_catalog"))
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"path": f"/categories/{toys}", "method": "GET"},
         {"path": "/categories", "method": "POST", "body": {"name": "No"}},
         {"path": f"/categories/{toys}", "method": "PUT", "body": {"name": "No"}},
@@ -482,7 +484,7 @@ def test_a_request_over_the_rate_limit_waits_instead_of_failing(
 def test_a_ticket_resumes_after_its_worker_stopped_and_runs_nothing_twice(
     services: Services, client: TestClient, api: Api
 ) -> None:
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"path": "/categories", "method": "POST", "body": {"name": "Before"}},
         {"path": "/categories", "method": "POST", "body": {"name": "Cut short"}},
         {"path": "/categories?keyword=Before", "method": "GET"},
@@ -491,11 +493,9 @@ def test_a_ticket_resumes_after_its_worker_stopped_and_runs_nothing_twice(
     name = send(api, requests, stopOnFirstFailure="false")
     queue, sub = services.metadata.batches, calls(client)
 
-    def run(claim: Any, item: BatchItem) -> batches.Outcome:
+    def run(claim: Any, item: BatchItem) -> Outcome:
         answered = sub.run(claim.store_id, claim.token_hash, item)
-        return batches.Outcome(
-            item.position, None, status=answered.status, body=answered.body.decode()
-        )
+        return Outcome(item.position, None, status=answered.status, body=answered.body.decode())
 
     # a worker runs the first request, then the second, and dies before recording it
     dead = queue.claim_ticket("dead", 2)
@@ -583,3 +583,124 @@ def test_a_token_in_the_path_is_not_kept(api: Api, client: TestClient, services:
     assert claim is not None
     item = services.metadata.batches.step(claim, None, True, 30)
     assert item is not None and item.target == "/profile?lang=en"
+
+
+def test_a_request_cannot_leave_its_store(services: Services, client: TestClient, api: Api) -> None:
+    """However a path is spelled (dot segments, escaped slashes and dots,
+    another store's id, a second slash, a query naming a store), it stays
+    below /api/v3/{storeId} of the batch's store: it finds nothing, and
+    the other store's data is untouched."""
+    other = make_store(services, client, name="Other")
+    theirs = other.create(name="Theirs")
+    mine = api.create(name="Mine")
+    escapes = [
+        f"/../{other.store_id}/categories/{theirs}",
+        f"/%2E%2E/{other.store_id}/categories/{theirs}",
+        f"/%2e%2e%2f{other.store_id}%2fcategories%2f{theirs}",
+        f"/..%2F{other.store_id}/categories/{theirs}",
+        f"//{other.store_id}/categories/{theirs}",
+        f"/{other.store_id}/categories/{theirs}",
+        f"//127.0.0.1/api/v3/{other.store_id}/categories/{theirs}",
+        f"/categories/{theirs}?storeId={other.store_id}",
+        f"/categories/{theirs}/../{theirs}",
+        "/",
+    ]
+    requests = [{"id": n, "path": p, "method": "DELETE"} for n, p in enumerate(escapes)]
+    found = completed(api, client, services, requests, stopOnFirstFailure="false")
+    for path, answer in zip(escapes, found["responses"], strict=True):
+        assert answer["httpStatusCode"] == 404, (path, answer)
+        code = answer["httpBody"]["errorCode"]
+        assert code in ("NOT_FOUND", "CATEGORY_NOT_FOUND"), (path, answer)
+    assert other.category(theirs)["name"] == "Theirs"
+    assert api.category(mine)["name"] == "Mine"
+    # an escaped slash is a slash, as the server reads it: this store's category
+    found = completed(api, client, services, [{"path": f"/categories%2F{mine}", "method": "GET"}])
+    assert found["responses"][0]["httpBody"]["id"] == mine
+    for absolute in (f"https://127.0.0.1/api/v3/{other.store_id}/categories", "categories"):
+        refused = api.post("/batch", json=[{"path": absolute, "method": "GET"}])
+        assert refused.status_code == 400 and "must start with /" in refused.text
+
+
+@pytest.mark.parametrize("path", ["/%62atch", "/b%61tch?ticket=x", "/batch/", "/%2Fbatch"])
+def test_a_batch_spelled_otherwise_is_still_not_held_in_a_batch(
+    api: Api, client: TestClient, services: Services, path: str
+) -> None:
+    answer = api.post("/batch", json=[{"path": path, "method": "POST", "body": []}])
+    if answer.status_code == 400:
+        assert "a batch cannot hold batch requests" in answer.json()["errorMessage"]
+        return
+    # not a batch operation as the server routes it either: it finds nothing
+    run_batches(client, services)
+    found = ticket(api, answer.json()["ticket"])
+    assert found["responses"][0]["httpStatusCode"] == 404
+    assert api.get("/batch").json()["total"] == 1  # no ticket made from inside
+
+
+def test_a_nested_batch_kept_before_the_check_is_refused_when_it_runs(
+    api: Api, client: TestClient, services: Services
+) -> None:
+    name = batches.create(
+        services,
+        api.store_id,
+        token_hash(api.token),
+        [BatchItem(0, None, "POST", "/%62atch", b"[]")],
+        True,
+    )
+    run_batches(client, services)
+    answer = ticket(api, name)["responses"][0]
+    assert answer["httpStatusCode"] == 400
+    assert "a batch cannot hold batch requests" in answer["httpBody"]["errorMessage"]
+    assert api.get("/batch").json()["total"] == 1
+
+
+def test_a_batchs_writes_send_the_single_calls_webhook_events(
+    services: Services, client: TestClient, api: Api, remote: ImageServer
+) -> None:
+    """The same writes, once as single calls and once in a batch, give the
+    same events (the outbox writes them in the write's transaction)."""
+    services.settings = services.settings.replace(
+        webhook_allow_http=True, webhook_allow_networks=("127.0.0.0/8",)
+    )
+    services.webhook_guard = GuardedFetcher(webhook_policy(services.settings, resolver=no_lookups))
+    hook = {"name": "Sync", "webhookUrl": "http://127.0.0.1:9/hooks"}
+    assert api.post("/_webhooks/apps", json=hook).status_code == 200
+    url = remote.url("/image.jpg")
+
+    def writes(parent: int) -> list[dict[str, Any]]:
+        return [
+            {"path": "/categories", "method": "POST", "body": {"name": "K", "parentId": parent}},
+            {"path": f"/categories/{parent}", "method": "PUT", "body": {"description": "D"}},
+            {"path": f"/categories/{parent}/image?externalUrl={url}", "method": "POST"},
+            {"path": f"/categories/{parent}/image", "method": "DELETE"},
+            {"path": f"/categories/{parent}", "method": "DELETE"},
+        ]
+
+    def events_since(last: int) -> list[tuple[str, int]]:
+        found = services.metadata.webhooks.list_deliveries(api.store_id)
+        return [(d.event.event_type, d.event.entity_id) for d in reversed(found) if d.id > last]
+
+    def newest() -> int:
+        found = services.metadata.webhooks.list_deliveries(api.store_id, limit=1)
+        return found[0].id if found else 0
+
+    def relative(events: list[tuple[str, int]], parent: int) -> list[tuple[str, str]]:
+        return [(kind, "parent" if e == parent else "child") for kind, e in events]
+
+    parent, start = api.create(name="Singles"), newest()
+    for request in writes(parent):
+        status, body = single(api, request)
+        assert status == 200, body
+    by_singles = relative(events_since(start), parent)
+    parent, start = api.create(name="Batched"), newest()
+    found = completed(api, client, services, writes(parent))
+    assert [a["httpStatusCode"] for a in found["responses"]] == [200] * 5
+    by_batch = relative(events_since(start), parent)
+    assert by_batch == by_singles
+    assert [kind for kind, _ in by_batch] == [
+        "category.created",
+        "category.updated",
+        "category.updated",
+        "category.updated",
+        "category.deleted",
+        "category.deleted",
+    ]

@@ -23,9 +23,10 @@ from starlette.applications import Starlette
 
 from vitrina.bootstrap import Services
 from vitrina.domain.batches import Answered, BatchItem
-from vitrina.domain.errors import InvalidToken
+from vitrina.domain.errors import BadRequest, InvalidToken
 from vitrina.usecases.batches import BatchWorker, NotRun
 from vitrina.web.api import TABLE
+from vitrina.web.batch_handlers import NESTED, nested
 from vitrina.web.context import Context
 from vitrina.web.responses import error_response
 
@@ -65,6 +66,9 @@ class TableCalls:
         caller = self.ctx.auth.fresh(token_hash)
         if caller is None:  # revoked, expired, or its store is gone
             refused = error_response(InvalidToken())
+            return Answered(refused.status_code, bytes(refused.body))
+        if nested(store_id, item.method, item.target):  # refused when sent; kept by an older one
+            refused = error_response(BadRequest(f"Request {item.position + 1}: {NESTED}"))
             return Answered(refused.status_code, bytes(refused.body))
         target = f"/api/v3/{store_id}{item.target}"
 

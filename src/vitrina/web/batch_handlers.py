@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +33,22 @@ from vitrina.wire import reading as wire_input
 
 # operations a batch may not hold: a batch inside a batch
 _NOT_IN_A_BATCH = frozenset({"createBatch", "getBatch", "deleteBatch"})
+NESTED = "a batch cannot hold batch requests"
+
+
+def operation_of(store_id: int, method: str, target: str) -> str:
+    """The ``operationId`` a batch request's ``target`` reaches ("" for
+    none), routed as it will run: percent-escapes decoded, as the server
+    decodes them (``/%62atch`` is ``/batch``)."""
+    from vitrina.web.api import TABLE  # the table imports this module's handlers
+
+    found = TABLE.find(method, unquote(f"/api/v3/{store_id}{target.partition('?')[0]}"))
+    return found[0].operation_id if found else ""
+
+
+def nested(store_id: int, method: str, target: str) -> bool:
+    """Whether a batch request would run a batch operation."""
+    return operation_of(store_id, method, target) in _NOT_IN_A_BATCH
 
 
 def _refused(number: int, request_id: Any, message: str) -> BadRequest:
@@ -58,12 +74,9 @@ def _item(store_id: int, position: int, data: Any) -> BatchItem:
         raise _refused(number, data.get("id"), exc.message) from None
     method, sent = request.method.upper(), batches.target(request.path)
     body, content_type = batches.body_bytes(request.body), "application/json"
-    from vitrina.web.api import TABLE  # the table imports this module's handlers
-
-    found = TABLE.find(method, f"/api/v3/{store_id}{sent.partition('?')[0]}")
-    operation = found[0].operation_id if found else ""
+    operation = operation_of(store_id, method, sent)
     if operation in _NOT_IN_A_BATCH:
-        raise _refused(number, request.id, "a batch cannot hold batch requests")
+        raise _refused(number, request.id, NESTED)
     if operation == "uploadCategoryImage" and "externalUrl" not in parse_qs(sent.partition("?")[2]):
         url = request.body.get("externalUrl") if isinstance(request.body, dict) else None
         if not isinstance(url, str):
