@@ -22,7 +22,7 @@ from tests.live import no_lookups
 from tests.servers import ImageServer
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, webhook_policy
-from vitrina.domain.batches import BatchItem, Outcome
+from vitrina.domain.batches import BatchItem, Claim, Outcome
 from vitrina.usecases import batches
 from vitrina.usecases.batches import BatchRunner
 from vitrina.usecases.tokens import token_hash
@@ -210,12 +210,12 @@ def test_a_ticket_is_queued_then_in_progress_then_completed(
         "completedRequests": 0,
         "responses": [],
     }
-    runner = BatchRunner(services, calls(client))
-    claim = services.metadata.batches.claim_ticket("test", 30)
+    queue = services.metadata.batches
+    claim = queue.claim_ticket("test", 30)
     assert claim is not None
-    item = services.metadata.batches.step(claim, None, True, 30)
-    assert item is not None and item.position == 0
-    answered = runner.calls.run(claim.store_id, claim.token_hash, item)
+    assert queue.step(claim, None, True, 30) == 0
+    item = queue.items(claim, 0, 10)[0]
+    answered = calls(client).run(claim, item)
     outcome = Outcome(0, None, status=answered.status, body=answered.body.decode())
     assert services.metadata.batches.step(claim, outcome, False, 30) is None  # given back
     midway = ticket(api, name)
@@ -481,9 +481,25 @@ def test_a_request_over_the_rate_limit_waits_instead_of_failing(
     assert [o.status for o in found.outcomes] == [200, 200, 200]
 
 
-def test_a_ticket_resumes_after_its_worker_stopped_and_runs_nothing_twice(
+def _first(services: Services, claim: Claim, lease: int = 30) -> BatchItem:
+    """The next request of a claimed ticket, as a runner takes it."""
+    queue = services.metadata.batches
+    position = queue.step(claim, None, True, lease)
+    assert position is not None
+    return queue.items(claim, position, 1)[0]
+
+
+def _outcome(sub: TableCalls, claim: Claim, item: BatchItem) -> Outcome:
+    answered = sub.run(claim, item)
+    return Outcome(item.position, None, status=answered.status, body=answered.body.decode())
+
+
+def test_a_ticket_resumes_after_its_worker_stopped_and_makes_no_write_twice(
     services: Services, client: TestClient, api: Api
 ) -> None:
+    """A worker dies (its lease runs out) after a request's write committed
+    and before its answer was recorded: the next worker answers it
+    REQUEST_INTERRUPTED rather than make it again, and runs the rest."""
     requests: list[dict[str, Any]] = [
         {"path": "/categories", "method": "POST", "body": {"name": "Before"}},
         {"path": "/categories", "method": "POST", "body": {"name": "Cut short"}},
@@ -492,19 +508,14 @@ def test_a_ticket_resumes_after_its_worker_stopped_and_runs_nothing_twice(
     ]
     name = send(api, requests, stopOnFirstFailure="false")
     queue, sub = services.metadata.batches, calls(client)
-
-    def run(claim: Any, item: BatchItem) -> Outcome:
-        answered = sub.run(claim.store_id, claim.token_hash, item)
-        return Outcome(item.position, None, status=answered.status, body=answered.body.decode())
-
-    # a worker runs the first request, then the second, and dies before recording it
     dead = queue.claim_ticket("dead", 2)
     assert dead is not None
-    first = queue.step(dead, None, True, 2)
-    assert first is not None
-    second = queue.step(dead, run(dead, first), True, 2)
-    assert second is not None and not second.interrupted
-    run(dead, second)  # its effect commits; its answer is never recorded
+    first = _first(services, dead, 2)
+    assert queue.step(dead, _outcome(sub, dead, first), True, 2) == 1
+    second = queue.items(dead, 1, 1)[0]
+    assert not second.applied
+    sub.run(dead, second)  # its write commits; its answer is never recorded
+    assert queue.items(dead, 1, 1)[0].applied  # marked by that write's transaction
     assert queue.claim_ticket("early", 30) is None  # the lease still holds
     time.sleep(2.1)
     assert BatchRunner(services, sub).run_until_idle() == 1
@@ -518,12 +529,53 @@ def test_a_ticket_resumes_after_its_worker_stopped_and_runs_nothing_twice(
         queue.step(dead, None, True, 1)  # the dead worker's claim records nothing
 
 
+def test_a_request_cut_short_before_its_write_committed_runs_again(
+    services: Services, client: TestClient, api: Api
+) -> None:
+    """A worker takes a request and dies before any write of it commits (a
+    download, say): it did nothing, so the next worker runs it, once."""
+    name = send(api, [{"path": "/categories", "method": "POST", "body": {"name": "Once"}}])
+    queue = services.metadata.batches
+    dead = queue.claim_ticket("dead", 1)
+    assert dead is not None
+    assert not _first(services, dead, 1).applied  # taken, never run
+    time.sleep(1.1)
+    assert BatchRunner(services, calls(client)).run_until_idle() == 1
+    answer = ticket(api, name)["responses"][0]
+    assert answer["httpStatusCode"] == 200
+    assert [c["name"] for c in api.get("/categories").json()["items"]] == ["Once"]
+
+
+def test_a_worker_whose_claim_ran_out_has_its_write_undone(
+    services: Services, client: TestClient, api: Api
+) -> None:
+    """A worker that stalled past its lease, while another took the ticket
+    over, finishes a request late: its write is refused in its own
+    transaction (the claim is checked there), so the request runs once,
+    under the new claim."""
+    name = send(api, [{"path": "/categories", "method": "POST", "body": {"name": "Once"}}])
+    queue, sub = services.metadata.batches, calls(client)
+    stalled = queue.claim_ticket("stalled", 1)
+    assert stalled is not None
+    item = _first(services, stalled, 1)
+    time.sleep(1.1)
+    newer = queue.claim_ticket("newer", 30)
+    assert newer is not None and newer.number == stalled.number + 1
+    late = sub.run(stalled, item)
+    assert late.status == 500 and b"taken over" in late.body
+    assert api.get("/categories").json()["total"] == 0  # undone
+    BatchRunner(services, sub)._run(newer)
+    assert ticket(api, name)["responses"][0]["httpStatusCode"] == 200
+    assert [c["name"] for c in api.get("/categories").json()["items"]] == ["Once"]
+
+
 def test_an_interrupted_read_runs_again(services: Services, client: TestClient, api: Api) -> None:
     api.create(name="Toys")
     name = send(api, [{"path": "/categories?keyword=toy", "method": "GET"}])
     queue = services.metadata.batches
     dead = queue.claim_ticket("dead", 1)
-    assert dead is not None and queue.step(dead, None, True, 1) is not None
+    assert dead is not None
+    _first(services, dead, 1)
     time.sleep(1.1)
     BatchRunner(services, calls(client)).run_until_idle()
     answer = ticket(api, name)["responses"][0]
@@ -581,8 +633,7 @@ def test_a_token_in_the_path_is_not_kept(api: Api, client: TestClient, services:
     send(api, [{"path": f"/profile?token={api.token}&lang=en#top", "method": "GET"}])
     claim = services.metadata.batches.claim_ticket("test", 30)
     assert claim is not None
-    item = services.metadata.batches.step(claim, None, True, 30)
-    assert item is not None and item.target == "/profile?lang=en"
+    assert _first(services, claim).target == "/profile?lang=en"
 
 
 def test_a_request_cannot_leave_its_store(services: Services, client: TestClient, api: Api) -> None:

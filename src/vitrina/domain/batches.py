@@ -5,13 +5,17 @@ that sent them; each request's answer is kept with the ticket.
 The values the layers exchange about them, and the words of the wire for
 their states. A ticket is ``open`` until every request has an outcome, then
 ``done``; an open ticket is being run while a worker's lease on it holds.
-A request is ``waiting``, ``started`` (its worker ran it, or is running it,
-and has not yet recorded the answer), ``done`` (answered) or ``skipped``
-(not run: an earlier one failed with stopOnFirstFailure).
+A request is ``waiting``, ``done`` (answered) or ``skipped`` (not run: an
+earlier one failed with stopOnFirstFailure). A waiting request is
+``applied`` once a write transaction of it has committed: every write
+made while ``RUNNING`` names it marks it so in that same transaction, and
+only while the claim that runs it holds (backends/metadata/sql_base.py).
+A request applied but not answered was cut short after it took effect.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
@@ -43,7 +47,7 @@ class BatchItem:
     target: str
     body: bytes = b""
     content_type: str = "application/json"
-    interrupted: bool = False  # started by a worker that stopped before its answer
+    applied: bool = False  # a write of it committed, and its answer was never recorded
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,18 @@ class Answered:
     status: int
     body: bytes
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Running:
+    """The batch request being run, for the write transactions it makes:
+    ``claim`` is the number of the claim running it (``Claim.number``)."""
+
+    ticket_id: int
+    position: int
+    claim: int
+
+
+# Set (per task, inherited by the threads it hands work to) while a batch
+# request runs; None otherwise.
+RUNNING: ContextVar[Running | None] = ContextVar("vitrina_batch_request", default=None)

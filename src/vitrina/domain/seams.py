@@ -346,18 +346,22 @@ class BatchQueue(Protocol):
 
     def step(
         self, claim: Claim, answer: Outcome | None, more: bool, lease_seconds: int
-    ) -> BatchItem | None:
+    ) -> int | None:
         """In one transaction, while the claim holds (ClaimLost otherwise):
         record ``answer`` (with stopOnFirstFailure, a failure skips the
         rest), finish the ticket when nothing is left, and unless ``more``
-        is False mark the next request started and hand it over (None: the
-        ticket is done, or was given back)."""
+        is False renew the lease and name the next request to run (None:
+        the ticket is done, or was given back)."""
         ...
 
-    def put_back(self, claim: Claim, position: int, due_in: float) -> None:
-        """The request at ``position`` did nothing (it was refused before it
-        ran): make it wait again, and give the ticket back until ``due_in``
-        seconds have passed."""
+    def items(self, claim: Claim, start: int, count: int) -> list[BatchItem]:
+        """Up to ``count`` waiting requests from ``start`` on, in order, each
+        saying whether a write of it was applied."""
+        ...
+
+    def put_back(self, claim: Claim, due_in: float) -> None:
+        """The next request did nothing (it was refused before it ran): give
+        the ticket back until ``due_in`` seconds have passed."""
         ...
 
     def extend_ticket_lease(self, claim: Claim, lease_seconds: int) -> bool: ...

@@ -6,12 +6,13 @@ layer runs it through the operation table, in process, exactly as the
 single call), as the token that sent the batch, looked up afresh for each
 request: a token revoked meanwhile stops acting at once. Runners claim
 tickets by leased rows (backends/metadata/sql_batches.py), on any node,
-and record each answer as it comes, in the transaction that also marks the
-next request started. So a ticket resumes after its last recorded answer
-when its worker dies, and no request runs twice: a request found started
-without an answer (its worker died after starting it) is answered
-``REQUEST_INTERRUPTED`` instead of being run again, since it may have
-taken effect; a GET is simply run again (it changes nothing).
+and record each answer as it comes. A request's writes mark it applied in
+their own transactions, and only while its runner's claim holds
+(``RUNNING``, backends/metadata/sql_base.py). So a ticket resumes after
+its last recorded answer when its worker dies, and no write is made twice:
+a request not applied did nothing and runs (again); one applied but not
+answered (its worker died between its commit and its answer) is answered
+``REQUEST_INTERRUPTED``, since it took effect; a GET simply runs again.
 
 A 429 (the token's rate limit, or a queue that is full) means the request
 did nothing: the ticket waits for the Retry-After and sends it again,
@@ -52,8 +53,10 @@ class SubRequests(Protocol):
     """Runs one request of a batch and answers it exactly as the single
     call would have been answered (web/batch_calls.py)."""
 
-    def run(self, store_id: int, token_hash: str, item: BatchItem) -> Answered:
-        """The answer; NotRun when the request could not be started at all."""
+    def run(self, claim: Claim, item: BatchItem) -> Answered:
+        """The answer, as ``claim``'s store and token, its writes marked
+        with ``Running`` (domain/batches.py); NotRun when the request could
+        not be started at all."""
         ...
 
 
@@ -213,18 +216,23 @@ class BatchRunner:
 
     def _run(self, claim: Claim) -> None:
         answer: Outcome | None = None
+        waiting: dict[int, BatchItem] = {}
         count, until = 0, time.monotonic() + SLICE_SECONDS
         while True:
             more = (
                 count < SLICE_REQUESTS and time.monotonic() < until and not self.stopping.is_set()
             )
-            item = self._step(claim, answer, more)
-            if item is None:
+            position = self._step(claim, answer, more)
+            if position is None:
                 return
+            if position not in waiting:  # the slice's requests, read at once
+                found = self.services.metadata.batches.items(claim, position, SLICE_REQUESTS)
+                waiting = {item.position: item for item in found}
+            item = waiting.pop(position)
             count += 1
-            if item.interrupted and item.method != "GET":
+            if item.applied and item.method != "GET":
                 log.warning(
-                    "batch ticket %s: request %d was started by a worker that stopped before "
+                    "batch ticket %s: request %d took effect under a worker that stopped before "
                     "its answer was recorded; answered REQUEST_INTERRUPTED, not run again",
                     claim.ticket,
                     item.position,
@@ -232,12 +240,12 @@ class BatchRunner:
                 answer = Outcome(item.position, item.request_id, status=500, body=_interrupted())
                 continue
             try:
-                answered = self.calls.run(claim.store_id, claim.token_hash, item)
+                answered = self.calls.run(claim, item)
             except NotRun:
-                self.services.metadata.batches.put_back(claim, item.position, 0)
+                self.services.metadata.batches.put_back(claim, 0)
                 return
             if answered.retry_after is not None:  # refused before it did anything
-                self.services.metadata.batches.put_back(claim, item.position, answered.retry_after)
+                self.services.metadata.batches.put_back(claim, answered.retry_after)
                 log.info(
                     "batch ticket %s waits %gs (429) before request %d",
                     claim.ticket,
@@ -248,7 +256,7 @@ class BatchRunner:
             body = answered.body.decode("utf-8", "replace")
             answer = Outcome(item.position, item.request_id, status=answered.status, body=body)
 
-    def _step(self, claim: Claim, answer: Outcome | None, more: bool) -> BatchItem | None:
+    def _step(self, claim: Claim, answer: Outcome | None, more: bool) -> int | None:
         """One step, retried while the database is briefly away when an
         answer waits to be recorded (the request ran: its answer matters)."""
         queue, lease = self.services.metadata.batches, self.services.batch_rules.lease_seconds

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 
 from vitrina.bootstrap import Services
-from vitrina.domain.batches import Answered, BatchItem
+from vitrina.domain.batches import RUNNING, Answered, BatchItem, Claim, Running
 from vitrina.domain.errors import BadRequest, InvalidToken
 from vitrina.usecases.batches import BatchWorker, NotRun
 from vitrina.web.api import TABLE
@@ -62,8 +62,9 @@ class TableCalls:
         self.submit = submit
         self.ctx = Context.of_app(app)
 
-    def run(self, store_id: int, token_hash: str, item: BatchItem) -> Answered:
-        caller = self.ctx.auth.fresh(token_hash)
+    def run(self, claim: Claim, item: BatchItem) -> Answered:
+        store_id = claim.store_id
+        caller = self.ctx.auth.fresh(claim.token_hash)
         if caller is None:  # revoked, expired, or its store is gone
             refused = error_response(InvalidToken())
             return Answered(refused.status_code, bytes(refused.body))
@@ -72,7 +73,10 @@ class TableCalls:
             return Answered(refused.status_code, bytes(refused.body))
         target = f"/api/v3/{store_id}{item.target}"
 
+        running = Running(claim.id, item.position, claim.number)
+
         async def call() -> tuple[int, dict[str, str], bytes]:
+            RUNNING.set(running)  # this task's, and the threads' it hands work to
             return await TABLE.call(
                 self.app, caller, item.method, target, item.body, item.content_type
             )

@@ -357,10 +357,11 @@ batch_items = sa.Table(
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("content_type", sa.String(60), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("state", sa.String(10), nullable=False),  # waiting, started, done, skipped
+    sa.Column("state", sa.String(10), nullable=False),  # waiting, done, skipped
     sa.Column("status", sa.Integer),
     sa.Column("answer", sa.Text),
-    sa.Column("worker", sa.String(100)),  # the worker that ran it
-    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(100)),  # the worker that answered it
+    # when a write transaction of it committed (in that transaction)
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
     sa.Column("answered_at", sa.DateTime(timezone=True)),
 )

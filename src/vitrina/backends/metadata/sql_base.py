@@ -1,6 +1,8 @@
 """The SQL database under every metadata role: SQLite or PostgreSQL through
 SQLAlchemy Core. Every write runs in one transaction; on SQLite it is opened
 with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+A write made for a batch request (``domain.batches.RUNNING``) marks that
+request applied in the same transaction, fenced by its runner's claim.
 Foreign errors become ours here (``translate_errors``)."""
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from vitrina.backends.metadata.engine import create_reader
-from vitrina.backends.metadata.schema import catalog_deletions, categories, stores
-from vitrina.domain.errors import MetadataUnavailable, VitrinaError
+from vitrina.backends.metadata.schema import (
+    batch_items,
+    batch_tickets,
+    catalog_deletions,
+    categories,
+    stores,
+)
+from vitrina.domain.batches import RUNNING
+from vitrina.domain.errors import ClaimLost, MetadataUnavailable, VitrinaError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,11 +121,15 @@ class SqlDatabase:
             yield conn
 
     @contextmanager
-    def write(self, store_id: int | None = None) -> Iterator[sa.Connection]:
+    def write(
+        self, store_id: int | None = None, bookkeeping: bool = False
+    ) -> Iterator[sa.Connection]:
         """A write transaction. Naming the store bumps its catalog version first,
         which tells every process's read cache that the store changed (and, on
         PostgreSQL, orders the store's writers on its row). The writes then
-        stamp what they change with it: ``touch`` and ``forget``."""
+        stamp what they change with it: ``touch`` and ``forget``.
+        ``bookkeeping``: a write that is no request's effect (a rate count),
+        which never marks a batch request applied."""
         with self.engine.connect() as conn:
             if self.sqlite:
                 conn.execution_options(vitrina_begin="IMMEDIATE")
@@ -130,7 +143,41 @@ class SqlDatabase:
                     ).scalar()
                     conn.info["store_id"] = store_id
                 yield conn
+                if not bookkeeping:
+                    self._applied(conn)
                 conn.info.pop("catalog_version", None)
+
+    def _applied(self, conn: sa.Connection) -> None:
+        """When this write is a batch request's, mark the request applied in
+        it, so that a runner taking the ticket over after a crash knows
+        whether it took effect; and only while the claim running it holds
+        (the ticket's row is locked until the commit, so a newer claim
+        waits and then sees the mark): a runner whose lease ran out while
+        it worked has its write undone (ClaimLost) rather than made twice."""
+        running = RUNNING.get()
+        if running is None:
+            return
+        held = conn.execute(
+            self.lock(
+                sa.select(batch_tickets.c.claims).where(
+                    batch_tickets.c.id == running.ticket_id, batch_tickets.c.state == "open"
+                )
+            )
+        ).scalar()
+        if held != running.claim:
+            raise ClaimLost(
+                "The batch ticket was deleted, or taken over by another worker, while this "
+                "request ran: its change is undone"
+            )
+        conn.execute(
+            batch_items.update()
+            .where(
+                batch_items.c.ticket_id == running.ticket_id,
+                batch_items.c.position == running.position,
+                batch_items.c.applied_at.is_(None),
+            )
+            .values(applied_at=now())
+        )
 
     def lock(self, query: sa.Select[Any]) -> sa.Select[Any]:
         """Row locks on PostgreSQL; SQLite's write transaction already excludes."""

@@ -11,10 +11,11 @@ the stores with open tickets by a loose index scan
 (``ix_batch_tickets_queue``), as the job and webhook queues do.
 
 Each step is one transaction: the previous request's answer, and the
-next request marked ``started``. A request found ``started`` by a later
-claim was run, or was being run, by a worker that stopped before recording
-its answer: it is handed over ``interrupted``, never marked started again
-(usecases/batches.py decides what it answers).
+ticket moved on. A request's writes mark it applied in their own
+transactions (sql_base.py), fenced by the claim: a waiting request found
+applied by a later claim took effect under a worker that stopped before
+recording its answer; it is handed over ``applied`` (usecases/batches.py
+decides what it answers). One found not applied did nothing: it runs.
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ class SqlBatches:
     @translate_errors
     def step(
         self, claim: Claim, answer: Outcome | None, more: bool, lease_seconds: int
-    ) -> BatchItem | None:
+    ) -> int | None:
         stamp = now()
         with self.db.write() as conn:
             row = self._held(conn, claim)
@@ -251,7 +252,11 @@ class SqlBatches:
                     _I.update()
                     .where(_I.c.ticket_id == claim.id, _I.c.position == answer.position)
                     .values(
-                        state="done", status=answer.status, answer=answer.body, answered_at=stamp
+                        state="done",
+                        status=answer.status,
+                        answer=answer.body,
+                        answered_at=stamp,
+                        worker=row.worker,
                     )
                 )
                 position = answer.position + 1
@@ -273,36 +278,36 @@ class SqlBatches:
                 return None
             ticket["lease_until"] = stamp + timedelta(seconds=lease_seconds)
             conn.execute(_T.update().where(_T.c.id == claim.id).values(**ticket))
-            item = conn.execute(
-                sa.select(_I).where(_I.c.ticket_id == claim.id, _I.c.position == position)
-            ).one()
-            interrupted = item.state == "started"
-            if not interrupted:
-                conn.execute(
-                    _I.update()
-                    .where(_I.c.ticket_id == claim.id, _I.c.position == position)
-                    .values(state="started", started_at=stamp, worker=row.worker)
-                )
-        return BatchItem(
-            position=item.position,
-            request_id=_request_id(item.request_id),
-            method=item.method,
-            target=item.target,
-            body=item.body.encode("utf-8"),
-            content_type=item.content_type,
-            interrupted=interrupted,
-        )
+        result: int = position
+        return result
 
     @translate_errors
-    def put_back(self, claim: Claim, position: int, due_in: float) -> None:
+    def items(self, claim: Claim, start: int, count: int) -> list[BatchItem]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(_I)
+                .where(_I.c.ticket_id == claim.id, _I.c.position >= start, _I.c.state == "waiting")
+                .order_by(_I.c.position)
+                .limit(count)
+            ).all()
+        return [
+            BatchItem(
+                position=item.position,
+                request_id=_request_id(item.request_id),
+                method=item.method,
+                target=item.target,
+                body=item.body.encode("utf-8"),
+                content_type=item.content_type,
+                applied=item.applied_at is not None,
+            )
+            for item in rows
+        ]
+
+    @translate_errors
+    def put_back(self, claim: Claim, due_in: float) -> None:
         stamp = now()
         with self.db.write() as conn:
             self._held(conn, claim)
-            conn.execute(
-                _I.update()
-                .where(_I.c.ticket_id == claim.id, _I.c.position == position)
-                .values(state="waiting", started_at=None, worker=None)
-            )
             conn.execute(
                 _T.update()
                 .where(_T.c.id == claim.id)

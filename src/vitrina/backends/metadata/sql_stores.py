@@ -143,7 +143,7 @@ class SqlStores:
             )
             .returning(rate_counts.c.count)
         )
-        with self.db.write() as conn:
+        with self.db.write(bookkeeping=True) as conn:
             count: int = conn.execute(upsert).scalar_one()
             if count == 1:  # this token's first request of the minute: drop its older ones
                 conn.execute(

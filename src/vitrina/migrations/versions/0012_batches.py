@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer),
         sa.Column("answer", sa.Text),
         sa.Column("worker", sa.String(100)),
-        sa.Column("started_at", sa.DateTime(timezone=True)),
+        sa.Column("applied_at", sa.DateTime(timezone=True)),
         sa.Column("answered_at", sa.DateTime(timezone=True)),
     )
 
