@@ -197,3 +197,20 @@ def _nodes(services: Services) -> set[str]:
             sa.select(batch_items.c.worker).where(batch_items.c.worker.is_not(None)).distinct()
         ).scalars()
         return {w.split(":")[1] for w in found}
+
+
+def test_serve_with_several_processes_runs_tickets(tmp_path: Path) -> None:
+    """`vitrina serve --workers 2`: the server processes run no worker; the
+    process that starts them runs the batch worker, as it runs the jobs'."""
+    data = tmp_path / "data"
+    server = start_serve(data, "--workers", "2", env=FAST)
+    try:
+        wait_ready(server)
+        with _services(FAST, data) as services:
+            store_id = services.metadata.stores.list_stores()[0].id
+        store = Store(server.base, store_id, server.token())
+        ticket = store.send(_creates("W", 20))
+        assert wait_until(lambda: store.ticket(ticket)["status"] == "COMPLETED", 60)
+        _answered_once(store, ticket, "W", 20)
+    finally:
+        stop(server.process)

@@ -15,6 +15,7 @@ connection is closed at most that late.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -103,8 +104,8 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 
 def serve_workers(settings: Settings) -> int:
-    """Run ``settings.workers`` server processes, and the async-upload worker
-    once, here. uvicorn starts the processes from an import string, so they
+    """Run ``settings.workers`` server processes, and the async-upload and
+    batch workers once, here. uvicorn starts the processes from an import string, so they
     read their settings from the environment: what the command line chose
     (data folder, database, address, processes) is put there for them."""
     import os
@@ -113,6 +114,7 @@ def serve_workers(settings: Settings) -> int:
 
     from vitrina.bootstrap import build_services
     from vitrina.usecases.upload_jobs import JobWorker
+    from vitrina.web.batch_calls import standalone
 
     for name, value in (
         ("VITRINA_DATA_DIR", str(settings.data_dir)),
@@ -120,10 +122,12 @@ def serve_workers(settings: Settings) -> int:
         ("VITRINA_PORT", str(settings.port)),
         ("VITRINA_WORKERS", str(settings.workers)),
         ("VITRINA_DATABASE_URL", settings.database_url),
-        ("VITRINA_RUN_JOBS", "false"),  # the server processes; the job worker runs here
+        ("VITRINA_RUN_JOBS", "false"),  # the server processes; the workers run here
     ):
         os.environ[name] = value
-    with build_services(settings) as services:
+    with build_services(settings) as services, contextlib.ExitStack() as stack:
+        if settings.run_jobs:
+            stack.enter_context(standalone(services))  # batch tickets
         worker = JobWorker(services) if settings.run_jobs else None
         if worker:
             worker.start()
