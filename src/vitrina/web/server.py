@@ -105,9 +105,10 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 def serve_workers(settings: Settings) -> int:
     """Run ``settings.workers`` server processes, and the async-upload and
-    batch workers once, here. uvicorn starts the processes from an import string, so they
-    read their settings from the environment: what the command line chose
-    (data folder, database, address, processes) is put there for them."""
+    batch workers once, here. uvicorn starts the processes from an import
+    string, so they read their settings from the environment: what the
+    command line chose (data folder, database, address, processes) is put
+    there for them."""
     import os
 
     import uvicorn
