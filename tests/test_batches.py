@@ -104,6 +104,7 @@ def test_each_answer_is_the_single_calls(api: Api, client: TestClient, services:
         {"id": "profile", "path": "/profile", "method": "GET"},
         {"id": "unicode", "path": "/categoriesByPath?path=Toys&lang=fr é", "method": "GET"},
     ]  # fmt: skip
+    requests.append({"id": "any case", "path": "/profile", "method": "Get"})
     found = completed(api, client, services, requests, stopOnFirstFailure="false")
     assert [a["id"] for a in found["responses"]] == [r["id"] for r in requests]
     for request, answer in zip(requests, found["responses"], strict=True):
@@ -114,7 +115,7 @@ def test_each_answer_is_the_single_calls(api: Api, client: TestClient, services:
     assert by_id["wrong method"]["httpStatusCode"] == 405
     assert by_id["missing"]["httpStatusLine"] == "Not Found"
     assert by_id["read"]["httpStatusLine"] == "OK"
-    assert (found["totalRequests"], found["completedRequests"]) == (13, 13)
+    assert (found["totalRequests"], found["completedRequests"]) == (14, 14)
 
 
 def test_writes_run_in_order_and_later_requests_see_earlier_ones(

@@ -90,6 +90,9 @@ class Claim:
     store_id: int
     token_hash: str  # who the requests run as
     number: int
+    total: int = 0  # the ticket's requests
+    stop_on_failure: bool = True
+    worker: str = ""  # the runner holding it
 
 
 @dataclass(frozen=True)

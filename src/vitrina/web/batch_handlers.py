@@ -64,10 +64,14 @@ def _item(store_id: int, position: int, data: Any) -> BatchItem:
     if not isinstance(data, dict):
         raise BadRequest(f"Request {number} of the batch must be a JSON object")
     method = data.get("method")
-    if isinstance(method, str) and method.upper() not in METHODS:
-        raise _refused(
-            number, data.get("id"), f"'method' must be one of {', '.join(METHODS)}; got {method!r}"
-        )
+    if isinstance(method, str):  # in any case, as HTTP clients send it
+        if method.upper() not in METHODS:
+            raise _refused(
+                number,
+                data.get("id"),
+                f"'method' must be one of {', '.join(METHODS)}; got {method[:20]!r}",
+            )
+        data = {**data, "method": method.upper()}
     try:
         request = wire_input.read_exact(data, wire.BatchRequest)
     except VitrinaError as exc:

@@ -214,39 +214,64 @@ class SqlBatches:
                         worker=worker[:100],
                         updated_at=stamp,
                     )
-                    .returning(_T.c.id, _T.c.ticket, _T.c.store_id, _T.c.token_hash, _T.c.claims)
+                    .returning(
+                        _T.c.id,
+                        _T.c.ticket,
+                        _T.c.store_id,
+                        _T.c.token_hash,
+                        _T.c.claims,
+                        _T.c.total,
+                        _T.c.stop_on_failure,
+                    )
                 ).first()
             if row is not None:
-                return Claim(row.id, row.ticket, row.store_id, row.token_hash, row.claims)
+                return Claim(
+                    row.id,
+                    row.ticket,
+                    row.store_id,
+                    row.token_hash,
+                    row.claims,
+                    row.total,
+                    row.stop_on_failure,
+                    worker[:100],
+                )
         return None
 
-    def _held(self, conn: sa.Connection, claim: Claim) -> Any:
-        """The ticket's row, locked, while ``claim`` holds it; ClaimLost otherwise."""
-        row = conn.execute(
-            self.db.lock(
-                sa.select(
-                    _T.c.state,
-                    _T.c.claims,
-                    _T.c.position,
-                    _T.c.total,
-                    _T.c.stop_on_failure,
-                    _T.c.worker,
-                ).where(_T.c.id == claim.id)
-            )
-        ).first()
-        if row is None or row.state != "open" or row.claims != claim.number:
+    def _move(self, conn: sa.Connection, claim: Claim, **values: Any) -> int:
+        """Update the ticket while ``claim`` holds it (ClaimLost otherwise),
+        first in the transaction, so that on PostgreSQL its row stays locked
+        to the commit; the ticket's position, after the update."""
+        position = conn.execute(
+            _T.update()
+            .where(_T.c.id == claim.id, _T.c.claims == claim.number, _T.c.state == "open")
+            .values(updated_at=now(), **values)
+            .returning(_T.c.position)
+        ).scalar()
+        if position is None:
             raise ClaimLost("The ticket was deleted, finished or taken over by another worker")
-        return row
+        moved: int = position
+        return moved
 
     @translate_errors
     def step(
         self, claim: Claim, answer: Outcome | None, more: bool, lease_seconds: int
     ) -> int | None:
         stamp = now()
+        ticket: dict[str, Any] = {}
+        finished = False
+        if answer is not None:
+            position = answer.position + 1
+            failed = answer.status != 200 and claim.stop_on_failure
+            finished = failed or position >= claim.total
+            ticket.update(position=position, completed=_T.c.completed + 1)
+        if finished:
+            ticket.update(state="done", lease_until=None, worker=None, finished_at=stamp)
+        elif not more:
+            ticket.update(lease_until=None, worker=None, turn_at=stamp)
+        else:
+            ticket.update(lease_until=stamp + timedelta(seconds=lease_seconds))
         with self.db.write() as conn:
-            row = self._held(conn, claim)
-            position, finished = row.position, False
-            ticket: dict[str, Any] = {"updated_at": stamp}
+            position = self._move(conn, claim, **ticket)
             if answer is not None:
                 conn.execute(
                     _I.update()
@@ -256,30 +281,18 @@ class SqlBatches:
                         status=answer.status,
                         answer=answer.body,
                         answered_at=stamp,
-                        worker=row.worker,
+                        worker=claim.worker or None,
                     )
                 )
-                position = answer.position + 1
-                ticket.update(position=position, completed=_T.c.completed + 1)
-                if answer.status != 200 and row.stop_on_failure:
+                if finished and position < claim.total:  # a failure: the rest are skipped
                     conn.execute(
                         _I.update()
                         .where(_I.c.ticket_id == claim.id, _I.c.position >= position)
                         .values(state="skipped")
                     )
-                    finished = True
-            if finished or position >= row.total:
-                ticket.update(state="done", lease_until=None, worker=None, finished_at=stamp)
-                conn.execute(_T.update().where(_T.c.id == claim.id).values(**ticket))
-                return None
-            if not more:
-                ticket.update(lease_until=None, worker=None, turn_at=stamp)
-                conn.execute(_T.update().where(_T.c.id == claim.id).values(**ticket))
-                return None
-            ticket["lease_until"] = stamp + timedelta(seconds=lease_seconds)
-            conn.execute(_T.update().where(_T.c.id == claim.id).values(**ticket))
-        result: int = position
-        return result
+        if finished or not more:
+            return None
+        return position
 
     @translate_errors
     def items(self, claim: Claim, start: int, count: int) -> list[BatchItem]:
@@ -307,17 +320,13 @@ class SqlBatches:
     def put_back(self, claim: Claim, due_in: float) -> None:
         stamp = now()
         with self.db.write() as conn:
-            self._held(conn, claim)
-            conn.execute(
-                _T.update()
-                .where(_T.c.id == claim.id)
-                .values(
-                    lease_until=None,
-                    worker=None,
-                    due_at=stamp + timedelta(seconds=due_in),
-                    turn_at=stamp,
-                    updated_at=stamp,
-                )
+            self._move(
+                conn,
+                claim,
+                lease_until=None,
+                worker=None,
+                due_at=stamp + timedelta(seconds=due_in),
+                turn_at=stamp,
             )
 
     @translate_errors
