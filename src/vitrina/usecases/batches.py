@@ -22,6 +22,7 @@ rather than fail it. A runner gives its ticket back after a slice
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -40,6 +41,7 @@ from vitrina import wire
 from vitrina.bootstrap import Services
 from vitrina.domain.batches import Answered, BatchItem, Claim, Outcome, Ticket
 from vitrina.domain.errors import ClaimLost, NotFound, RequestInterrupted, Unavailable
+from vitrina.usecases.leases import LeaseKeeper
 
 log = logging.getLogger("vitrina.batches")
 
@@ -153,34 +155,6 @@ def _interrupted() -> str:
 _RUNNER_NUMBERS = itertools.count(1)
 
 
-class _LeaseKeeper:
-    """Renews a claim every third of its lease while a slice runs, so a slow
-    request (a download) does not let another worker take the ticket over."""
-
-    def __init__(self, services: Services, claim: Claim) -> None:
-        self.queue = services.metadata.batches
-        self.claim = claim
-        self.lease = services.batch_rules.lease_seconds
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._keep, name="vitrina-batch-lease", daemon=True)
-
-    def __enter__(self) -> _LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _keep(self) -> None:
-        while not self._done.wait(self.lease / 3):
-            try:
-                if not self.queue.extend_ticket_lease(self.claim, self.lease):
-                    return  # the next step finds the claim lost
-            except Unavailable:
-                pass  # the database is away: the lease runs on, and the next try may work
-
-
 class BatchRunner:
     def __init__(
         self, services: Services, calls: SubRequests, stopping: threading.Event | None = None
@@ -198,7 +172,10 @@ class BatchRunner:
         if claim is not None:
             self.current = claim
             try:
-                with _LeaseKeeper(self.services, claim):
+                extend = functools.partial(
+                    self.services.metadata.batches.extend_ticket_lease, claim, rules.lease_seconds
+                )
+                with LeaseKeeper(extend, rules.lease_seconds, "vitrina-batch-lease"):
                     self._run(claim)
             except ClaimLost:
                 log.warning(

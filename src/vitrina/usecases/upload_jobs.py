@@ -28,6 +28,7 @@ from vitrina.domain.values import Job
 from vitrina.usecases import category_images as images
 from vitrina.usecases import webhooks
 from vitrina.usecases.consequences import follow
+from vitrina.usecases.leases import LeaseKeeper
 
 log = logging.getLogger("vitrina.jobs")
 
@@ -41,36 +42,17 @@ SWEEP_EVERY_SECONDS = 3600.0
 _RUNNER_NUMBERS = itertools.count(1)
 
 
-class _LeaseKeeper:
-    """Keeps a job's claim while it runs: its lease is extended every third
-    of its length, so a slow download or a long wait for a decode slot does
-    not let another worker take the job over; ``held`` says whether the
-    claim still holds (a process paused past its lease loses it)."""
+class _LeaseKeeper(LeaseKeeper):
+    """Keeps a job's claim while it runs (usecases/leases.py); ``held`` says
+    whether the claim still holds (a process paused past its lease loses
+    it) and the job is still wanted."""
 
     def __init__(self, services: Services, job: Job, lease_seconds: int) -> None:
+        super().__init__(
+            lambda: services.metadata.jobs.extend_lease(job, lease_seconds), lease_seconds
+        )
         self.services = services
         self.job = job
-        self.lease_seconds = lease_seconds
-        self.lost = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._keep, name="vitrina-lease", daemon=True)
-
-    def __enter__(self) -> _LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _keep(self) -> None:
-        while not self._done.wait(self.lease_seconds / 3):
-            try:
-                if not self.services.metadata.jobs.extend_lease(self.job, self.lease_seconds):
-                    self.lost = True
-                    return
-            except Unavailable:
-                pass  # the database is away: the lease runs on, and the next try may work
 
     def held(self) -> bool:
         if self.lost:
