@@ -10,11 +10,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[server]'
+	$(BIN)/pip install --quiet -e '.[server,heic]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[server,dev,postgres,s3]'
+	$(BIN)/pip install --quiet -e '.[server,heic,dev,postgres,s3]'
 	touch $(VENV)/.installed $@
 
 ## Start the server on http://127.0.0.1:$(PORT) with its data in ./data: make run PORT=8081

@@ -14,6 +14,7 @@ one handler in the web layer renders every one of them as
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     │   └── ImageTooBig (413 INCORRECT_IMAGE_SIZE)
     ├── UnsupportedMediaType (415 UNSUPPORTED_MEDIA_TYPE)
+    │   └── UnsupportedImageFormat (an image this server has no decoder for)
     ├── InvalidImage (422 INVALID_IMAGE)
     ├── ImageTooLarge (422 IMAGE_TOO_LARGE)
     ├── WrongUrl (422 WRONG_URL)
@@ -116,6 +117,11 @@ class UnsupportedMediaType(VitrinaError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
     default_message = "The request body must be JSON (Content-Type: application/json)"
+
+
+class UnsupportedImageFormat(UnsupportedMediaType):
+    """An image in a format that needs an optional decoder this server lacks
+    (HEIC without ``vitrina[heic]``): the message names what to install."""
 
 
 class InvalidImage(VitrinaError):

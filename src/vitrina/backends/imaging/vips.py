@@ -7,7 +7,8 @@ Two decisions per upload, both made from the header alone:
   metadata a browser does not need (``jpeg_strip``, ``container_strip``): no
   decode, no generation loss. Only what a browser could not show right is
   decoded and encoded again, upright and in sRGB: CMYK/YCCK JPEGs, JPEG codings
-  browsers lack, PNG and WebP carrying an EXIF orientation, AVIF and HEIC.
+  browsers lack, PNG and WebP carrying an EXIF orientation, AVIF and HEIC
+  (decoded by pillow-heif, the optional ``vitrina[heic]`` extra: ``heif``).
 - **The variants** come from one reduced decode: ``jpegload(shrink=)`` for a
   JPEG, ``thumbnail`` (shrink-on-load where the format has it) for the rest.
   Orientation and colour management are applied to the reduced image, never
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyvips
 
+from vitrina.backends.imaging import heif
 from vitrina.backends.imaging.border import border_info
 from vitrina.backends.imaging.container_strip import strip_container
 from vitrina.backends.imaging.jpeg_strip import strip_jpeg
@@ -84,11 +86,6 @@ def _error_line(exc: pyvips.Error) -> str:
 
 
 def _unreadable(fmt: str, exc: pyvips.Error, decoding: bool = False) -> str:
-    if fmt == "heif":
-        return (
-            f"The uploaded HEIC image cannot be read ({_error_line(exc)}); this server's image "
-            "library may have no HEVC decoder: send JPEG, PNG, WebP or AVIF"
-        )
     if decoding:
         return f"The uploaded {fmt.upper()} image is damaged or incomplete: {_error_line(exc)}"
     return (
@@ -114,7 +111,11 @@ def _to_srgb(image: pyvips.Image) -> pyvips.Image:
     if cmyk or _has_profile(image):
         try:
             image = image.icc_transform(
-                "srgb", embedded=True, input_profile="cmyk" if cmyk else "srgb", intent="perceptual"
+                "srgb",
+                embedded=True,
+                input_profile="cmyk" if cmyk else "srgb",
+                intent="perceptual",
+                depth=8,  # a 16-bit image is scaled, never clipped by the cast below
             )
         except pyvips.Error:
             image = image.colourspace("srgb")  # an unreadable profile: ignore it
@@ -149,10 +150,14 @@ def _reduced(source: Path, header: ImageHeader, box: int) -> pyvips.Image:
     return _to_srgb(image).copy_memory()
 
 
-def _full(source: Path) -> pyvips.Image:
-    """The whole image, upright, in sRGB, in memory (for an original encoded again)."""
-    image = pyvips.Image.new_from_file(str(source), fail_on=_FAIL_ON)
-    return _to_srgb(image.autorot()).copy_memory()
+def _full(source: Path, header: ImageHeader) -> pyvips.Image:
+    """The whole image, upright, in sRGB, in memory (for an original encoded
+    again, and for HEIC, which has no reduced decode)."""
+    if header.format == "heif":
+        image = heif.decode(source)
+    else:
+        image = pyvips.Image.new_from_file(str(source), fail_on=_FAIL_ON).autorot()
+    return _to_srgb(image).copy_memory()
 
 
 def _drop_opaque_alpha(image: pyvips.Image, fmt: str) -> pyvips.Image:
@@ -245,18 +250,25 @@ class VipsProcessor:
         fmt = sniff(head)
         if fmt is None:
             raise InvalidImage(f"The uploaded file is not an image: it looks like {describe(head)}")
+        if fmt == "heif":
+            found = heif.header(source)
+            self._check_pixels(found.width, found.height)
+            return ImageHeader(fmt, found.width, found.height, found.orientation)
         try:
             image = pyvips.Image.new_from_file(str(source), access="sequential", fail_on=_FAIL_ON)
             width, height = image.width, image.get_page_height()
             orientation, cmyk = _orientation(image), image.interpretation == "cmyk"
         except pyvips.Error as exc:
             raise InvalidImage(_unreadable(fmt, exc)) from None
+        self._check_pixels(width, height)
+        return ImageHeader(fmt, width, height, orientation, cmyk)
+
+    def _check_pixels(self, width: int, height: int) -> None:
         if width * height > self.max_pixels:
             raise ImageTooLarge(
                 f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
                 f"the limit is {self.max_pixels / 1e6:g} megapixels"
             )
-        return ImageHeader(fmt, width, height, orientation, cmyk)
 
     def process(
         self,
@@ -303,7 +315,8 @@ class VipsProcessor:
         if original is not None and on_original is not None:
             on_original(original)  # final already: it can be stored while the variants are made
 
-        base = _reduced(source, header, boxes[0][1]) if original else _full(source)
+        reduced = original is not None and header.format != "heif"  # libvips has no HEVC
+        base = _reduced(source, header, boxes[0][1]) if reduced else _full(source, header)
         base = _drop_opaque_alpha(base, header.format)
         out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
         out_fmt = out_fmt or ("png" if base.hasalpha() else "jpeg")
