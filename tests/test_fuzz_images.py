@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import sample_heic as heic
 from tests import sample_images as images
 from vitrina.backends.imaging.container_strip import strip_container
 from vitrina.backends.imaging.jpeg_strip import strip_jpeg
@@ -30,6 +31,8 @@ SEEDS = [
     images.encode(images.gradient(40, 30), "WEBP", exif=b"Exif\x00\x00MM", xmp=b"<x/>"),
     images.animated_gif(),
     images.encode(images.gradient(40, 30), "AVIF", quality=60),
+    heic.real("zPug_3.heic"),  # three images, thumbnails
+    heic.real("RGBA_10__29x100.heif"),
 ]
 
 

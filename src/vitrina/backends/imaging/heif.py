@@ -84,7 +84,9 @@ def _primary(source: Path) -> Any:
     try:
         container = pillow_heif.open_heif(str(source), convert_hdr_to_8bit=False)
         return container[container.primary_index]
-    except (ValueError, RuntimeError, OSError, EOFError, IndexError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # libheif's errors arrive as ValueError, SyntaxError, ...
         raise InvalidImage(f"The uploaded HEIC image cannot be read: {_message(exc)}") from None
 
 
@@ -159,7 +161,9 @@ def decode(source: Path) -> pyvips.Image:
         raise InvalidImage(f"The uploaded HEIC image has pixels of an unknown kind ({image.mode})")
     try:
         pixels = np.ascontiguousarray(np.asarray(image))
-    except (ValueError, RuntimeError, OSError, EOFError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # libheif's errors arrive as ValueError, SyntaxError, ...
         raise InvalidImage(
             f"The uploaded HEIC image is damaged or incomplete: {_message(exc)}"
         ) from None
