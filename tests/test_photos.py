@@ -232,6 +232,20 @@ def test_sixteen_bit_png(process: Any) -> None:
     assert abs(image[450, 600, 0] - 128) <= 3  # the middle of the ramp, 8 bits deep
 
 
+def test_sixteen_bit_png_with_a_profile_is_scaled_not_clipped(process: Any) -> None:
+    """A 16-bit Display P3 PNG: the profile is applied and the values scaled
+    to 8 bits (a transform that stayed at 16 bits, then cast, would clip
+    nearly every value to 255)."""
+    stored = images.photo(1600, 1200).rot270()  # shown turned back by orientation 6
+    p3 = stored.icc_transform("p3", input_profile="srgb", depth=16).copy()
+    p3.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    data = p3.pngsave_buffer(compression=1, keep=pyvips.enums.ForeignKeep.ALL)
+    assert Image.open(io.BytesIO(data)).getexif().get(0x0112) == 6
+    result = process(data)  # encoded again in full: browsers ignore a PNG's orientation
+    assert_upright(result.data["original"], (1600, 1200), tolerance=12)
+    assert_upright(result.data["image"], (1200, 900), tolerance=12)
+
+
 def test_palette_png_with_transparency(process: Any) -> None:
     picture = Image.new("P", (1600, 1000), 0)
     picture.putpalette([0, 0, 0, 250, 30, 30] + [0] * 762)
