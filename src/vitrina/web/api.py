@@ -391,7 +391,7 @@ OPERATIONS: tuple[Operation, ...] = (
         image_handlers.upload_image,
         "update_catalog",
         Answer(wire.Id, "The new image's id"),
-        (400, 403, 404, 413, 422, 429, 503),
+        (400, 403, 404, 413, 415, 422, 429, 503),  # 415: HEIC without vitrina[heic]
         params=(
             CATEGORY,
             _query("externalUrl", Text(**_NOT_BLANK), "Download the image from here (https)"),
