@@ -5,9 +5,10 @@
 The floor is the least work that produces the same three fits (1200, 800 and
 400 px): one shrink-on-load decode (``jpegload(shrink=)`` for JPEG, the
 ``thumbnail`` loader for the rest), orientation and colour conversion on the
-reduced image, each fit encoded once (JPEG q85; PNG for transparency; WebP at
-libwebp's fastest effort), no original. It is written here, independent of
-vitrina's code. The two are alternated and the median of ``--runs`` is taken.
+reduced image, each fit encoded once (JPEG q85; PNG for transparency, at
+zlib level 3 with the sub filter; WebP at libwebp's fastest effort), no
+original. It is written here, independent of vitrina's code. The two are
+alternated and the median of ``--runs`` is taken.
 
 Prints:
 - per input class, vitrina's processor (probe + process, original included)
@@ -16,7 +17,14 @@ Prints:
   the same size, both through vitrina (target <= 1.2);
 - saturated uploads/s through HTTP (``vitrina serve`` with its defaults, 4
   clients) against the floor run in 2 processes (target >= 0.75);
-- the WebP encoder's time and size at each effort, for the chosen setting.
+- the WebP encoder's time and size at each effort, for the chosen setting;
+- when Node.js is on the PATH, sharp's three fits of each input, one after
+  another as one upload needs them (``bench/sharp_fits.js``, sharp 0.35.5
+  installed by npm into a scratch folder, or the folder named by
+  ``VITRINA_BENCH_SHARP``), against vitrina's processor (which also makes
+  the original and the border colour): target below 1.0 for every class;
+- a phone HEIC (tests/images/heic/arrow.heic): vitrina's time and how much
+  of it is libheif's decode (sharp's libvips has no HEVC decoder).
 
 Servers listen on 127.0.0.1 only and are stopped by pid at the end.
 """
@@ -24,10 +32,12 @@ Servers listen on 127.0.0.1 only and are stopped by pid at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +63,7 @@ BOXES = (1200, 800, 400)
 def _encode_floor(image: pyvips.Image, fmt: str) -> bytes:
     data: bytes
     if fmt == "png":
-        data = image.pngsave_buffer(compression=6, keep=0)
+        data = image.pngsave_buffer(compression=3, filter="sub", keep=0)  # vitrina's setting
     elif fmt == "webp":
         data = image.webpsave_buffer(Q=85, effort=0, keep=0)
     else:
@@ -178,6 +188,102 @@ def webp_efforts(path: Path) -> None:
         print(f"  WebP q85 effort {effort}: {took * 1000:5.1f} ms, {size / 1000:6.1f} KB")
 
 
+SHARP_VERSION = "0.35.5"
+
+
+def _sharp_folder() -> Path | None:
+    """A folder whose node_modules has sharp, installed there by npm if need be."""
+    if shutil.which("node") is None:
+        return None
+    folder = Path(
+        os.environ.get("VITRINA_BENCH_SHARP")
+        or Path(tempfile.gettempdir()) / f"vitrina-bench-sharp-{SHARP_VERSION}"
+    )
+    if not (folder / "node_modules" / "sharp").is_dir():
+        if shutil.which("npm") is None:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"installing sharp@{SHARP_VERSION} into {folder} (npm) ...")
+        installed = subprocess.run(
+            ["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+             f"sharp@{SHARP_VERSION}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if installed.returncode != 0:
+            print(f"  npm failed: {installed.stderr.strip()[-300:]}")
+            return None
+    return folder
+
+
+def sharp_times(
+    paths: list[Path], runs: int, folder: Path, concurrency: int | None = None
+) -> dict[Path, float]:
+    """Median ms of sharp's three fits of each file (with ``concurrency``
+    libvips threads, or sharp's default)."""
+    script = Path(__file__).resolve().parent / "sharp_fits.js"
+    done = subprocess.run(
+        ["node", str(script), str(runs), *map(str, paths)],
+        capture_output=True, text=True, check=False,
+        env={
+            **os.environ,
+            "NODE_PATH": str(folder / "node_modules"),
+            **({"SHARP_CONCURRENCY": str(concurrency)} if concurrency else {}),
+        },
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"sharp failed: {done.stderr.strip()[-300:]}")
+    found = json.loads(done.stdout)["files"]
+    return {path: float(found[str(path)]["ms"]) for path in paths}
+
+
+def against_sharp(made: dict[str, tuple[Path, str, float]], runs: int, rounds: int = 3) -> None:
+    """vitrina's processor against sharp's three fits, per input class, in
+    alternating rounds (vitrina, sharp at its default, sharp with a thread
+    per core), each a median of ``runs``; the median of the rounds' ratios."""
+    folder = _sharp_folder()
+    if folder is None:
+        print("sharp: skipped (no Node.js, or npm could not install sharp)")
+        return
+    cores = os.cpu_count() or 1
+    print(
+        f"against sharp {SHARP_VERSION}'s three fits (each from the file, as three requests "
+        f"would), {rounds} alternating rounds of {runs} runs; ms:"
+    )
+    print(
+        f"  {'input':34} {'vitrina':>8} {'sharp':>8} {'ratio':>7} "
+        f"{'sharp x' + str(cores):>9} {'ratio':>7}  target < 1.0"
+    )
+    for name, (path, _, _) in made.items():
+        ours, default, threaded = [], [], []
+        for _ in range(rounds):
+            ours.append(alternate(partial(vitrina_processor, str(path)), lambda: None, runs)[0])
+            default.append(sharp_times([path], runs, folder)[path] / 1000)
+            threaded.append(sharp_times([path], runs, folder, cores)[path] / 1000)
+        first = statistics.median(o / d for o, d in zip(ours, default, strict=True))
+        second = statistics.median(o / t for o, t in zip(ours, threaded, strict=True))
+        print(
+            f"  {name:34} {statistics.median(ours) * 1000:8.0f} "
+            f"{statistics.median(default) * 1000:8.0f} {first:6.2f}x "
+            f"{statistics.median(threaded) * 1000:9.0f} {second:6.2f}x  "
+            f"{verdict(max(first, second) < 1.0)}"
+        )
+
+
+def heic_split(runs: int) -> tuple[float, float]:
+    """Median seconds of vitrina's processor on a phone HEIC, and of the
+    libheif decode alone (pillow-heif, to pixels in memory)."""
+    import numpy as np
+    import pillow_heif
+
+    path = ROOT / "tests" / "images" / "heic" / "arrow.heic"
+
+    def decode() -> None:
+        container = pillow_heif.open_heif(str(path), convert_hdr_to_8bit=False)
+        np.asarray(container[container.primary_index])
+
+    return alternate(partial(vitrina_processor, str(path)), decode, runs)
+
+
 def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
@@ -204,6 +310,12 @@ def main() -> None:
                 f"  {name:34} {ours * 1000:8.0f} {base * 1000:8.0f} {ratio:6.2f}x  "
                 f"<= {target}  {verdict(ratio <= target)}"
             )
+        against_sharp(made, max(5, runs // 2))
+        heic_total, heic_decode = heic_split(max(5, runs // 2))
+        print(
+            f"phone HEIC (iPhone, 12 MP, P3, turned): vitrina {heic_total * 1000:.0f} ms, "
+            f"of which libheif's decode {heic_decode * 1000:.0f} ms (no shrink-on-load in HEVC)"
+        )
         phone, upright = alternate(
             lambda: vitrina_processor(str(made["phone photo, orientation 6, P3"][0])),
             lambda: vitrina_processor(str(made["12 MP JPEG, upright"][0])),
