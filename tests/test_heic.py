@@ -28,8 +28,10 @@ from tests.conftest import Api
 from tests.processes import vitrina_serve
 from tests.test_photos import assert_upright
 from vitrina.backends.imaging.vips import VipsProcessor
+from vitrina.bootstrap import Services
 from vitrina.domain.errors import ImageTooLarge, InvalidImage
 from vitrina.domain.values import ProcessedImage
+from vitrina.usecases.decode_budget import DecodeBudget
 
 PROCESSOR = VipsProcessor()
 SIZES = {"thumbnail": (300, 400), "hd": (600, 800), "image": (900, 1200)}
@@ -262,3 +264,17 @@ def test_without_the_extra_a_heic_is_a_415_naming_it(tmp_path: Path) -> None:
                 f"/categories/{category_id}/image", content=images.jpeg(800, 600), timeout=30
             )
             assert jpeg.status_code == 200, jpeg.text
+
+
+@pytest.mark.embedded_only
+def test_a_heic_decode_waits_for_the_decode_budget(api: Api, services: Services) -> None:
+    """The decode takes a slot like any other; refusing a huge one from its
+    header needs none."""
+    services.decode_budget = DecodeBudget(slots=1, queue=0)
+    category_id = api.create()
+    with services.decode_budget.slot():  # a decode in progress
+        busy = api.upload(category_id, heic.real("arrow.heic"))
+        huge = api.upload(category_id, heic.with_size(heic.real("arrow.heic"), 16320, 12240))
+    assert busy.status_code == 503 and int(busy.headers["Retry-After"]) >= 1
+    assert huge.status_code == 422 and huge.json()["errorCode"] == "IMAGE_TOO_LARGE"
+    assert api.upload(category_id, heic.real("arrow.heic")).status_code == 200
