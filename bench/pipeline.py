@@ -94,7 +94,7 @@ def floor(path: str, fmt: str) -> list[bytes]:
     files = []
     for box in BOXES:
         if max(image.width, image.height) > box:
-            image = image.thumbnail_image(box, height=box, size="down")
+            image = image.thumbnail_image(box, height=box, size="down").copy_memory()
         files.append(_encode_floor(image, out_fmt))
     return files
 
