@@ -137,3 +137,25 @@ def marker_heic(
     # tests look at orientation and colour, not at compression
     heif.save(out, quality=92, exif=exif.tobytes(), enc_params={"preset": "ultrafast"}, **info)
     return out.getvalue()
+
+
+def ten_bit_p3_heic(size: tuple[int, int] = (1600, 1200)) -> bytes:
+    """The marker photo as a 10-bit HEIC whose colour is described the way
+    cameras and Android phones do it: NCLX with Display P3 primaries and the
+    sRGB curve, no ICC profile."""
+    import numpy as np
+    import pillow_heif
+
+    width, height = size
+    p3 = images.photo(width, height).icc_transform("p3", input_profile="srgb", depth=16)
+    pixels = np.ndarray(buffer=p3.write_to_memory(), dtype=np.uint16, shape=(height, width, 3))
+    heif = pillow_heif.from_bytes("RGB;16", size, pixels.tobytes())
+    nclx = {
+        "color_primaries": 12,  # SMPTE EG 432-1: Display P3
+        "transfer_characteristics": 13,  # sRGB
+        "matrix_coefficients": 6,
+        "full_range_flag": 1,
+    }
+    out = io.BytesIO()
+    heif.save(out, quality=95, nclx_profile=nclx, enc_params={"preset": "ultrafast"})
+    return out.getvalue()

@@ -126,6 +126,21 @@ def test_display_p3_is_converted_to_srgb(process: Any) -> None:
         assert not Image.open(io.BytesIO(_data(files[role]))).info.get("icc_profile")
 
 
+def test_ten_bit_nclx_display_p3_is_converted_to_srgb(process: Any) -> None:
+    """No ICC profile: the colour is described by NCLX primaries (cameras'
+    .HIF files, Android phones), and the pixels are 10-bit."""
+    import pillow_heif
+
+    upload = heic.ten_bit_p3_heic()
+    stored = pillow_heif.open_heif(upload, convert_hdr_to_8bit=False)
+    assert stored.info["bit_depth"] == 10 and not stored.info.get("icc_profile")
+    assert stored.info["nclx_profile"]["color_primaries"] == 12
+    assert np.asarray(stored)[100, -100][0] >> 8 > 60  # green in P3 values: the check can fail
+    files = process(upload)
+    assert_upright(_data(files["original"]), (1600, 1200), tolerance=12)
+    assert_upright(_data(files["hd"]), (800, 600), tolerance=12)
+
+
 def test_the_p3_values_differ_so_the_check_can_fail() -> None:
     import pillow_heif
 
