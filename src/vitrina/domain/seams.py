@@ -36,8 +36,10 @@ from vitrina.domain.values import (
     Consequences,
     Delivery,
     EncodedFile,
+    Grant,
     ImageHeader,
     Job,
+    NewToken,
     ProcessedImage,
     RequestRecord,
     Serving,
@@ -272,6 +274,60 @@ class AppStore(Protocol):
         ...
 
 
+class AppInstalls(Protocol):
+    """Installing apps by OAuth: authorization codes (kept as hashes, good
+    once, for a few minutes), the tokens exchanged for them, uninstalls,
+    and the short-lived tokens of native-app pages."""
+
+    def grant_code(
+        self,
+        store_id: int,
+        app_id: int,
+        code_hash: str,
+        scopes: frozenset[str],
+        redirect_uri: str,
+        expires_at: datetime,
+    ) -> Consequences | None:
+        """The owner pressed Install: in one transaction keep the code, mark
+        the app installed and record ``application.installed``; drop codes
+        long expired. None when there is no such app."""
+        ...
+
+    def redeem_code(
+        self,
+        app_id: int,
+        code_hash: str,
+        redirect_uri: str,
+        secret: NewToken,
+        public: NewToken,
+        at: datetime,
+    ) -> Grant:
+        """In one transaction: check the code (this app's, unused, unexpired
+        at ``at``, the same redirect URI), mark it used and add the secret
+        token with the code's scopes (and the public one when they hold
+        ``public_storefront``), both issued to the app from this code. A code
+        used before: "used", and the tokens issued from it are revoked."""
+        ...
+
+    def uninstall(self, store_id: int, app_id: int) -> Consequences | None:
+        """Revoke the app's tokens, drop its unused codes, mark it not
+        installed and record ``application.uninstalled``, in one
+        transaction; the app stays. None when there is no such installed app."""
+        ...
+
+    def add_page_tokens(
+        self,
+        store_id: int,
+        app_id: int,
+        issued: Sequence[tuple[NewToken, str, frozenset[str]]],
+        expires_at: datetime,
+    ) -> bool:
+        """Add tokens (each with its kind and scopes) issued to the app that
+        expire at ``expires_at``, if the app is installed now (checked in the
+        same transaction); whether they were added."""
+        ...
+
+
 class WebhookQueue(Protocol):
     """The outbox's deliveries, sent by leased rows: one worker at a time per
     delivery, a worker that dies loses only its lease."""
@@ -410,6 +466,8 @@ class MetadataStore(Protocol):
     def webhooks(self) -> WebhookQueue: ...
     @property
     def batches(self) -> BatchQueue: ...
+    @property
+    def installs(self) -> AppInstalls: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def schema_revision(self) -> str: ...

@@ -321,6 +321,32 @@ class App:
     redirect_uri: str = ""
     iframe_url: str = ""
     created_at: datetime | None = None
+    # when it was last installed (created, or installed by OAuth); None:
+    # uninstalled, so it has no working token and no native-app page
+    installed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token about to be kept: its SHA-256 hash and its first characters
+    (the hint listings show); the token itself is never handed to a store."""
+
+    token_hash: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What exchanging an OAuth code did: ``outcome`` is "ok" (the tokens
+    were added, with ``scopes``, for ``store_id``), "unknown" (no such code
+    of this app), "used" (exchanged before: ``revoked`` tokens issued from it
+    were revoked now), "expired", or "redirect" (another redirect URI than
+    the authorize request's)."""
+
+    outcome: str
+    store_id: int = 0
+    scopes: frozenset[str] = frozenset()
+    revoked: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

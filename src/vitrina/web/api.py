@@ -97,7 +97,9 @@ def _links(key: str, *names: str) -> dict[str, dict[str, Any]]:
     }
 
 
-_APP_LINKS = _links("appId", "getApp", "updateApp", "deleteApp", "sendTestEvent")
+_APP_LINKS = _links(
+    "appId", "getApp", "updateApp", "deleteApp", "uninstallApp", "openAppPage", "sendTestEvent"
+)
 _DELIVERY_LINKS = _links("deliveryId", "getDelivery", "replayDelivery")
 
 WEBHOOK_OPERATIONS: tuple[Operation, ...] = (
@@ -159,6 +161,32 @@ WEBHOOK_OPERATIONS: tuple[Operation, ...] = (
         "update_catalog",
         Answer(wire.DeleteCount, "Deleted"),
         (400, 403, 404, 429, 503),
+        params=(APP,),
+        secret=True,
+    ),
+    Operation(
+        "uninstallApp",
+        "POST",
+        f"{HOOKS}/apps/{{appId}}/uninstall",
+        "Uninstall an app: its tokens stop working, it hears application.uninstalled, and it "
+        "stays, to be installed again by OAuth (a vitrina extension)",
+        webhook_handlers.uninstall_app,
+        "update_catalog",
+        Answer(wire.App, "The app, not installed"),
+        (400, 403, 404, 409, 429, 503),
+        params=(APP,),
+        secret=True,
+    ),
+    Operation(
+        "openAppPage",
+        "POST",
+        f"{HOOKS}/apps/{{appId}}/page",
+        "A native app's page: its iframe URL with the payload Ecwid hands it, holding a "
+        "token made for this opening (a vitrina extension)",
+        webhook_handlers.open_app_page,
+        "read_catalog",
+        Answer(wire.AppPage, "The URL to open in a frame"),
+        (400, 403, 404, 409, 429, 503),
         params=(APP,),
         secret=True,
     ),

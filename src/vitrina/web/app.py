@@ -21,7 +21,7 @@ from vitrina.logs import configure as configure_logs
 from vitrina.settings import Settings
 from vitrina.usecases.batches import BatchWorker
 from vitrina.usecases.upload_jobs import JobWorker
-from vitrina.web import console, site, storefront
+from vitrina.web import console, oauth, site, storefront
 from vitrina.web.api import OPERATIONS
 from vitrina.web.auth import Authenticator
 from vitrina.web.batch_calls import TableCalls, on_loop
@@ -43,6 +43,9 @@ SITE: dict[str, dict[str, Endpoint]] = {
     "/console/": {"GET": console.console},
     "/console/session": {"POST": console.session},
     "/console/{name}": {"GET": console.console},
+    # app install by OAuth (web/oauth.py): Ecwid's paths, answered in OAuth's words
+    "/api/oauth/authorize": {"GET": oauth.authorize, "POST": oauth.install},
+    "/api/oauth/token": {"GET": oauth.token, "POST": oauth.token},
     "/api/v3/openapi.json": {"GET": site.openapi},
     "/docs": {"GET": site.docs},
     "/healthz": {"GET": site.healthz},

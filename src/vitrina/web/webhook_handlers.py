@@ -1,8 +1,8 @@
 """Apps and their webhooks, as vitrina extensions under
 /api/v3/{storeId}/_webhooks/… (declared in web/api.py; secret tokens only):
-the store's apps (created, changed, deleted; the client secret only in the
-answer to a creation), the delivery log with every attempt, "send again"
-and a test event. The console and the command line do the same."""
+the store's apps (created, changed, uninstalled, deleted; the client secret
+only in the answer to a creation), a native app's page, the delivery log
+with every attempt, "send again" and a test event. The console and the command line do the same."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.responses import Response
 from vitrina import wire
 from vitrina.domain.values import App, Attempt, Delivery
 from vitrina.usecases import apps as app_cases
-from vitrina.usecases import webhook_log
+from vitrina.usecases import native_apps, oauth, webhook_log
 from vitrina.web.operation import Call
 from vitrina.web.responses import JSON
 
@@ -35,6 +35,7 @@ def _app(app: App) -> wire.App:
         redirectUri=app.redirect_uri,
         iframeUrl=app.iframe_url,
         created=_time(app.created_at),
+        installed=_time(app.installed_at) or None,
     )
 
 
@@ -149,6 +150,34 @@ async def delete_app(call: Call) -> Response:
     await call.settle(done)
     _queued(call)
     return JSON(wire.DeleteCount(deleteCount=1))
+
+
+async def uninstall_app(call: Call) -> Response:
+    """Its tokens stop working, it hears application.uninstalled; it stays,
+    to be installed again by OAuth."""
+    done = await run_in_threadpool(
+        oauth.uninstall, call.ctx.services, call.store_id, call.args["appId"]
+    )
+    await call.settle(done)
+    _queued(call)
+    found = await run_in_threadpool(
+        webhook_log.app, call.ctx.services, call.store_id, call.args["appId"]
+    )
+    return JSON(_app(found))
+
+
+async def open_app_page(call: Call) -> Response:
+    """A native app's page: its iframe URL with the payload Ecwid hands it."""
+    url, expires = await run_in_threadpool(
+        native_apps.open_page,
+        call.ctx.services,
+        call.store_id,
+        call.args["appId"],
+        call.who.token,
+        call.ctx.settings.console_session_seconds,
+    )
+    page = wire.AppPage(url=url, expiresAt=_time(expires))
+    return JSON(page, headers={"Cache-Control": "no-store"})
 
 
 async def send_test_event(call: Call) -> Response:

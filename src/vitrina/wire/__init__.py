@@ -26,6 +26,7 @@ __all__ = [
     "App",
     "AppInput",
     "AppList",
+    "AppPage",
     "AsyncUpload",
     "BatchAnswer",
     "BatchList",
@@ -237,6 +238,16 @@ class App(Struct, kw_only=True):
     redirectUri: str
     iframeUrl: str
     created: str  # ISO 8601, UTC
+    # when it was last installed (created, or by OAuth); null: uninstalled
+    installed: str | None
+
+
+class AppPage(Struct, kw_only=True):
+    """A native app's page: its iframe URL with Ecwid's ``payload``, and
+    when the access token in the payload stops working."""
+
+    url: str
+    expiresAt: str  # ISO 8601, UTC
 
 
 class CreatedApp(App, kw_only=True):
@@ -359,6 +370,7 @@ RESPONSES = (
     App,
     CreatedApp,
     AppList,
+    AppPage,
     WebhookDelivery,
     WebhookDeliveryDetail,
     WebhookDeliveryList,

@@ -1,5 +1,5 @@
-"""The metadata store on SQL (SQLite or PostgreSQL): six roles composed
-over one database, each a narrow seam of its own (interfaces.py):
+"""The metadata store on SQL (SQLite or PostgreSQL): its roles composed
+over one database, each a narrow seam of its own (domain/seams.py):
 
     stores    stores and tokens        (sql_stores)
     catalog   categories               (sql_catalog)
@@ -8,6 +8,9 @@ over one database, each a narrow seam of its own (interfaces.py):
     requests  the request log          (sql_requests)
     signins   console sign-in codes    (sql_signin)
     batches   batch tickets            (sql_batches)
+    apps      a store's apps           (sql_apps)
+    installs  OAuth install, app pages (sql_installs)
+    webhooks  the outbox's deliveries  (sql_webhooks)
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from vitrina.backends.metadata.sql_batches import SqlBatches
 from vitrina.backends.metadata.sql_catalog import SqlCatalog
 from vitrina.backends.metadata.sql_dump import SqlDump
 from vitrina.backends.metadata.sql_images import SqlImages
+from vitrina.backends.metadata.sql_installs import SqlInstalls
 from vitrina.backends.metadata.sql_jobs import SqlJobs
 from vitrina.backends.metadata.sql_requests import SqlRequestLog
 from vitrina.backends.metadata.sql_signin import SqlSignIns
@@ -43,6 +47,7 @@ class SqlMetadataStore:
         self.apps = SqlApps(self.db)
         self.webhooks = SqlWebhooks(self.db)
         self.batches = SqlBatches(self.db)
+        self.installs = SqlInstalls(self.db)
 
     def ping(self) -> None:
         self.db.ping()

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vitrina.backends.metadata.schema import apps, tokens, webhook_deliveries
+from vitrina.backends.metadata.schema import apps, oauth_codes, tokens, webhook_deliveries
 from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors
 from vitrina.backends.metadata.sql_outbox import record
 from vitrina.domain.values import (
@@ -54,6 +54,7 @@ def _app(row: sa.Row[Any]) -> App:
         redirect_uri=row.redirect_uri,
         iframe_url=row.iframe_url,
         created_at=aware(row.created_at),
+        installed_at=aware(row.installed_at) if row.installed_at is not None else None,
     )
 
 
@@ -76,6 +77,8 @@ class SqlApps:
                     client_secret=client_secret,
                     created_at=stamp,
                     updated_at=stamp,
+                    # made by the store's owner in the store: installed there
+                    installed_at=stamp,
                     **{"name": name, "scopes": "", **_values(changes)},
                 )
                 .returning(*apps.c)
@@ -129,16 +132,24 @@ class SqlApps:
     def delete_app(self, store_id: int, app_id: int) -> Consequences | None:
         done = Consequences()
         with self.db.write() as conn:
+            # the app's row first, as the OAuth writes take it (sql_installs)
             found = conn.execute(
-                sa.select(apps.c.id).where(
-                    apps.c.store_id == store_id, apps.c.id == app_id, apps.c.deleted_at.is_(None)
+                self.db.lock(
+                    sa.select(apps.c.id, apps.c.installed_at).where(
+                        apps.c.store_id == store_id,
+                        apps.c.id == app_id,
+                        apps.c.deleted_at.is_(None),
+                    )
                 )
             ).first()
             if found is None:
                 return None
-            # its last event, before it goes: the app hears of its uninstall
-            record(conn, done, APPLICATION_UNINSTALLED, store_id, app_id, app_ids=(app_id,))
+            if found.installed_at is not None:
+                # its last event, before it goes: the app hears of its uninstall
+                # (an app uninstalled before has heard it then)
+                record(conn, done, APPLICATION_UNINSTALLED, store_id, app_id, app_ids=(app_id,))
             stamp = now()
+            conn.execute(oauth_codes.delete().where(oauth_codes.c.app_id == app_id))
             conn.execute(
                 tokens.update()
                 .where(tokens.c.app_id == app_id, tokens.c.revoked_at.is_(None))
