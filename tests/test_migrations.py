@@ -4,9 +4,11 @@ other fails here."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -35,3 +37,44 @@ def test_the_migrations_build_the_declared_schema_on_sqlite(tmp_path: Path) -> N
 def test_the_migrations_build_the_declared_schema_on_postgres(postgres: Postgres) -> None:
     with postgres.database() as url:
         assert _differences(url) == []
+
+
+def test_apps_made_before_installs_existed_are_installed_since_their_creation(
+    tmp_path: Path,
+) -> None:
+    """0011 stamps the apps it finds installed when they were created (apps
+    are made in their store, by its owner); a deleted app stays uninstalled."""
+    from alembic import command
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        config = migrate._config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0010")
+            conn.commit()
+        made = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO stores (id, name, storefront_url, created_at) "
+                    "VALUES (1, 'S', 'https://s.example', :at)"
+                ),
+                {"at": made},
+            )
+            for app_id, deleted in ((1, None), (2, made)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO apps (id, store_id, name, client_id, client_secret, scopes, "
+                        "created_at, updated_at, deleted_at) VALUES "
+                        "(:id, 1, 'A', :client, 'secret', '', :at, :at, :deleted)"
+                    ),
+                    {"id": app_id, "client": f"c{app_id}", "at": made, "deleted": deleted},
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, installed_at FROM apps ORDER BY id")).all()
+        assert rows[0].installed_at is not None and rows[0].installed_at.startswith("2026-11-01")
+        assert rows[1].installed_at is None
+    finally:
+        engine.dispose()

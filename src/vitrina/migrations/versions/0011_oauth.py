@@ -23,6 +23,9 @@ def upgrade() -> None:
         batch.create_index("ix_tokens_grant_code", ["grant_code"])
     with op.batch_alter_table("apps") as batch:
         batch.add_column(sa.Column("installed_at", sa.DateTime(timezone=True)))
+    # an app made before installs existed was made in its store, by its
+    # owner: installed there when it was created (as apps made now are)
+    op.execute("UPDATE apps SET installed_at = created_at WHERE deleted_at IS NULL")
     op.create_table(
         "oauth_codes",
         sa.Column("code_hash", sa.String(64), primary_key=True),
