@@ -42,6 +42,8 @@ SITE: dict[str, dict[str, Endpoint]] = {
     "/console": {"GET": console.console_redirect},
     "/console/": {"GET": console.console},
     "/console/session": {"POST": console.session},
+    # a native app's page, in a frame of its own (the app's origin may be framed there)
+    "/console/app-page.html": {"GET": console.app_page},
     "/console/{name}": {"GET": console.console},
     # app install by OAuth (web/oauth.py): Ecwid's paths, answered in OAuth's words
     "/api/oauth/authorize": {"GET": oauth.authorize, "POST": oauth.install},

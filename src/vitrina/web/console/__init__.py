@@ -7,6 +7,7 @@ single-use code for a session token that expires."""
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cache
 from importlib import resources
 from urllib.parse import urlsplit
@@ -100,6 +101,44 @@ async def console(request: Request) -> Response:
         return Response(status_code=304, headers=headers)
     suffix = name[name.rindex(".") :]
     return Response(body, media_type=_TYPES[suffix], headers=headers)
+
+
+def frame_origin(value: str | None) -> str | None:
+    """``value`` if it is an origin a frame may load (``http(s)://host[:port]``,
+    nothing more: it goes into a Content-Security-Policy), else None."""
+    if not value or len(value) > 300 or not _ORIGIN.fullmatch(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises ValueError for a port out of range
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_ORIGIN = re.compile(r"(?i)https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+async def app_page(request: Request) -> Response:
+    """The page that holds a native app's frame (app-page.html, opened in a
+    frame of the console): the console's policy, but ``frame-src`` admits
+    the app's origin (the ``origin`` parameter) and this page alone, and
+    only the console may frame it. Its script asks the API for the app's
+    URL with the payload and loads nothing from another origin itself."""
+    settings = Context.of(request).settings
+    origin = frame_origin(request.query_params.get("origin"))
+    if origin is None:
+        raise BadRequest("'origin' must be the app's origin: http(s)://host[:port]")
+    found = _asset("app-page.html")
+    assert found is not None
+    headers = security_headers(settings)
+    policy = headers["Content-Security-Policy"]
+    policy = policy.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    headers["Content-Security-Policy"] = f"{policy}; frame-src {origin}"
+    headers["X-Frame-Options"] = "SAMEORIGIN"
+    return Response(found[0], media_type=_TYPES[".html"], headers=headers)
 
 
 async def console_redirect(_request: Request) -> Response:

@@ -1,7 +1,8 @@
 // The Apps page: the store's apps, created (the client secret shown this
-// once), changed and deleted; a signed test event for a category; and each
-// app's delivery log (hooks.js). Like the rest of the console, a client of
-// the API: the /_webhooks/… extensions, with the session's token.
+// once), changed, uninstalled and deleted; a native app's page, opened in a
+// frame (app-page.html); a signed test event for a category; and each app's
+// delivery log (hooks.js). Like the rest of the console, a client of the
+// API: the /_webhooks/… extensions, with the session's token.
 
 import { api } from "./api.js";
 import { $, confirmDialog, h, say } from "./dom.js";
@@ -56,6 +57,7 @@ function renderList() {
         { type: "button", class: "app-item", "data-id": app.id, "aria-pressed": String(app.id === chosen), onclick: () => choose(app.id) },
         h("span", { class: "name", text: app.name }),
         h("span", { class: "badge", text: app.webhookUrl ? "webhooks" : "no webhooks" }),
+        app.installed ? null : h("span", { class: "badge", text: "not installed" }),
       ),
     ),
   );
@@ -84,6 +86,7 @@ async function choose(id, secret = "") {
       h("h2", { id: "app-title", text: app.name }),
       secret ? secretNote(secret) : null,
       summary(app),
+      pageSection(app),
       hooks.section(),
       writes ? testForm(app) : null,
       writes
@@ -112,6 +115,7 @@ function summary(app) {
     ["Scopes", app.scopes.join(", ")],
     ["Redirect URI", app.redirectUri || "—"],
     ["Iframe URL", app.iframeUrl || "—"],
+    ["Installed", app.installed ? app.installed.replace("T", " ").replace("Z", " UTC") : "no: its tokens are revoked; the app installs itself again by OAuth"],
   ];
   return h("dl", { class: "summary", id: "app-summary" }, rows.flatMap(([name, value]) => [h("dt", { text: name }), h("dd", { text: value })]));
 }
@@ -224,6 +228,49 @@ function testForm(app) {
   );
 }
 
+/** A native app's page: its iframe URL, with the payload, in a frame. */
+function pageSection(app) {
+  if (!app.iframeUrl) return null;
+  const frameHolder = h("div", { id: "app-page-holder" });
+  const open = h("button", { type: "button", class: "primary", id: "open-app", text: "Open app", disabled: !app.installed });
+  const close = h("button", { type: "button", id: "close-app", text: "Close", hidden: true });
+  open.addEventListener("click", () => {
+    // the page that holds the frame may frame this origin alone (web/console)
+    const origin = new URL(app.iframeUrl).origin;
+    const query = new URLSearchParams({ app: String(app.id), origin });
+    frameHolder.replaceChildren(h("iframe", { class: "app-frame", id: "app-page", title: `${app.name}: the app's page`, src: `app-page.html?${query}` }));
+    open.hidden = true;
+    close.hidden = false;
+  });
+  close.addEventListener("click", () => {
+    frameHolder.replaceChildren();
+    open.hidden = false;
+    close.hidden = true;
+  });
+  const why = app.installed ? "The app's own page, opened with the payload Ecwid hands a native app." : "Not installed: the app has no page until it is installed again.";
+  return h(
+    "section",
+    { class: "app-page", "aria-label": "The app's page" },
+    h("div", { class: "inline" }, h("p", { class: "hint", text: why }), h("span", {}, open, close)),
+    frameHolder,
+  );
+}
+
+function uninstallButton(app) {
+  const button = h("button", { type: "button", id: "uninstall-app", text: "Uninstall" });
+  button.addEventListener("click", async () => {
+    const text = `Uninstall “${app.name}”? Its tokens stop working and it hears application.uninstalled. It stays here, and installs itself again by OAuth.`;
+    if (!(await confirmDialog(text, "Uninstall"))) return;
+    try {
+      await api("POST", `/_webhooks/apps/${app.id}/uninstall`);
+      await refresh(app.id);
+    } catch (error) {
+      say($("delete-app-error"), error.message);
+    }
+  });
+  return button;
+}
+
 function deleteSection(app) {
   const button = h("button", { type: "button", class: "danger", id: "delete-app", text: "Delete app" });
   button.addEventListener("click", async () => {
@@ -236,5 +283,11 @@ function deleteSection(app) {
       say($("delete-app-error"), error.message);
     }
   });
-  return h("div", { class: "actions" }, button, h("p", { class: "error", role: "alert", id: "delete-app-error" }));
+  return h(
+    "div",
+    { class: "actions" },
+    app.installed ? uninstallButton(app) : null,
+    button,
+    h("p", { class: "error", role: "alert", id: "delete-app-error" }),
+  );
 }
