@@ -73,11 +73,12 @@ def test_no_log_line_carries_a_secret(tmp_path: Path, log_format: str, workers: 
         )
         assert job.status_code == 200
         assert wait_until(lambda: "attempt 1 failed" in server.output(), 20), server.output()
+        oauth = _install_by_oauth(server.base, bearer)
     finally:
         stop(server.process)
     served = server.output()[served_from:]
     assert token not in served and token.removeprefix("secret_")[:16] not in served
-    for secret in SECRETS:
+    for secret in (*SECRETS, *oauth):
         assert secret not in served, secret
     access = [line for line in served.splitlines() if "vitrina.access" in line]
     assert len(access) >= 10, served[-3000:]  # the lines are there, only their secrets are not
@@ -91,3 +92,43 @@ def test_no_log_line_carries_a_secret(tmp_path: Path, log_format: str, workers: 
     else:
         assert any(re.search(r"GET /api/v3/1/categories 200 [0-9.]+ ms", a) for a in access)
         assert any("externalUrl=https://REDACTED@images.example.com" in a for a in access)
+        exchanged = [a for a in access if "GET /api/oauth/token" in a]
+        assert exchanged and all("client_secret=REDACTED&code=REDACTED" in a for a in exchanged)
+
+
+def _install_by_oauth(base: str, bearer: dict[str, str]) -> tuple[str, ...]:
+    """An app installed by OAuth, its code exchanged by GET (the query then
+    holds the client secret and the code), twice, and its token sent in the
+    query: what must never be written down."""
+    callback = "http://127.0.0.1:9/cb"
+    made = httpx.post(
+        f"{base}/api/v3/1/_webhooks/apps",
+        json={"name": "Logged app", "redirectUri": callback},
+        headers=bearer,
+    ).json()
+    installed = httpx.post(
+        f"{base}/api/oauth/authorize",
+        json={
+            "client_id": made["clientId"],
+            "redirect_uri": callback,
+            "response_type": "code",
+            "scope": "read_catalog",
+            "state": "s",
+        },
+        headers=bearer,
+    )
+    assert installed.status_code == 200, installed.text
+    code = installed.json()["location"].split("code=")[1].split("&")[0]
+    query = {
+        "client_id": made["clientId"],
+        "client_secret": made["clientSecret"],
+        "code": code,
+        "redirect_uri": callback,
+        "grant_type": "authorization_code",
+    }
+    token = httpx.get(f"{base}/api/oauth/token", params=query).json()["access_token"]
+    assert httpx.get(f"{base}/api/v3/1/categories", params={"token": token}).status_code == 200
+    assert httpx.get(f"{base}/api/oauth/token", params=query).status_code == 400  # used
+    wrong = {**query, "client_secret": made["clientSecret"][::-1]}
+    assert httpx.post(f"{base}/api/oauth/token", data=wrong).status_code == 401
+    return made["clientSecret"], made["clientSecret"][::-1], code, token
