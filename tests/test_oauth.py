@@ -506,6 +506,23 @@ def test_uninstall_revokes_the_tokens_and_tells_the_app(
     assert [d["eventType"] for d in log] == ["application.uninstalled", "application.installed"]
 
 
+def test_an_uninstalled_app_hears_no_more_of_the_store_until_installed_again(
+    api: Api, services: Services, client: TestClient
+) -> None:
+    app = _app(services, api)
+    api.create(name="Heard")
+    assert api.post(f"/_webhooks/apps/{app.id}/uninstall").status_code == 200
+    api.create(name="Not heard")
+    assert _events(api, app) == [
+        "application.installed",
+        "category.created",
+        "application.uninstalled",
+    ]
+    _exchange(client, app, _code(api, app))
+    api.create(name="Heard again")
+    assert _events(api, app)[-2:] == ["application.installed", "category.created"]
+
+
 def test_a_deleted_app_cannot_exchange_its_code(
     api: Api, services: Services, client: TestClient
 ) -> None:

@@ -2,9 +2,9 @@
 
 A write records what it changed with ``record``, inside its transaction. That
 appends the change to the write's Consequences and, for every app of the
-store that wants the event (it has a webhook URL, may read the catalogue and
-asked for that event type, or for all), writes the event and a delivery for
-the app in the same transaction. A change that commits always has its
+store that wants the event (it is installed, has a webhook URL, may read
+the catalogue and asked for that event type, or for all), writes the event
+and a delivery for the app in the same transaction. A change that commits always has its
 events, one that rolls back has none; the deliveries are then sent by the
 webhook worker (usecases/webhooks.py) from these rows.
 """
@@ -38,6 +38,7 @@ _APPS = sa.select(apps.c.id, apps.c.scopes, apps.c.events).where(
     apps.c.store_id == sa.bindparam("store"), apps.c.webhook_url != "", apps.c.deleted_at.is_(None)
 )
 _APPS_AMONG = _APPS.where(apps.c.id.in_(sa.bindparam("among", expanding=True)))
+_INSTALLED_APPS = _APPS.where(apps.c.installed_at.is_not(None))  # uninstalled: no more
 _EVENT = webhook_events.insert().returning(webhook_events.c.id)
 _DELIVERY = webhook_deliveries.insert()
 
@@ -54,9 +55,9 @@ def record(
     how): in the write's consequences, and as events for the apps that want
     them (``app_ids``: only these apps, as an app's own install events)."""
     done.changed(event, store_id, *entity_ids)
-    if app_ids is None:
-        found = conn.execute(_APPS, {"store": store_id})
-    else:
+    if app_ids is None:  # a change in the store: its installed apps hear of it
+        found = conn.execute(_INSTALLED_APPS, {"store": store_id})
+    else:  # an app's own install events
         found = conn.execute(_APPS_AMONG, {"store": store_id, "among": list(app_ids)})
     wanting = [a.id for a in found if wants(a.scopes, a.events, event)]
     if not wanting:
