@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -210,3 +212,42 @@ def test_the_frame_page_refuses_anything_but_an_origin(client: TestClient, origi
     answer = client.get("/console/app-page.html", params={"origin": origin})
     assert answer.status_code == 400
     assert "frame-src" not in answer.headers.get("content-security-policy", "")
+
+
+# -- what docs/apps.md gives app developers, run as it is --------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "apps.md"
+
+
+def _block(language: str, holding: str) -> str:
+    blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(), re.S)
+    (found,) = [b for b in blocks if holding in b]
+    return found
+
+
+def test_the_docs_python_opens_the_payload(api: Api, services: Services) -> None:
+    app = _app(services, api, ("read_catalog", "public_storefront"))
+    payload = _open(api, app)[1]
+    scope: dict[str, Any] = {}
+    exec(_block("python", "def open_payload"), scope)  # noqa: S102  # the page's own code
+    assert scope["open_payload"](payload, app.client_secret) == ecwid_payload(
+        app.client_secret, payload
+    )
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_docs_nodejs_opens_the_payload(api: Api, services: Services) -> None:
+    app = _app(services, api)
+    payload = _open(api, app)[1]
+    script = _block("js", "function openPayload") + (
+        "\nconst c = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "\nprocess.stdout.write(JSON.stringify(openPayload(c.payload, c.secret)));"
+    )
+    done = subprocess.run(
+        ["node", "-e", script],
+        input=json.dumps({"payload": payload, "secret": app.client_secret}).encode(),
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    assert json.loads(done.stdout) == ecwid_payload(app.client_secret, payload)

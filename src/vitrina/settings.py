@@ -373,7 +373,7 @@ class Settings:
         43_200,
         _positive_int,
         "How long a console session opened by a sign-in link lasts (12 hours); its token"
-        " then stops working.",
+        " then stops working. Also the life of the token in a native app page's payload.",
     )
     fetch_allow_http: bool = setting(
         False,
