@@ -81,6 +81,22 @@ def test_an_app_is_created_with_its_secret_shown_once(
     assert _fields(shown)["webhook_url"] == HOOK
 
 
+def test_an_app_is_uninstalled_once_and_shows_it(
+    data: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create = ["app", "create", "--store", "1", "--name", "Panel", "--data-dir", data]
+    assert run(capsys, *create)[0] == 0
+    code, shown, _ = run(capsys, "app", "show", "--store", "1", "1", "--data-dir", data)
+    assert _fields(shown)["installed"].endswith(" UTC")
+    uninstall = ["app", "uninstall", "--store", "1", "1", "--data-dir", data]
+    code, out, _ = run(capsys, *uninstall)
+    assert code == 0 and out.startswith("uninstalled app #1: its tokens stop working")
+    code, shown, _ = run(capsys, "app", "show", "--store", "1", "1", "--data-dir", data)
+    assert _fields(shown)["installed"] == "no (uninstalled)"
+    code, out, err = run(capsys, *uninstall)
+    assert code == 2 and err.strip() == "vitrina: error: App #1 is not installed."
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -1,5 +1,5 @@
 """The commands for a store's apps and their webhooks: vitrina app
-create|list|show|delete and vitrina webhooks list|show|replay|test. They
+create|list|show|uninstall|delete and vitrina webhooks list|show|replay|test. They
 work on the database as serve does; what they queue (a replay, a test
 event) is sent by the worker of vitrina serve, or of vitrina worker.
 
@@ -121,9 +121,21 @@ class Commands:
             "redirect_uri": plain(app.redirect_uri),
             "iframe_url": plain(app.iframe_url),
             "created": _when(app.created_at),
+            "installed": _when(app.installed_at) if app.installed_at else "no (uninstalled)",
         }
         for name, value in fields.items():
             print(f"{name}: {value}".rstrip())
+        return 0
+
+    def app_uninstall(self, args: argparse.Namespace) -> int:
+        from vitrina.usecases import oauth
+
+        with self.opened(args) as services:
+            oauth.uninstall(services, args.store, args.app_id)
+        print(
+            f"uninstalled app #{args.app_id}: its tokens stop working and it hears "
+            "application.uninstalled; it installs itself again by OAuth"
+        )
         return 0
 
     def app_delete(self, args: argparse.Namespace) -> int:
@@ -230,7 +242,8 @@ def add_commands(sub: Any, add: Adder, opened: Opener) -> None:
     """Add the app and webhooks commands to the parser's ``sub``commands."""
     commands = Commands(opened)
     app = sub.add_parser(
-        "app", help="Create, list, show and delete a store's apps (webhooks, OAuth clients)."
+        "app",
+        help="Create, list, show, uninstall and delete a store's apps (webhooks, OAuth clients).",
     ).add_subparsers(dest="app_command", required=True)
     p = add(
         "create",
@@ -266,6 +279,15 @@ def add_commands(sub: Any, add: Adder, opened: Opener) -> None:
     p = add("list", commands.app_list, "List a store's apps (never their secrets).", app)
     p.add_argument("--store", type=int, required=True, help="store id")
     p = add("show", commands.app_show, "Show an app (never its secret).", app)
+    p.add_argument("--store", type=int, required=True, help="store id")
+    p.add_argument("app_id", type=int, metavar="APP_ID", help="the app's id")
+    p = add(
+        "uninstall",
+        commands.app_uninstall,
+        "Uninstall an app: its tokens stop working, it hears application.uninstalled, "
+        "and it stays, to be installed again by OAuth.",
+        app,
+    )
     p.add_argument("--store", type=int, required=True, help="store id")
     p.add_argument("app_id", type=int, metavar="APP_ID", help="the app's id")
     p = add(
