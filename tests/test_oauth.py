@@ -555,3 +555,49 @@ def test_a_deleted_app_cannot_exchange_its_code(
 )
 def test_redirect_matching_follows_ecwid(registered: str, requested: str, matches: bool) -> None:
     assert oauth.redirect_matches(registered, requested) is matches
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["a\x00b", "app-1-\udcff"[:6] + "é" * 300, "%00", "' OR 1=1 --", "\u2028", " " * 10],
+)
+def test_odd_client_ids_are_refused_not_a_500(
+    api: Api, services: Services, client: TestClient, client_id: str
+) -> None:
+    app = _app(services, api)
+    page = _authorize(client, app, client_id=client_id)
+    assert page.status_code == 400 and "location" not in page.headers
+    answer = _exchange(client, app, "some-code", client_id=client_id)
+    assert answer.status_code in (400, 401) and answer.json()["error"] in (
+        "invalid_request",
+        "invalid_client",
+    )
+    basic = base64.b64encode(f"{client_id}:{app.client_secret}".encode()).decode()
+    form = {"code": "c", "redirect_uri": CALLBACK, "grant_type": "authorization_code"}
+    by_basic = client.post(
+        "/api/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"}
+    )
+    assert by_basic.status_code in (400, 401)
+    installed = _install(api, app, client_id=client_id)
+    assert installed.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"redirect_uri": "http://[::1/x"},
+        {"redirect_uri": "\x00"},
+        {"state": "\x00"},
+        {"scope": "\x00"},
+        {"code": "a\x00"},
+        {"client_secret": "\x00" * 40},
+        {"grant_type": "authorization_code\x00"},
+    ],
+)
+def test_odd_token_fields_are_refused_not_a_500(
+    api: Api, services: Services, client: TestClient, fields: dict[str, str]
+) -> None:
+    app = _app(services, api)
+    answer = _exchange(client, app, **{"code": "c", **fields})
+    assert 400 <= answer.status_code < 500, answer.text
+    assert set(answer.json()) == {"error", "error_description"}

@@ -140,6 +140,8 @@ def _text(name: str, value: str | None, limit: int = MAX_FIELD) -> str:
     value = (value or "").strip()
     if len(value) > limit:
         raise BadRequest(f"'{name}' is too long (at most {limit} characters)")
+    if "\x00" in value:  # no database keeps it in text, and no URL or id holds one
+        raise BadRequest(f"'{name}' has a NUL character (\\u0000), which is not text")
     return value
 
 
@@ -269,6 +271,8 @@ def _field(fields: Mapping[str, list[str]], name: str) -> str:
     value = values[0] if values else ""
     if len(value) > MAX_FIELD:
         raise OAuthError("invalid_request", f"'{name}' is too long.")
+    if "\x00" in value:
+        raise OAuthError("invalid_request", f"'{name}' has a NUL character, which is not text.")
     return value
 
 
@@ -288,6 +292,8 @@ def _client(
                 "invalid_client", "The client ids of the form and of Basic differ.", 401
             )
         client_id, secret = basic
+        if "\x00" in client_id + secret or len(client_id + secret) > MAX_FIELD:
+            raise OAuthError("invalid_client", "The Basic credentials are malformed.", 401)
     if not client_id:
         raise OAuthError("invalid_request", "'client_id' is missing.")
     if not secret:
