@@ -150,8 +150,20 @@ def _sign_in_on_the_consent_page(page: Any, vitrina: Vitrina) -> None:
     assert page.is_disabled("#install")
     page.fill("#signin-value", vitrina.signin_link())
     page.click("#signin-submit")
-    page.wait_for_selector("#install:not([disabled])")
+    _ready_to_install(page)
     assert "Signed in to" in page.inner_text("#who")
+
+
+def _ready_to_install(page: Any) -> None:
+    """Install is enabled (the tab's session checked); else say what the page says."""
+    try:
+        page.wait_for_selector("#install:not([disabled])", timeout=60_000)
+    except Exception as timeout:
+        said = page.evaluate(
+            "['who', 'signin-error', 'consent-error'].map((id) =>"
+            " document.getElementById(id).textContent).join(' | ')"
+        )
+        raise AssertionError(f"Install stayed disabled; the page says: {said}") from timeout
 
 
 def _signed_by_the_secret(arrival: Any, secret: str) -> bool:
@@ -245,7 +257,7 @@ def test_authlib_installs_the_app_through_chromium_and_calls_the_api(
             f"{vitrina.base}/api/oauth/authorize"
         )
         page.goto(authorize_url)
-        page.wait_for_selector("#install:not([disabled])")
+        _ready_to_install(page)
         page.click("#cancel")
         page.wait_for_url(f"{callback}?*")
         assert parse_qs(urlsplit(page.url).query) == {
@@ -305,7 +317,7 @@ def test_the_example_app_installs_hears_webhooks_and_opens_its_page_in_the_conso
         page.wait_for_selector("#tabs:not([hidden])")
         page.goto(f"{example}/")
         page.click("text=Install in vitrina")
-        page.wait_for_selector("#install:not([disabled])")  # the tab's session
+        _ready_to_install(page)  # the tab's session
         page.click("#install")
         page.wait_for_url(f"{example}/oauth?*")
         said = page.inner_text("body")

@@ -51,7 +51,7 @@ async function signedIn() {
     const token = await api("GET", "/_token");
     if (token.public) throw new ApiError(403, "PUBLIC", "A public token cannot install an app: sign in with a secret token.");
   } catch (error) {
-    signOut();
+    if (error.code === "INVALID_API_TOKEN") signOut(); // expired or revoked: it is of no use
     showSignIn(error.message);
     return false;
   }
