@@ -37,6 +37,14 @@ class UploadRules:
 
 
 @dataclass(frozen=True)
+class DeliveryRules:
+    """What serving image files needs to know of the settings."""
+
+    formats: tuple[str, ...]  # served instead of the stored one when accepted, preferred first
+    widths: tuple[int, ...]  # ?width= allowed
+
+
+@dataclass(frozen=True)
 class JobRules:
     """What the async-upload worker needs to know of the settings."""
 
@@ -93,6 +101,10 @@ class Services:
         return UploadRules(
             s.keep_original, s.max_image_bytes, s.job_queue_per_store, s.job_retention_seconds
         )
+
+    @property
+    def delivery(self) -> DeliveryRules:
+        return DeliveryRules(self.settings.image_formats, self.settings.image_widths)
 
     @property
     def job_rules(self) -> JobRules:

@@ -112,6 +112,23 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _image_formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+    for fmt in chosen:
+        if fmt not in ("avif", "webp"):
+            raise ValueError(f"expected avif and/or webp, in order of preference; got {fmt!r}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError("a format is named twice")
+    return chosen
+
+
+def _image_widths(text: str) -> tuple[int, ...]:
+    widths = tuple(sorted({_positive_int(p) for p in text.split(",") if p.strip()}))
+    if len(widths) > 32 or any(w > 8192 for w in widths):
+        raise ValueError("expected at most 32 widths, each at most 8192")
+    return widths
+
+
 @dataclass(frozen=True)
 class _Declared:
     parse: Callable[[str], Any]
@@ -206,6 +223,19 @@ class Settings:
         "Bytes of image files a server process keeps in memory when it streams them from "
         "S3 (VITRINA_FILES_REDIRECT=false): the hottest files under 256 KiB, so a popular "
         "thumbnail is not fetched from the bucket on every request (64 MiB; 0 keeps none).",
+    )
+    image_formats: tuple[str, ...] = setting(
+        ("avif", "webp"),
+        _image_formats,
+        "Formats /images/... may answer in, instead of the stored one, to browsers whose "
+        "Accept names them, in order of preference (avif, webp). Empty: always the stored "
+        "format, and no Vary: Accept.",
+    )
+    image_widths: tuple[int, ...] = setting(
+        (160, 320, 480, 640, 800, 1200, 1600),
+        _image_widths,
+        "Widths /images/...?width=W answers (for srcset); any other W is a 400. Empty: "
+        "?width= is refused.",
     )
     allow_query_token: bool = setting(
         True,

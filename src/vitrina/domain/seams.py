@@ -533,6 +533,20 @@ class ImageProcessor(Protocol):
         Files written to disk go in ``scratch`` (default: beside ``source``)."""
         ...
 
+    def render(
+        self,
+        source: Path,
+        width: int,
+        height: int,
+        fmt: str | None,
+        stored: bytes | None = None,
+    ) -> EncodedFile:
+        """A rendition of the original ``source``, fitted to ``width`` x
+        ``height``: in ``fmt`` (avif, webp) when that is no larger than the
+        stored format's bytes (``stored``, or encoded here as a variant
+        would be) and as close to the source pixels; else in that format."""
+        ...
+
 
 class UrlFetcher(Protocol):
     def check_url(self, url: str) -> object:

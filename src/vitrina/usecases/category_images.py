@@ -25,6 +25,7 @@ from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.domain.errors import CategoryNotFound, ClaimLost
 from vitrina.domain.naming import file_key, image_id
+from vitrina.domain.renditions import file_key_of
 from vitrina.domain.tree import CategoryTree
 from vitrina.domain.values import (
     ROLES,
@@ -269,14 +270,15 @@ def prune_jobs(services: Services) -> int:
 
 def sweep(services: Services, grace_seconds: int) -> int:
     """Delete files that no image points at and that are older than the grace
-    period (younger ones may belong to an upload still in flight)."""
+    period (younger ones may belong to an upload still in flight); a
+    rendition goes with its file (it is kept while its file is referenced)."""
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     removed = 0
     batch: list[str] = []
 
     def flush() -> int:
-        referenced = services.metadata.images.referenced_keys(batch)
-        doomed = [k for k in batch if k not in referenced]
+        referenced = services.metadata.images.referenced_keys(list({file_key_of(k) for k in batch}))
+        doomed = [k for k in batch if file_key_of(k) not in referenced]
         services.blobs.delete(doomed)
         batch.clear()
         return len(doomed)

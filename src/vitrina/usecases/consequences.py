@@ -5,7 +5,8 @@ Every write of the metadata store returns its ``Consequences``
 keys nothing points at any more, the async uploads nothing waits for any
 more, the stores whose catalogs changed, and the changes themselves (the
 events the webhooks deliver). ``follow`` carries them out after the commit
-(cancels those jobs, deletes those blobs), and nothing else does; the web
+(cancels those jobs, deletes those blobs and their renditions), and nothing
+else does; the web
 layer also refreshes its read caches of the stores (web/operation.py,
 ``Call.settle``).
 
@@ -20,6 +21,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from vitrina.domain.errors import VitrinaError
+from vitrina.domain.renditions import rendition_keys
 from vitrina.domain.values import Consequences
 
 if TYPE_CHECKING:
@@ -40,8 +42,10 @@ def follow(services: Services, done: Consequences) -> None:
             if cancelled:
                 log.info("cancelled %d async uploads nothing waits for", cancelled)
     if done.orphans:
+        widths = services.delivery.widths
+        doomed = [*done.orphans, *(r for k in done.orphans for r in rendition_keys(k, widths))]
         try:
-            services.blobs.delete(done.orphans)
+            services.blobs.delete(doomed)
         except VitrinaError as exc:
             log.warning(
                 "could not delete %d unreferenced files now (%s); the sweep will",

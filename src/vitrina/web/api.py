@@ -551,6 +551,14 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             STORE,
             Param("fileName", "path", files.FileName(), "`<fileId>.<ext>`", required=True),
+            Param(
+                "width",
+                "query",
+                files.Width(),
+                "vitrina extension (docs/images.md): the image fitted to this width in "
+                "pixels, never enlarged, for `srcset`; one of VITRINA_IMAGE_WIDTHS "
+                "(the default list is shown), else 400",
+            ),
         ),
         token=False,
     ),

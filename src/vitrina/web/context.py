@@ -12,6 +12,7 @@ from vitrina.bootstrap import Services
 from vitrina.logs import AccessLines
 from vitrina.settings import Settings
 from vitrina.usecases.batches import BatchWorker
+from vitrina.usecases.renditions import Renditions
 from vitrina.usecases.upload_jobs import JobWorker
 from vitrina.web.auth import Authenticator
 from vitrina.web.caches import BytesCache, CatalogCache
@@ -30,6 +31,7 @@ class Context:
     recorder: RequestRecorder | None = field(default=None)
     access: AccessLines | None = field(default=None)
     draining: threading.Event = field(default_factory=threading.Event)
+    renditions: Renditions = field(default_factory=Renditions)
 
     @property
     def settings(self) -> Settings:

@@ -40,6 +40,7 @@ from vitrina.backends.imaging.border import border_info
 from vitrina.backends.imaging.container_strip import strip_container
 from vitrina.backends.imaging.jpeg_strip import strip_jpeg
 from vitrina.backends.imaging.ranges import Unkeepable, copy_file
+from vitrina.backends.imaging.renditions import best
 from vitrina.backends.imaging.sniff import describe, sniff
 from vitrina.domain.errors import ImageTooLarge, InvalidImage
 from vitrina.domain.naming import CONTENT_TYPES, EXTENSIONS, etag, etag_digest, etag_of
@@ -269,6 +270,40 @@ class VipsProcessor:
                 f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); "
                 f"the limit is {self.max_pixels / 1e6:g} megapixels"
             )
+
+    def render(
+        self,
+        source: Path,
+        width: int,
+        height: int,
+        fmt: str | None,
+        stored: bytes | None = None,
+    ) -> EncodedFile:
+        """A rendition of the original ``source``: fitted to ``width`` x
+        ``height`` as the variants are, in ``fmt`` (avif, webp) when that is
+        worth it against ``stored`` (the stored file of that size; without
+        it, the variants' format encoded here), else in the variants' format."""
+        try:
+            header = self.probe(source)
+            image = _reduced(source, header, max(width, height))
+            image = _drop_opaque_alpha(image, header.format)
+            if (image.width, image.height) != (width, height):
+                image = image.thumbnail_image(width, height=height, size="force")
+            out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
+            out_fmt = out_fmt or ("png" if image.hasalpha() else "jpeg")
+            baseline = stored if stored is not None else _encode(image, out_fmt)
+            data, chosen = None, out_fmt
+            if fmt is not None and fmt != out_fmt:
+                data = best(image, fmt, baseline, lossless=out_fmt == "png")
+                chosen = fmt if data is not None else out_fmt
+            data = data if data is not None else baseline
+        except pyvips.Error as exc:
+            message = f"The stored image cannot be read again: {_error_line(exc)}"
+            raise InvalidImage(message) from None
+        return EncodedFile(
+            "rendition", data, EXTENSIONS[chosen], CONTENT_TYPES[chosen], width, height,
+            len(data), etag(data),
+        )  # fmt: skip
 
     def process(
         self,
