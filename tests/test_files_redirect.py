@@ -151,3 +151,37 @@ def test_a_burst_of_file_reads_leaves_few_database_connections_open(
         engine.dispose()
     # kept between bursts: the two pools' steady sizes and the version check
     assert open_now is not None and open_now <= WRITER_POOL[0] + READER_POOL[0] + 1, open_now
+
+
+@pytest.mark.slow
+def test_a_redirect_goes_to_the_chosen_format(
+    tmp_path: Path, on_s3: dict[str, Any], s3: Any
+) -> None:
+    """With S3 redirects, negotiation is kept: the 307 varies on Accept and
+    points at the rendition's own object, which the bucket serves typed."""
+    with live_vitrina(tmp_path / "data", **on_s3) as live:
+        with httpx.Client(headers={"Authorization": f"Bearer {live.token}"}) as http:
+            api = f"{live.api}/{live.store}"
+            category = http.post(f"{api}/categories", json={"name": "Photo"}).json()["id"]
+            photo = images.photo(2400, 1800).jpegsave_buffer(Q=90)
+            http.post(f"{api}/categories/{category}/image", content=photo)
+            url = http.get(f"{api}/categories/{category}").json()["imageUrl"]
+        plain = httpx.get(url)
+        avif = httpx.get(url, headers={"Accept": "image/avif,image/webp,*/*"})
+        assert plain.status_code == avif.status_code == 307
+        assert plain.headers["vary"] == avif.headers["vary"] == "Accept"
+        assert plain.headers["etag"] != avif.headers["etag"]
+        assert ".jpg.avif" in avif.headers["location"].split("?")[0]
+        assert ".jpg.avif" not in plain.headers["location"]
+        followed = httpx.get(avif.headers["location"])
+        assert followed.status_code == 200
+        assert followed.headers["content-type"] == "image/avif"
+        assert followed.content[4:12] == b"ftypavif"
+        again = httpx.get(
+            url,
+            headers={"Accept": "image/avif,image/webp,*/*", "If-None-Match": avif.headers["etag"]},
+        )
+        assert again.status_code == 304
+        sized = httpx.get(url + "?width=320", headers={"Accept": "image/webp"})
+        assert sized.status_code == 307
+        assert ".jpg.w320.webp" in sized.headers["location"].split("?")[0]
