@@ -24,7 +24,11 @@ Prints:
   ``VITRINA_BENCH_SHARP``), against vitrina's processor (which also makes
   the original and the border colour): target below 1.0 for every class;
 - a phone HEIC (tests/images/heic/arrow.heic): vitrina's time and how much
-  of it is libheif's decode (sharp's libvips has no HEVC decoder).
+  of it is libheif's decode (sharp's libvips has no HEVC decoder);
+- renditions (docs/images.md): what making the AVIF and WebP renditions of
+  the three variants would add to an upload (against the upload in the same
+  run), what one costs on a first request, and each rendition's size and
+  SSIM against the JPEG's; the AVIF encoder's time and size at each effort.
 
 Servers listen on 127.0.0.1 only and are stopped by pid at the end.
 """
@@ -54,7 +58,8 @@ sys.path.insert(0, str(ROOT))
 from tests import sample_images as images  # noqa: E402
 
 from bench.upload import alpha_png, client_for, new_category, throughput, vitrina  # noqa: E402
-from vitrina.backends.imaging.vips import VipsProcessor  # noqa: E402
+from vitrina.backends.imaging import renditions  # noqa: E402
+from vitrina.backends.imaging.vips import VipsProcessor, fitted  # noqa: E402
 
 pyvips.cache_set_max(0)
 BOXES = (1200, 800, 400)
@@ -284,6 +289,84 @@ def heic_split(runs: int) -> tuple[float, float]:
     return alternate(partial(vitrina_processor, str(path)), decode, runs)
 
 
+def _variants(path: Path) -> list[tuple[str, bytes, int, int]]:
+    result = PROCESSOR.process(path, PROCESSOR.probe(path), 400, 1200, keep_original=False)
+    for scratch in result.temporary:
+        scratch.unlink(missing_ok=True)
+    return [(f.role, f.data, f.width, f.height) for f in result.files[1:]]  # type: ignore[misc]
+
+
+def _all_renditions(path: Path, variants: list[tuple[str, bytes, int, int]]) -> list[Any]:
+    return [
+        PROCESSOR.render(path, width, height, fmt, data)
+        for _, data, width, height in variants
+        for fmt in ("avif", "webp")
+    ]
+
+
+def rendition_costs(made: dict[str, tuple[Path, str, float]], runs: int) -> None:
+    """At upload or on first request: the time of each, and what they make."""
+    print("renditions: AVIF and WebP of the three variants (made on first request)")
+    print(f"  {'input':34} {'upload':>8} {'+6 made':>8} {'ratio':>7}  {'1200 AVIF':>9}")
+    for name in ("12 MP JPEG, upright", "phone photo, orientation 6, P3", "WebP 2000x1500"):
+        path = made[name][0]
+        variants = _variants(path)
+        upload, extra = alternate(
+            partial(vitrina_processor, str(path)),
+            partial(_all_renditions, path, variants),
+            max(5, runs // 2),
+        )
+        _, data, width, height = variants[-1]  # the 1200 px image
+        first, _ = alternate(
+            partial(PROCESSOR.render, path, width, height, "avif", data), lambda: None, 5
+        )
+        print(
+            f"  {name:34} {upload * 1000:8.0f} {extra * 1000:8.0f} "
+            f"{(upload + extra) / upload:6.2f}x  {first * 1000:7.0f} ms"
+        )
+        print(f"    {'variant':10} {'stored':>16} {'AVIF':>22} {'WebP':>22}")
+        for role, data, width, height in variants:
+            reference = _reference(path, width, height)
+            cells = [f"{len(data) / 1000:6.1f} KB {renditions.ssim(reference, _dec(data)):.4f}"]
+            for fmt in ("avif", "webp"):
+                got = PROCESSOR.render(path, width, height, fmt, data)
+                served = "" if got.content_type.endswith(fmt) else " (kept)"
+                served = (
+                    " (same)" if data[:16] == got.data[:16] and got.size == len(data) else served
+                )
+                quality = renditions.ssim(reference, _dec(got.data))  # type: ignore[arg-type]
+                cells.append(f"{got.size / 1000:6.1f} KB {quality:.4f}{served:7}")
+            print(f"    {role + f' {width}':10} " + " ".join(f"{c:>22}" for c in cells))
+    print("  (kept): not smaller at that SSIM, so the stored format is served;")
+    print("  (stored): the stored format already; SSIM against the source fitted to the size")
+
+
+def fmt_of(data: bytes) -> str:
+    return "webp" if data[8:12] == b"WEBP" else "jpeg" if data[:2] == b"\xff\xd8" else "png"
+
+
+def _dec(data: Any) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "").copy_memory()
+
+
+def _reference(path: Path, width: int, height: int) -> pyvips.Image:
+    """The source fitted to the size without any lossy step, as a rendition
+    is made: what SSIM is measured against."""
+    return fitted(path, PROCESSOR.probe(path), width, height).copy_memory()
+
+
+def avif_efforts(path: Path) -> None:
+    image = pyvips.Image.thumbnail(str(path), 1200).copy_memory()
+    for effort in range(6):
+
+        def encode(effort: int = effort) -> bytes:
+            data: bytes = image.heifsave_buffer(Q=60, effort=effort, compression="av1", keep=0)
+            return data
+
+        took = alternate(encode, lambda: None, 5)[0]
+        print(f"  AVIF q60 effort {effort}: {took * 1000:6.1f} ms, {len(encode()) / 1000:6.1f} KB")
+
+
 def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
@@ -294,8 +377,21 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=11, help="runs per median (at least 11)")
     parser.add_argument("--uploads", type=int, default=48, help="uploads for the throughput")
+    parser.add_argument(
+        "--renditions", action="store_true", help="only the renditions' section (quicker)"
+    )
     args = parser.parse_args()
     runs = max(11, args.runs)
+    if args.renditions:
+        folder = Path(tempfile.mkdtemp(prefix="vitrina-bench-pipeline-"))
+        try:
+            made = inputs(folder)
+            rendition_costs(made, runs)
+            print(f"AVIF encoder settings (vitrina uses effort {renditions.AVIF_EFFORT}):")
+            avif_efforts(made["12 MP JPEG, upright"][0])
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
     folder = Path(tempfile.mkdtemp(prefix="vitrina-bench-pipeline-"))
     try:
         made = inputs(folder)
@@ -341,6 +437,9 @@ def main() -> None:
         )
         print("WebP encoder settings (vitrina uses effort 1):")
         webp_efforts(made["WebP 2000x1500"][0])
+        rendition_costs(made, runs)
+        print(f"AVIF encoder settings (vitrina uses effort {renditions.AVIF_EFFORT}):")
+        avif_efforts(made["12 MP JPEG, upright"][0])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -18,6 +18,9 @@ JPEG q85, AVIF matches the SSIM at about 55-75% of the size; WebP at
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pyvips
 
 _NO_METADATA = pyvips.enums.ForeignKeep.NONE
@@ -27,8 +30,8 @@ AVIF_EFFORT = 0
 WEBP_EFFORT = 1  # as the variants' WebP (vips.py)
 # the quality ranges searched (the SSIM of JPEG q85 falls in them) and the
 # encodes spent searching: the range halves with each
-RANGES = {"avif": (40, 94), "webp": (50, 98)}
-PROBES = 4
+RANGES = {"avif": (48, 88), "webp": (60, 96)}
+PROBES = 3
 
 
 def encode(image: pyvips.Image, fmt: str, quality: int, lossless: bool = False) -> bytes:
@@ -45,35 +48,41 @@ def encode(image: pyvips.Image, fmt: str, quality: int, lossless: bool = False) 
     return data
 
 
-def _luma(image: pyvips.Image) -> pyvips.Image:
-    """Rec. 601 luma, in float (alpha flattened onto white)."""
+def _luma(image: pyvips.Image) -> Any:
+    """Rec. 601 luma as float32 (alpha flattened onto white)."""
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
+    image = image.cast("uchar")
+    memory = image.write_to_memory()
+    pixels = np.ndarray(
+        buffer=memory, dtype=np.uint8, shape=(image.height, image.width, image.bands)
+    )
+    planes = pixels.astype(np.float32)
     if image.bands < 3:
-        return image[0].cast("float")
-    return image[0] * 0.299 + image[1] * 0.587 + image[2] * 0.114
+        return planes[..., 0]
+    return planes[..., 0] * 0.299 + planes[..., 1] * 0.587 + planes[..., 2] * 0.114
 
 
-_BOX = pyvips.Image.new_from_list([[1] * 7], scale=7)  # a 7-pixel mean, in each direction
-
-
-def ssim(reference: pyvips.Image, other: pyvips.Image) -> float:
-    """Mean SSIM of the luma of two images of one size, over 7 x 7 windows
-    (computed by libvips: a few tens of milliseconds at 1200 px)."""
+def ssim(reference: pyvips.Image, other: pyvips.Image, block: int = 8) -> float:
+    """Mean SSIM of the luma of two images of one size, over 8 x 8 blocks
+    (about 20 ms at 1200 x 900; sliding 7 x 7 windows agree to 0.0005 here
+    and take three times as long)."""
     a, b = _luma(reference), _luma(other)
+    k = max(1, min(block, a.shape[0], a.shape[1]))
+    h, w = a.shape[0] // k * k, a.shape[1] // k * k
 
-    def mean(x: pyvips.Image) -> pyvips.Image:
-        return x.convsep(_BOX, precision="float")
+    def mean(x: Any) -> Any:
+        return x[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3), dtype=np.float64)
 
     mean_a, mean_b = mean(a), mean(b)
-    var_a = mean(a * a) - mean_a * mean_a
-    var_b = mean(b * b) - mean_b * mean_b
+    var_a = mean(a * a) - mean_a**2
+    var_b = mean(b * b) - mean_b**2
     cov = mean(a * b) - mean_a * mean_b
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    value = ((mean_a * mean_b * 2 + c1) * (cov * 2 + c2)) / (
-        (mean_a * mean_a + mean_b * mean_b + c1) * (var_a + var_b + c2)
+    value = ((2 * mean_a * mean_b + c1) * (2 * cov + c2)) / (
+        (mean_a**2 + mean_b**2 + c1) * (var_a + var_b + c2)
     )
-    return float(value.avg())
+    return float(value.mean())
 
 
 def decoded(data: bytes) -> pyvips.Image:

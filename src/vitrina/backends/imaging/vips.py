@@ -285,10 +285,7 @@ class VipsProcessor:
         it, the variants' format encoded here), else in the variants' format."""
         try:
             header = self.probe(source)
-            image = _reduced(source, header, max(width, height))
-            image = _drop_opaque_alpha(image, header.format)
-            if (image.width, image.height) != (width, height):
-                image = image.thumbnail_image(width, height=height, size="force")
+            image = fitted(source, header, width, height)
             out_fmt = header.format if header.format in ("jpeg", "png", "webp") else None
             out_fmt = out_fmt or ("png" if image.hasalpha() else "jpeg")
             baseline = stored if stored is not None else _encode(image, out_fmt)
@@ -381,6 +378,17 @@ class VipsProcessor:
         border = border_info(_rgba(current))
         files = (original, variants["thumbnail"], variants["hd"], variants["image"])
         return ProcessedImage(files=files, border=border, temporary=tuple(written))
+
+
+def fitted(source: Path, header: ImageHeader, width: int, height: int) -> pyvips.Image:
+    """The image in ``source`` upright, in sRGB, fitted to exactly ``width``
+    x ``height`` from one shrink-on-load decode: a rendition's pixels, and
+    what its SSIM is measured against."""
+    image = _reduced(source, header, max(width, height))
+    image = _drop_opaque_alpha(image, header.format)
+    if (image.width, image.height) != (width, height):
+        image = image.thumbnail_image(width, height=height, size="force")
+    return image
 
 
 def fit(width: int, height: int, box: int) -> tuple[int, int]:
