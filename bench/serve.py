@@ -6,6 +6,11 @@ constant JSON body of the same size; StaticFiles on the same file). Targets
 and request log on, at the info level, every request counted by the rate
 limiter); the reads are measured again with both logs off, for reference.
 
+Renditions (docs/images.md): the latency of a first request for an AVIF or a
+width (made on that request) and of the next (stored), against a request
+for the stored JPEG in the same run; and the AVIF file's req/s through wrk
+(with a browser's Accept) against StaticFiles.
+
     python bench/serve.py [--seconds 5] [--connections 32]
 
 Needs `wrk` (Debian: apt-get install wrk; scripts/bench-deps.sh installs it).
@@ -19,9 +24,11 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -60,6 +67,49 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> fl
     if not found or errors:
         raise SystemExit(f"wrk failed against {url}:\n{output}")
     return float(found.group(1))
+
+
+BROWSER = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def _timed(url: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    answer = httpx.get(url, headers=headers, timeout=60, follow_redirects=True)
+    answer.raise_for_status()
+    return time.perf_counter() - started
+
+
+def rendition_latency(api: str, headers: dict[str, str], photos: int = 5) -> str:
+    """Medians over ``photos`` new uploads (ms): the stored JPEG, the first
+    AVIF request, the next, and a first ?width=640 AVIF; the last upload's
+    image URL is returned."""
+    rows: dict[str, list[float]] = {"jpeg": [], "first": [], "next": [], "width": []}
+    url = ""
+    for n in range(photos):
+        category = httpx.post(
+            f"{api}/categories", json={"name": f"Photo {n}"}, headers=headers
+        ).json()["id"]
+        photo = images.photo(2400, 1800, seed=n + 1).jpegsave_buffer(Q=90)
+        httpx.post(
+            f"{api}/categories/{category}/image", content=photo, headers=headers, timeout=60
+        ).raise_for_status()
+        url = httpx.get(f"{api}/categories/{category}", headers=headers).json()["imageUrl"]
+        _timed(url, {})  # warm: the JPEG is read once
+        rows["jpeg"].append(_timed(url, {}))
+        rows["first"].append(_timed(url, {"Accept": BROWSER}))
+        rows["next"].append(_timed(url, {"Accept": BROWSER}))
+        rows["width"].append(_timed(url + "?width=640", {"Accept": BROWSER}))
+    median = {k: statistics.median(v) * 1000 for k, v in rows.items()}
+    base = median["jpeg"]
+    print(f" renditions (1200 px image of a 2400x1800 photo; median of {photos} uploads):")
+    print(f"  {'stored JPEG':<36} {base:8.1f} ms  1.00x  (baseline)")
+    for key, label in (
+        ("first", "AVIF, first request (made then)"),
+        ("next", "AVIF, next request (stored)"),
+        ("width", "?width=640 AVIF, first request"),
+    ):
+        print(f"  {label:<36} {median[key]:8.1f} ms  {median[key] / base:5.2f}x")
+    return url
 
 
 def main() -> None:
@@ -176,6 +226,14 @@ def measure(args: argparse.Namespace, env: dict[str, str]) -> None:
         static_rps = wrk(f"{bare_base}/static/thumb.jpg", args.seconds, args.connections, {})
         mode = " (307 to the bucket)" if args.scaled else ""
         row(f"image file{mode} vs StaticFiles", file_rps, static_rps)
+        avif_url = rendition_latency(api, headers)
+        static_avif = static / "image.avif"
+        static_avif.write_bytes(
+            httpx.get(avif_url, headers={"Accept": BROWSER}, follow_redirects=True).content
+        )
+        avif_rps = wrk(avif_url, args.seconds, args.connections, {"Accept": BROWSER})
+        static_rps = wrk(f"{bare_base}/static/image.avif", args.seconds, args.connections, {})
+        row(f"AVIF rendition{mode} vs StaticFiles", avif_rps, static_rps)
         # on S3, the same file streamed through vitrina from the bucket: with
         # the hot-file cache (the default), then read from the bucket every time
         streamed_modes = (

@@ -393,6 +393,33 @@ def test_drop_a_phone_photo_and_see_it_upright_with_progress(page: Any, site: Si
     assert page.is_visible(".swatch")
 
 
+def test_the_image_shows_a_srcset_snippet_whose_urls_work(page: Any, site: Site) -> None:
+    store, token = site.store()
+    with site.api(token) as api:
+        category = api.post(f"/api/v3/{store}/categories", json={"name": "Lamps"}).json()["id"]
+        photo = images.photo(1000, 750).jpegsave_buffer(Q=90)
+        api.post(f"/api/v3/{store}/categories/{category}/image", content=photo)
+    sign_in(page, site, store, token)
+    row(page, "Lamps").click()
+    page.wait_for_selector("#srcset-snippet")
+    page.click("#srcset-snippet summary")
+    snippet = page.inner_text("#srcset")
+    assert snippet.startswith("<img src=") and 'alt="Lamps"' in snippet
+    urls = re.findall(r"(https?://\S+\?width=(\d+)) (\d+)w", snippet)
+    # the widths below the original's (1000), then one that gives its own size
+    assert [int(w) for _, w, _ in urls] == [160, 320, 480, 640, 800, 1200]
+    assert urls[-1][2] == "1000"
+    for url, _, shown in urls:
+        answer = httpx.get(url, headers={"Accept": "image/avif,image/webp,*/*"})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["vary"] == "Accept"
+        assert images.decode(answer.content).size[0] == int(shown)  # Pillow reads AVIF
+    # the browser picks one of them for the image it shows
+    page.set_content(snippet)
+    until(page, "document.querySelector('img').naturalWidth > 0")
+    assert "?width=" in page.evaluate("document.querySelector('img').currentSrc")
+
+
 def test_a_non_image_shows_the_api_message(page: Any, site: Site, tmp_path: Path) -> None:
     store, token = site.store()
     with site.api(token) as api:

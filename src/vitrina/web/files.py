@@ -172,7 +172,7 @@ class Width:
     handed over as text, to be refused there with the list."""
 
     def read(self, text: str, name: str) -> int | str:
-        return int(text) if re.fullmatch(r"[0-9]{1,5}", text) else text
+        return int(text) if re.fullmatch(r"[1-9][0-9]{0,4}", text) else text
 
     def schema(self) -> dict[str, Any]:
         return {"type": "integer", "enum": list(DEFAULT_WIDTHS)}

@@ -90,13 +90,29 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
+_WIDTHS = b'<meta name="vitrina-image-widths" content="160,320,480,640,800,1200,1600">'
+
+
+@cache
+def _page(widths: tuple[int, ...]) -> tuple[bytes, str] | None:
+    """index.html, naming the widths ``?width=`` allows (VITRINA_IMAGE_WIDTHS)
+    for the image's srcset snippet."""
+    found = _asset("index.html")
+    if found is None:
+        return None
+    listed = ",".join(map(str, widths)).encode()
+    body = found[0].replace(_WIDTHS, _WIDTHS.replace(b"160,320,480,640,800,1200,1600", listed))
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
 async def console(request: Request) -> Response:
     name = request.path_params.get("name") or "index.html"
-    found = _asset(name)
+    settings = Context.of(request).settings
+    found = _page(settings.image_widths) if name == "index.html" else _asset(name)
     if found is None:
         raise NotFound(f"No such console file: {name}")
     body, etag = found
-    headers = {**security_headers(Context.of(request).settings), "ETag": etag}
+    headers = {**security_headers(settings), "ETag": etag}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     suffix = name[name.rindex(".") :]

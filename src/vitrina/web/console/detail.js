@@ -271,7 +271,42 @@ function filesTable(category) {
         ` rgba(${border.dominatingColor.red}, ${border.dominatingColor.green}, ${border.dominatingColor.blue}, ${border.dominatingColor.alpha}) · ${border.homogeneity ? "even" : "uneven"}`,
       )
     : null;
-  return h("div", {}, h("div", { class: "table-wrap" }, table), swatch);
+  return h("div", {}, h("div", { class: "table-wrap" }, table), swatch, srcsetSnippet(category));
+}
+
+// An <img srcset> for the category's image, from the widths the server
+// allows (?width=, docs/images.md): those below the original's width, and
+// the original's own size once (a width is never enlarged).
+function srcsetSnippet(category) {
+  const listed = document.querySelector('meta[name="vitrina-image-widths"]')?.content || "";
+  const allowed = listed.split(",").map(Number).filter((w) => w > 0);
+  if (!allowed.length) return null;
+  const full = category.originalImage?.width || 0;
+  let widths = allowed.filter((w) => !full || w < full);
+  const top = allowed.find((w) => full && w >= full);
+  if (top) widths.push(top);
+  if (!widths.length) widths = [allowed[0]];
+  const url = category.imageUrl;
+  const shown = (w) => (full && w > full ? full : w);
+  const alt = (category.alt?.main || category.name || "").replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  const lines = widths.map((w, i) => `${" ".repeat(13)}${url}?width=${w} ${shown(w)}w${i < widths.length - 1 ? "," : '"'}`);
+  const text = [
+    `<img src="${url}"`,
+    `     srcset="${lines.join("\n").trimStart()}`,
+    `     sizes="(max-width: 600px) 100vw, 50vw"`,
+    `     alt="${alt}">`,
+  ].join("\n");
+  const code = h("pre", { class: "snippet" }, h("code", { id: "srcset", text }));
+  const copy = h("button", { type: "button", id: "copy-srcset", text: "Copy" });
+  copy.addEventListener("click", () => navigator.clipboard?.writeText(text).then(() => say(copy, "Copied")));
+  return h(
+    "details",
+    { id: "srcset-snippet" },
+    h("summary", { text: "Responsive <img srcset> for this image" }),
+    h("p", { text: "Each width is made on first request; browsers that accept AVIF or WebP get it at the same URLs." }),
+    code,
+    copy,
+  );
 }
 
 function swatchOf(colour) {
