@@ -262,3 +262,15 @@ def test_widths_setting_changes_the_allow_list(api: Api, services: Services) -> 
     assert api.client.get(path, params={"width": 300}).status_code == 200
     refused = api.client.get(path, params={"width": 320})
     assert refused.status_code == 400 and "300" in refused.json()["errorMessage"]
+
+
+def test_a_rendition_removed_by_hand_is_made_again(api: Api, services: Services) -> None:
+    _, category = _uploaded(api)
+    path = _path(category["imageUrl"])
+    first = api.client.get(path, headers={"Accept": "image/avif"})
+    key = next(e.key for e in services.blobs.list() if e.key.endswith(".jpg.avif"))
+    services.blobs.delete([key])
+    again = api.client.get(path, headers={"Accept": "image/avif"})
+    assert again.status_code == 200
+    assert again.headers["etag"] == first.headers["etag"]
+    assert key in {e.key for e in services.blobs.list()}

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vitrina.bootstrap import Services
-from vitrina.domain.errors import NotFound
+from vitrina.domain.errors import NotFound, Overloaded
 from vitrina.domain.naming import EXTENSIONS, file_key
 from vitrina.domain.renditions import fit_width, rendition_key, sniffed_type
 from vitrina.domain.values import ROLES, StoredFile
+
+_WAIT_SECONDS = 30.0  # for another request making the same rendition; then 503
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class Renditions:
             while len(self._known) > self.entries:
                 self._known.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        """A rendition found missing where it was known (removed by hand):
+        the next request makes it again."""
+        with self._lock:
+            self._known.pop(key, None)
+
     def get(
         self,
         services: Services,
@@ -78,7 +86,9 @@ class Renditions:
                 if waiting is None:
                     self._making[key] = threading.Event()
                     break
-            waiting.wait()  # then it is known, or its maker failed and this one tries
+            # then it is known, or its maker failed and this one tries
+            if not waiting.wait(_WAIT_SECONDS):
+                raise Overloaded(1)
         try:
             data = _stored(services, key)
             if data is None:

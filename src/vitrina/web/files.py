@@ -90,36 +90,50 @@ def _open(
     if found is None or found.ext != ext:
         return None, None
     fmt, vary = _wanted(ctx, found, accept, width)
-    key = file_key(store_id, found.id, found.ext)
     if fmt is None and width is None:
+        key = file_key(store_id, found.id, found.ext)
         answer = Answer(key, found.size, content_type(found.ext), found.etag, vary)
-    else:
-        suffix_ext = EXTENSIONS[fmt] if fmt else found.ext
-        tag = rendition_etag(found.etag, suffix_ext, width)
-        if _matches(if_none_match, f'"{tag}"'):
-            return Answer(key, 0, "", tag, vary), None
+        if _matches(if_none_match, f'"{answer.etag}"'):
+            return answer, None
+        return answer, _body(ctx, answer, head)
+    tag = rendition_etag(found.etag, EXTENSIONS[fmt] if fmt else found.ext, width)
+    if _matches(if_none_match, f'"{tag}"'):
+        return Answer("", 0, "", tag, vary), None
+    for _ in range(2):  # a rendition known here but gone from the store is made again
         made, data = ctx.renditions.get(ctx.services, store_id, found, fmt, width)
         answer = Answer(made.key, made.size, made.content_type, tag, vary)
         if data is not None and not ctx.services.blobs.serving(made.key).url:
-            return answer, data
-        key = made.key
-    if _matches(if_none_match, f'"{answer.etag}"'):
-        return answer, None
+            return answer, None if head else data
+        body = _body(ctx, answer, head)
+        if body is not _GONE:
+            return answer, body
+        ctx.renditions.forget(made.key)
+    return None, None
+
+
+_GONE = Serving()  # what _body answers for a file missing from the store
+
+
+def _body(ctx: Context, answer: Answer, head: bool) -> Body:
+    """How to send the file under ``answer.key``: a redirect, its bytes, an
+    open file or a started stream, nothing for HEAD; ``_GONE`` when it is
+    not in the store."""
+    key = answer.key
     serving = ctx.services.blobs.serving(key)
     if serving.url:
-        return answer, serving
+        return serving
     if head:
-        return answer, None
+        return None
     try:
         if serving.path is None:
-            return answer, _from_bucket(ctx, key, answer.size)
+            return _from_bucket(ctx, key, answer.size)
         stream = serving.path.open("rb")
     except (FileNotFoundError, IsADirectoryError, NotFound):
-        return None, None
+        return _GONE
     if answer.size > _CHUNK:
-        return answer, stream
+        return stream
     with stream:
-        return answer, stream.read()
+        return stream.read()
 
 
 def _from_bucket(ctx: Context, key: str, size: int) -> bytes | tuple[bytes, Iterator[bytes]]:
@@ -204,7 +218,7 @@ async def serve_file(call: Call) -> Response:
     found, body = await run_in_threadpool(
         _open, ctx, store_id, file_id, ext, if_none_match, head, accept, width
     )
-    if found is None:
+    if found is None or body is _GONE:
         raise NotFound(f"No image file /images/{store_id}/{name}")
     # Range is ignored, as RFC 9110 allows: files are small and immutable.
     headers = {
