@@ -274,3 +274,23 @@ def test_a_rendition_removed_by_hand_is_made_again(api: Api, services: Services)
     assert again.status_code == 200
     assert again.headers["etag"] == first.headers["etag"]
     assert key in {e.key for e in services.blobs.list()}
+
+
+@pytest.mark.embedded_only
+def test_making_a_rendition_waits_for_the_decode_budget(api: Api, services: Services) -> None:
+    """A first request past the decode budget's line is a 503 with
+    Retry-After, like an upload; a stored rendition needs no slot."""
+    from vitrina.usecases.decode_budget import DecodeBudget
+
+    _, category = _uploaded(api)
+    path = _path(category["imageUrl"])
+    assert api.client.get(path, headers={"Accept": "image/webp"}).status_code == 200
+    services.decode_budget = DecodeBudget(slots=1, queue=0)
+    with services.decode_budget.slot():  # every slot busy, no room in line
+        refused = api.client.get(path, headers={"Accept": "image/avif"})
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "vary" not in refused.headers or refused.headers["vary"] == "Accept"
+        stored = api.client.get(path, headers={"Accept": "image/webp"})
+        assert stored.status_code == 200  # already made: served without decoding
+    assert api.client.get(path, headers={"Accept": "image/avif"}).status_code == 200
