@@ -189,7 +189,7 @@ def test_a_repeated_width_is_a_400(api: Api) -> None:
 def test_odd_accept_headers_never_fail(api: Api, accept: str) -> None:
     _, category = _uploaded(api)
     answer = api.client.get(
-        _path(category["thumbnailUrl"]), headers={"Accept": accept.encode("latin-1", "replace")}
+        _path(category["thumbnailUrl"]), headers={b"Accept": accept.encode("latin-1", "replace")}
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"] in ("image/avif", "image/jpeg")

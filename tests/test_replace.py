@@ -209,6 +209,16 @@ class FailingAfterOriginal:
     def probe(self, source: Path) -> ImageHeader:
         return self.real.probe(source)
 
+    def render(
+        self,
+        source: Path,
+        width: int,
+        height: int,
+        fmt: str | None,
+        stored: bytes | None = None,
+    ) -> EncodedFile:
+        return self.real.render(source, width, height, fmt, stored)
+
     def process(
         self,
         source: Path,
