@@ -78,3 +78,52 @@ def test_apps_made_before_installs_existed_are_installed_since_their_creation(
         assert rows[1].installed_at is None
     finally:
         engine.dispose()
+
+
+def test_the_lean_outbox_keeps_the_events_and_their_numbering(tmp_path: Path) -> None:
+    """0013 rebuilds SQLite's events table (to drop its unnamed unique
+    index): the events stay, with their deliveries, and new ones number on."""
+    from alembic import command
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        config = migrate._config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0012")
+            conn.commit()
+        at = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO webhook_events (id, event_id, store_id, entity_id, event_type, "
+                    "created) VALUES (7, 'e7', 1, 3, 'category.updated', 1761998400)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO webhook_deliveries (event, app_id, store_id, state, due_at, "
+                    "created_at, updated_at) VALUES (7, 1, 1, 'delivered', :at, :at, :at)"
+                ),
+                {"at": at},
+            )
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            kept = conn.execute(sa.text("SELECT id, event_id FROM webhook_events")).all()
+            made = conn.execute(
+                sa.text(
+                    "INSERT INTO webhook_events (event_id, store_id, entity_id, event_type, "
+                    "created) VALUES ('e7', 1, 3, 'category.updated', 1761998401) RETURNING id"
+                )
+            ).scalar_one()
+            joined = conn.execute(
+                sa.text(
+                    "SELECT e.event_id FROM webhook_deliveries d "
+                    "JOIN webhook_events e ON e.id = d.event"
+                )
+            ).all()
+        assert [tuple(r) for r in kept] == [(7, "e7")]
+        assert made == 8
+        assert [tuple(r) for r in joined] == [("e7",)]
+    finally:
+        engine.dispose()

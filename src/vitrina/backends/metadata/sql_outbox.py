@@ -7,12 +7,19 @@ the catalogue and asked for that event type, or for all), writes the event
 and a delivery for the app in the same transaction. A change that commits always has its
 events, one that rolls back has none; the deliveries are then sent by the
 webhook worker (usecases/webhooks.py) from these rows.
+
+These two inserts are in every write of a store with an app listening, so
+they are kept cheap: sent as the driver's own SQL (SQLAlchemy's work per
+statement cost as much as the insert), into tables whose indexes a pending
+delivery mostly leaves alone (schema.py).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,8 +46,47 @@ _APPS = sa.select(apps.c.id, apps.c.scopes, apps.c.events).where(
 )
 _APPS_AMONG = _APPS.where(apps.c.id.in_(sa.bindparam("among", expanding=True)))
 _INSTALLED_APPS = _APPS.where(apps.c.installed_at.is_not(None))  # uninstalled: no more
-_EVENT = webhook_events.insert().returning(webhook_events.c.id)
-_DELIVERY = webhook_deliveries.insert()
+_EVENT_COLUMNS = ("event_id", "store_id", "entity_id", "event_type", "created")
+_DELIVERY_COLUMNS = (
+    *("event", "app_id", "store_id", "state", "attempts"),
+    *("due_at", "created_at", "updated_at", "last_error"),
+)
+
+
+class _DriverSql:
+    """An insert written once for a dialect, executed as the driver's SQL
+    with its parameters in the driver's style (positional or named)."""
+
+    def __init__(self, table: sa.Table, columns: tuple[str, ...], returning: str, dialect: Any):
+        style = dialect.paramstyle
+        self._named = style in ("named", "pyformat")
+        if style == "pyformat":
+            marks = [f"%({c})s" for c in columns]
+        else:
+            marks = [f":{c}" if self._named else "?" for c in columns]
+        # the names are this module's constants; every value is a parameter
+        self.sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"  # noqa: S608
+        if returning:
+            self.sql += f" RETURNING {returning}"
+        self._columns = columns
+        stamp = sa.DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+        self.stamp: Callable[[Any], Any] = stamp or (lambda value: value)
+
+    def params(self, values: dict[str, Any]) -> Any:
+        return values if self._named else tuple(values[c] for c in self._columns)
+
+
+_BY_DIALECT: dict[str, tuple[_DriverSql, _DriverSql]] = {}
+
+
+def _driver_sql(dialect: Any) -> tuple[_DriverSql, _DriverSql]:
+    found = _BY_DIALECT.get(dialect.name)
+    if found is None:
+        found = _BY_DIALECT[dialect.name] = (
+            _DriverSql(webhook_events, _EVENT_COLUMNS, "id", dialect),
+            _DriverSql(webhook_deliveries, _DELIVERY_COLUMNS, "", dialect),
+        )
+    return found
 
 
 def record(
@@ -62,31 +108,29 @@ def record(
     wanting = [a.id for a in found if wants(a.scopes, a.events, event)]
     if not wanting:
         return
-    stamp, created = now(), int(time.time())
+    event_sql, delivery_sql = _driver_sql(conn.dialect)
+    stamp, created = delivery_sql.stamp(now()), int(time.time())
     for entity_id in entity_ids:
-        event_row = conn.execute(
-            _EVENT,
+        row = {
+            "event_id": str(uuid.uuid4()),
+            "store_id": store_id,
+            "entity_id": entity_id,
+            "event_type": event,
+            "created": created,
+        }
+        event_row = conn.exec_driver_sql(event_sql.sql, event_sql.params(row)).scalar_one()
+        deliveries = [
             {
-                "event_id": str(uuid.uuid4()),
+                "event": event_row,
+                "app_id": app_id,
                 "store_id": store_id,
-                "entity_id": entity_id,
-                "event_type": event,
-                "created": created,
-            },
-        ).scalar_one()
-        conn.execute(
-            _DELIVERY,
-            [
-                {
-                    "event": event_row,
-                    "app_id": app_id,
-                    "store_id": store_id,
-                    "state": "pending",
-                    "attempts": 0,
-                    "due_at": stamp,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-                for app_id in wanting
-            ],
-        )
+                "state": "pending",
+                "attempts": 0,
+                "due_at": stamp,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "last_error": "",
+            }
+            for app_id in wanting
+        ]
+        conn.exec_driver_sql(delivery_sql.sql, [delivery_sql.params(d) for d in deliveries])

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vitrina.backends.metadata.schema import (
+    FINISHED,
     apps,
     webhook_attempts,
     webhook_deliveries,
@@ -456,9 +457,7 @@ class SqlWebhooks:
     def prune_webhooks(self, finished_before: datetime) -> int:
         d, a, e = webhook_deliveries, webhook_attempts, webhook_events
         with self.db.write() as conn:
-            doomed = sa.select(d.c.id).where(
-                d.c.state.in_(("delivered", "failed")), d.c.updated_at < finished_before
-            )
+            doomed = sa.select(d.c.id).where(FINISHED, d.c.updated_at < finished_before)
             conn.execute(a.delete().where(a.c.delivery.in_(doomed)))
             pruned = conn.execute(d.delete().where(d.c.id.in_(doomed))).rowcount or 0
             conn.execute(e.delete().where(e.c.id.not_in(sa.select(d.c.event))))
