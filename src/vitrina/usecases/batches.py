@@ -23,11 +23,8 @@ rather than fail it. A runner gives its ticket back after a slice
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -41,7 +38,7 @@ from vitrina import wire
 from vitrina.bootstrap import Services
 from vitrina.domain.batches import Answered, BatchItem, Claim, Outcome, Ticket
 from vitrina.domain.errors import ClaimLost, NotFound, RequestInterrupted, Unavailable
-from vitrina.usecases.leases import LeaseKeeper
+from vitrina.usecases.leases import LeaseKeeper, hand_back, runner_name
 
 log = logging.getLogger("vitrina.batches")
 
@@ -152,8 +149,6 @@ def _interrupted() -> str:
 
 # -- running them ------------------------------------------------------------------
 
-_RUNNER_NUMBERS = itertools.count(1)
-
 
 class BatchRunner:
     def __init__(
@@ -162,7 +157,7 @@ class BatchRunner:
         self.services = services
         self.calls = calls
         self.stopping = stopping or threading.Event()
-        self.name = f"{socket.gethostname()}:{os.getpid()}:batch-{next(_RUNNER_NUMBERS)}"
+        self.name = runner_name("batch-")
         self.current: Claim | None = None
 
     def run_once(self) -> Claim | None:
@@ -281,18 +276,13 @@ class BatchWorker:
         another node resumes the tickets at once."""
         self._stop.set()
         self.wake()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            if thread.ident is not None:  # started
-                thread.join(max(0.0, deadline - time.monotonic()))
-        for runner in self._runners:
-            claim = runner.current
-            if claim is not None:
-                try:
-                    self.services.metadata.batches.release_ticket(claim)
-                    log.info("batch ticket %s released for another worker", claim.ticket)
-                except Unavailable:
-                    pass  # its lease runs out instead
+        hand_back(
+            self._threads,
+            time.monotonic() + timeout,
+            lambda: (runner.current for runner in self._runners),
+            self.services.metadata.batches.release_ticket,
+            lambda claim: f"batch ticket {claim.ticket}",
+        )
 
     def _loop(self, number: int) -> None:
         runner = self._runners[number]

@@ -11,10 +11,7 @@ metadata database survives that, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +25,7 @@ from vitrina.domain.values import Job
 from vitrina.usecases import category_images as images
 from vitrina.usecases import webhooks
 from vitrina.usecases.consequences import follow
-from vitrina.usecases.leases import LeaseKeeper
+from vitrina.usecases.leases import LeaseKeeper, hand_back, runner_name
 
 log = logging.getLogger("vitrina.jobs")
 
@@ -37,9 +34,6 @@ RETRY_MAX_SECONDS = 300.0
 # the worker also sweeps unreferenced files and prunes finished jobs and
 # webhook deliveries, once per node
 SWEEP_EVERY_SECONDS = 3600.0
-
-
-_RUNNER_NUMBERS = itertools.count(1)
 
 
 class _LeaseKeeper(LeaseKeeper):
@@ -64,7 +58,7 @@ class JobRunner:
     def __init__(self, services: Services, retry_base: float = RETRY_BASE_SECONDS) -> None:
         self.services = services
         self.retry_base = retry_base
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{next(_RUNNER_NUMBERS)}"
+        self.name = runner_name("")
         self.lease_seconds = services.job_rules.lease_seconds
         self.current: Job | None = None
 
@@ -182,17 +176,13 @@ class JobWorker:
         self.webhooks.halt()
         self.wake()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            if thread.ident is not None:  # started
-                thread.join(max(0.0, deadline - time.monotonic()))
-        for runner in self._runners:
-            job = runner.current
-            if job is not None:
-                try:
-                    self.services.metadata.jobs.release_job(job)
-                    log.info("async upload job %d released for another worker", job.id)
-                except Unavailable:
-                    pass  # its lease runs out instead
+        hand_back(
+            self._threads,
+            deadline,
+            lambda: (runner.current for runner in self._runners),
+            self.services.metadata.jobs.release_job,
+            lambda job: f"async upload job {job.id}",
+        )
         self.webhooks.stop(max(0.0, deadline - time.monotonic()))
 
     def _loop(self, number: int) -> None:

@@ -38,8 +38,6 @@ import hmac
 import itertools
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +48,7 @@ from vitrina import metrics
 from vitrina.bootstrap import VERSION, Services, WebhookRules
 from vitrina.domain.errors import DownloadFailed, TimedOut, Unavailable, WrongUrl
 from vitrina.domain.values import App, Attempt, Delivery, PostAnswer, WebhookEvent
+from vitrina.usecases.leases import hand_back, runner_name
 
 log = logging.getLogger("vitrina.webhooks")
 
@@ -136,16 +135,13 @@ def _answered(answer: PostAnswer, sent: tuple[tuple[str, str], ...]) -> _Outcome
     return _Outcome(status, error, response, sent, "status")
 
 
-_RUNNER_NUMBERS = itertools.count(1)
-
-
 class WebhookRunner:
     """Claims deliveries and sends them, one at a time, over its own kept-alive
     connections (a runner belongs to one thread)."""
 
     def __init__(self, services: Services, lease_seconds: int | None = None) -> None:
         self.services = services
-        self.name = f"{socket.gethostname()}:{os.getpid()}:webhooks-{next(_RUNNER_NUMBERS)}"
+        self.name = runner_name("webhooks-")
         self.lease_seconds = lease_seconds or services.webhook_rules.lease_seconds
         self.current: Delivery | None = None
         self.connections = services.webhook_guard.kept_connections()
@@ -388,18 +384,13 @@ class WebhookWorker:
         seconds, then hand their deliveries back so that another node sends
         them at once."""
         self.halt()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            if thread.ident is not None:  # started
-                thread.join(max(0.0, deadline - time.monotonic()))
-        for runner in self._runners:
-            delivery = runner.current
-            if delivery is not None:
-                try:
-                    self.services.metadata.webhooks.release_delivery(delivery)
-                    log.info("webhook delivery %d released for another worker", delivery.id)
-                except Unavailable:
-                    pass  # its lease runs out instead
+        hand_back(
+            self._threads,
+            time.monotonic() + timeout,
+            lambda: (runner.current for runner in self._runners),
+            self.services.metadata.webhooks.release_delivery,
+            lambda delivery: f"webhook delivery {delivery.id}",
+        )
 
     def _loop(self, number: int) -> None:
         runner = self._runners[number]  # its own name, for the lease
