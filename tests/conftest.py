@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from tests.services import S3, Postgres, postgres_server, seaweed_server
 from vitrina import logs
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.backends.metadata import migrate
+from vitrina.backends.metadata.engine import create_engine
 from vitrina.bootstrap import Services, build_services, fetch_policy
 from vitrina.domain.values import SCOPES
 from vitrina.settings import Settings
@@ -169,7 +173,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
         return
     pg: Postgres = request.getfixturevalue("postgres")
     store: S3 = request.getfixturevalue("s3")
-    with pg.database() as url:
+    with pg.database(migrated=True) as url:
         yield {"database_url": url, **store.settings(uuid.uuid4().hex)}
 
 
@@ -185,8 +189,31 @@ def settings(tmp_path: Path, backend: dict[str, Any]) -> Settings:
     )
 
 
+_SQLITE_HEAD: list[Path] = []  # a SQLite database at the newest schema, made once
+
+
+def _sqlite_at_head() -> Path:
+    if not _SQLITE_HEAD:
+        folder = Path(tempfile.mkdtemp(prefix="vitrina-head-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        engine = create_engine(f"sqlite:///{folder / 'head.db'}")
+        migrate.upgrade(engine)
+        engine.dispose()  # closed: the file holds everything, no log beside it
+        _SQLITE_HEAD.append(folder / "head.db")
+    return _SQLITE_HEAD[0]
+
+
 def migrated(settings: Settings) -> Services:
-    """Services over a database brought to the newest schema, as serve does."""
+    """Services over a database brought to the newest schema, as serve does.
+    A new SQLite database starts as a copy of one migrated once for the
+    session (PostgreSQL's are copied too: ``backend``), which costs a
+    fraction of running every migration; the upgrade then finds nothing to do."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///") and not settings.database_url:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_sqlite_at_head(), path)
     built = build_services(settings)
     assert built.engine is not None
     migrate.upgrade(built.engine)
