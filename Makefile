@@ -26,14 +26,17 @@ run: $(VENV)/.installed
 	$(BIN)/vitrina demo --port $(PORT)
 	$(LOCAL_WEBHOOKS) $(BIN)/vitrina serve --port $(PORT)
 
-## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server).
+## Lint, type-check and run the whole test suite (it starts its own PostgreSQL and S3 server),
+## a test file to each of as many processes as the machine has cores (PYTEST_WORKERS=N: N).
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 test: $(VENV)/.dev-installed lint
 	scripts/test-deps.sh
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 ## The quick subset for development: no slow end-to-end tests.
 test-quick: $(VENV)/.dev-installed
-	$(BIN)/pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 ## schemathesis against the OpenAPI document with a random seed (CI runs a fixed one).
 fuzz: $(VENV)/.dev-installed

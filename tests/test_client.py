@@ -185,7 +185,8 @@ def test_a_server_stopped_and_restarted_mid_run(tmp_path: Path) -> None:
         restarted.append(start_serve(data, port=port))
 
     try:
-        with Client(1, token, server.base + "/api/v3", retries=Retries(10, 0.3, 2.0)) as api:
+        # retried for about a minute: a loaded machine may take long to start it again
+        with Client(1, token, server.base + "/api/v3", retries=Retries(35, 0.3, 2.0)) as api:
             kept = api.categories.create({"name": "Kept"})
             stop(server.process)
             threading.Thread(target=restart).start()
