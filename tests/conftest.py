@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx  # what starlette.testclient uses (httpx with it is deprecated)
+import hypothesis
 import pytest
 from starlette.testclient import TestClient
 
@@ -28,6 +29,36 @@ from vitrina.settings import Settings
 from vitrina.usecases.tokens import create_token
 from vitrina.usecases.upload_jobs import JobRunner
 from vitrina.web.app import create_app
+
+# Property tests have no time limit: on a shared, loaded machine an example
+# that takes 0.3 ms once took 360 ms, and failed the run (no test here is timed).
+hypothesis.settings.register_profile("untimed", deadline=None)
+hypothesis.settings.load_profile("untimed")
+
+# -- make test: the files with the longest tests go first ----------------------
+
+# `make test` hands out whole files to its processes (pytest-xdist, --dist
+# loadfile) in the order they are collected: these, each a minute or so of
+# servers started and stopped, begin first, so that no process is left with
+# one of them at the end while the others idle.
+_LONGEST_FIRST = (
+    "test_large_store.py",
+    "test_scaleout.py",
+    "test_soak.py",
+    "test_openapi.py",
+    "test_webhook_nodes.py",
+    "test_batch_nodes.py",
+    "test_mirror.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's own order is kept
+
 
 # -- a command run in-process leaves logging as it found it ---------------------
 
