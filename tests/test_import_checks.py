@@ -247,6 +247,8 @@ def _foreign_parent(rows: list[dict[str, Any]]) -> None:
             "line 1",
         ),
         ("images", lambda rows: rows[0].update(border=[1, 2]), "border must be an object"),
+        ("images", lambda rows: rows[0].update(files_id=424242), "not the four files"),
+        ("images", lambda rows: rows[0].update(files_id=None), "shows no files"),
     ],
 )
 def test_rows_that_would_break_the_store_are_refused(

@@ -146,7 +146,9 @@ class CatalogStore(Protocol):
 class ImageRecords(Protocol):
     """Image files and category pointers: ids first, files next, then one
     transaction swaps the pointer; its Consequences name the files that just
-    became unreferenced."""
+    became unreferenced. Images made from the same ``source`` (a digest of
+    the uploaded bytes and of how they are processed) in one store show the
+    same files, kept while any image shows them."""
 
     def allocate_file_ids(self, count: int) -> list[int]: ...
     def attach_image(
@@ -156,8 +158,20 @@ class ImageRecords(Protocol):
         image_id: int,
         files: Sequence[StoredFile],
         border: Mapping[str, Any],
+        source: str | None = None,
     ) -> Consequences | None:
-        """Point the category at a new ready image; None when the category is gone."""
+        """Point the category at a new ready image; None when the category is
+        gone. When the store has files of ``source`` already (an identical
+        upload committed meanwhile), the image shows those, and ``files``
+        are orphans."""
+        ...
+
+    def share_image(
+        self, store_id: int, category_id: int, image_id: int, source: str
+    ) -> Consequences | None:
+        """Point the category at a new image showing the files the store
+        has of ``source``; None, changing nothing, when it has none (or the
+        category is gone): the upload is then processed."""
         ...
 
     def detach_image(self, store_id: int, category_id: int) -> Consequences | None:
@@ -193,8 +207,20 @@ class JobQueue(Protocol):
 
     def claim_job(self, worker: str, lease_seconds: int) -> Job | None: ...
     def finish_job(
-        self, job: Job, files: Sequence[StoredFile], border: Mapping[str, Any]
-    ) -> Consequences: ...
+        self,
+        job: Job,
+        files: Sequence[StoredFile],
+        border: Mapping[str, Any],
+        source: str | None = None,
+    ) -> Consequences:
+        """The job's image shows ``files`` (or, as ``attach_image``, the
+        store's files of ``source``)."""
+        ...
+
+    def share_job(self, job: Job, source: str) -> Consequences | None:
+        """As ``share_image``, for the job's pending image."""
+        ...
+
     def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences: ...
     def cancel_jobs(self, image_ids: Sequence[int]) -> int:
         """Cancel the queued or running jobs of these images (they were

@@ -3,8 +3,10 @@ value has its column's type (SQLite would store "ten" in an integer column,
 and every read of the store would then fail), the category tree is a tree
 (a parent loop would hang every read), every file row is a file of the dump
 with a type that matches its extension (a row may not make /images/ serve
-HTML), and the id counters are past every id present (an upload must never
-get the id of a file that exists)."""
+HTML), every ready image shows the four files of an upload of its own store
+(a category would otherwise have no URLs to show), and the id counters are
+past every id present (an upload must never get the id of a file that
+exists)."""
 
 from __future__ import annotations
 
@@ -113,6 +115,30 @@ def check_files(rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
             )
         if key not in known:
             raise BadRequest(f"files.jsonl: file {key} is not among the export's files")
+
+
+def check_shown_files(conn: sa.Connection, files: sa.Table, images: sa.Table) -> None:
+    """Every image that is not pending shows the files of one upload, all
+    four roles, in its own store (run on the loaded rows)."""
+    roles: dict[tuple[int, int], set[str]] = {}
+    for store_id, upload, role in conn.execute(
+        sa.select(files.c.store_id, files.c.image_id, files.c.role)
+    ):
+        roles.setdefault((store_id, upload), set()).add(role)
+    for image_id, store_id, shown, pending in conn.execute(
+        sa.select(images.c.id, images.c.store_id, images.c.files_id, images.c.pending_url)
+    ):
+        if shown is None:
+            if pending is None:
+                raise BadRequest(
+                    f"images.jsonl: image {image_id} shows no files and is not pending"
+                )
+            continue
+        if roles.get((store_id, shown)) != set(ROLES):
+            raise BadRequest(
+                f"images.jsonl: image {image_id} shows the files of upload {shown}, which are "
+                f"not the four files ({', '.join(ROLES)}) of an upload of its store"
+            )
 
 
 def highest_file_id(conn: sa.Connection, files: sa.Table, images: sa.Table, jobs: sa.Table) -> int:

@@ -162,6 +162,10 @@ images = sa.Table(
     sa.Column("pending_height", sa.Integer, nullable=False, server_default="0"),
     sa.Column("previous_image_id", sa.BigInteger),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The files the image shows: those of the upload whose image id this is
+    # (files.image_id). Its own id, or an earlier upload's of the same
+    # bytes (identical uploads are stored once); null while it is pending.
+    sa.Column("files_id", sa.BigInteger, index=True),
 )
 
 files = sa.Table(
@@ -177,6 +181,10 @@ files = sa.Table(
     sa.Column("height", sa.Integer, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("etag", sa.String(80), nullable=False),
+    # What the upload was made from: a digest of its bytes and of how they
+    # were processed (category_images.source_digest); null when not known.
+    sa.Column("source", sa.String(64)),
+    sa.Index("ix_files_store_source", "store_id", "source"),
 )
 
 jobs = sa.Table(

@@ -162,17 +162,19 @@ class SqlCatalog:
     def _images_of(self, conn: sa.Connection, image_ids: list[int]) -> dict[int, Image]:
         if not image_ids:
             return {}
-        found: dict[int, list[StoredFile]] = {i: [] for i in image_ids}
-        for row in conn.execute(
-            sa.select(files).where(files.c.image_id.in_(image_ids)).order_by(files.c.id)
-        ):
-            found[row.image_id].append(stored_file(row))
+        rows = conn.execute(sa.select(images).where(images.c.id.in_(image_ids))).all()
+        shown: dict[int, list[StoredFile]] = {r.files_id: [] for r in rows if r.files_id}
+        if shown:
+            for row in conn.execute(
+                sa.select(files).where(files.c.image_id.in_(list(shown))).order_by(files.c.id)
+            ):
+                shown[row.image_id].append(stored_file(row))
         result = {}
-        for row in conn.execute(sa.select(images).where(images.c.id.in_(image_ids))):
+        for row in rows:
             result[row.id] = Image(
                 id=row.id,
                 store_id=row.store_id,
-                files=tuple(found[row.id]),
+                files=tuple(shown.get(row.files_id, ())),
                 border=row.border,
                 pending_url=row.pending_url,
                 pending_width=row.pending_width,

@@ -17,6 +17,7 @@ from vitrina.backends.metadata import migrate
 from vitrina.backends.metadata.dump_checks import (
     check_files,
     check_rows,
+    check_shown_files,
     check_tree,
     highest_file_id,
 )
@@ -197,6 +198,7 @@ class SqlDump:
                     raise VitrinaError(
                         f"Table {table.name}: {found} rows, expected {dump.counts[table.name]}"
                     )
+            check_shown_files(conn, files, images)
             _restore_counters(conn, _past_every_id(conn, dump.counters))
             highest = highest_file_id(conn, files, images, jobs)
             conn.execute(

@@ -14,14 +14,17 @@ from vitrina.backends.metadata.schema import categories, images, jobs
 from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, touch, translate_errors
 from vitrina.backends.metadata.sql_catalog import column_values
 from vitrina.backends.metadata.sql_images import (
+    NothingToShare,
+    Shown,
     category_image,
     delete_images,
     insert_files,
+    own_keys,
     release,
+    shown_upload,
 )
 from vitrina.backends.metadata.sql_outbox import record
 from vitrina.domain.errors import QueueFull
-from vitrina.domain.naming import file_key
 from vitrina.domain.values import UPDATED, CategoryChanges, Consequences, Job, StoredFile
 
 
@@ -271,9 +274,13 @@ class SqlJobs:
 
     @translate_errors
     def finish_job(
-        self, job: Job, stored: Sequence[StoredFile], border: Mapping[str, Any]
+        self,
+        job: Job,
+        stored: Sequence[StoredFile],
+        border: Mapping[str, Any],
+        source: str | None = None,
     ) -> Consequences:
-        own = Consequences(orphans=[file_key(job.store_id, f.id, f.ext) for f in stored])
+        own = Consequences(orphans=own_keys(job.store_id, stored))
         done = Consequences()
         with self.db.write(job.store_id) as conn:
             claim = self._claim(conn, job)
@@ -281,36 +288,92 @@ class SqlJobs:
                 return own  # nothing points at them
             if claim != "held":
                 return done  # a newer claim runs it; its files have the same keys
-            finished = {"state": "done", "lease_until": None, "updated_at": now()}
-            image = conn.execute(
-                sa.select(images.c.previous_image_id, images.c.pending_url).where(
-                    images.c.id == job.image_id
-                )
-            ).first()
-            if image is None or image.pending_url is None:
-                conn.execute(
-                    jobs.update()
-                    .where(jobs.c.id == job.id)
-                    .values(last_error="superseded by a later upload", **finished)
-                )
+            pending = self._pending(conn, job)
+            if pending is None:
                 return own
-            insert_files(conn, job.store_id, job.image_id, stored)
+            shown = shown_upload(conn, job.store_id, source) if source else None
+            if shown is None:
+                insert_files(conn, job.store_id, job.image_id, stored, source)
+                shown = Shown(job.image_id, border)
+            else:  # the same upload was committed meanwhile: show its files, not these
+                done.orphans += own.orphans
+            self._complete(conn, job, shown, pending, done)
+        return done
+
+    @translate_errors
+    def share_job(self, job: Job, source: str) -> Consequences | None:
+        with self.db.read() as conn:  # most uploads are new: no write for them
+            if shown_upload(conn, job.store_id, source) is None:
+                return None
+        done = Consequences()
+        try:
+            with self.db.write(job.store_id) as conn:
+                if self._claim(conn, job) != "held":
+                    return done  # cancelled, or a newer claim runs it: nothing was stored
+                pending = self._pending(conn, job)
+                if pending is None:
+                    return done
+                shown = shown_upload(conn, job.store_id, source)  # again, in the store's turn
+                if shown is None:
+                    raise NothingToShare
+                self._complete(conn, job, shown, pending, done)
+        except NothingToShare:
+            return None
+        return done
+
+    def _pending(self, conn: sa.Connection, job: Job) -> Any:
+        """The job's pending image (what it would fall back to, as
+        ``previous_image_id``); None, once the job is marked done, when its
+        image is no longer pending: a later upload superseded it."""
+        image = conn.execute(
+            sa.select(images.c.previous_image_id, images.c.pending_url).where(
+                images.c.id == job.image_id
+            )
+        ).first()
+        if image is None or image.pending_url is None:
             conn.execute(
-                images.update()
-                .where(images.c.id == job.image_id)
+                jobs.update()
+                .where(jobs.c.id == job.id)
                 .values(
-                    pending_url=None,
-                    pending_width=0,
-                    pending_height=0,
-                    previous_image_id=None,
-                    border=dict(border),
+                    state="done",
+                    lease_until=None,
+                    updated_at=now(),
+                    last_error="superseded by a later upload",
                 )
             )
-            conn.execute(jobs.update().where(jobs.c.id == job.id).values(last_error="", **finished))
-            touch(conn, job.category_id)  # its image fields now point at the files
-            release(conn, image.previous_image_id, done)
-            record(conn, done, UPDATED, job.store_id, job.category_id)
-        return done
+            return None
+        return image
+
+    def _complete(
+        self,
+        conn: sa.Connection,
+        job: Job,
+        shown: Shown,
+        pending: Any,
+        done: Consequences,
+    ) -> None:
+        """The job's image shows the files of upload ``shown`` now; the
+        image it would have fallen back to goes."""
+        conn.execute(
+            images.update()
+            .where(images.c.id == job.image_id)
+            .values(
+                pending_url=None,
+                pending_width=0,
+                pending_height=0,
+                previous_image_id=None,
+                border=None if shown.border is None else dict(shown.border),
+                files_id=shown.files_id,
+            )
+        )
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job.id)
+            .values(state="done", lease_until=None, updated_at=now(), last_error="")
+        )
+        touch(conn, job.category_id)  # its image fields now point at the files
+        release(conn, pending.previous_image_id, done)
+        record(conn, done, UPDATED, job.store_id, job.category_id)
 
     @translate_errors
     def fail_job(self, job: Job, reason: str, retry_in: float | None) -> Consequences:
