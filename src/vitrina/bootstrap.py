@@ -34,6 +34,7 @@ class UploadRules:
     max_image_bytes: int  # the most a download may bring
     job_queue_per_store: int  # async uploads a store may have waiting (0: any)
     job_retention_seconds: int  # how long a finished job is kept
+    dedup: bool = True  # identical uploads in a store share their files
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,11 @@ class Services:
     def uploads(self) -> UploadRules:
         s = self.settings
         return UploadRules(
-            s.keep_original, s.max_image_bytes, s.job_queue_per_store, s.job_retention_seconds
+            s.keep_original,
+            s.max_image_bytes,
+            s.job_queue_per_store,
+            s.job_retention_seconds,
+            s.dedup_uploads,
         )
 
     @property

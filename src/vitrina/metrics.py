@@ -46,7 +46,7 @@ request_seconds = Histogram(
 )
 upload_stage_seconds = Histogram(
     "vitrina_upload_stage_seconds",
-    "Time of each stage of an upload: spool, probe, decode_fit, store, commit",
+    "Time of each stage of an upload: spool, digest, probe, decode_fit, store, commit",
     ["stage"],
     buckets=_SLOW,
 )
@@ -54,6 +54,11 @@ upload_bytes = Counter(
     "vitrina_upload_bytes",
     "Bytes received by uploads (in) and written as files (out)",
     ["direction"],
+)
+uploads_shared = Counter(
+    "vitrina_uploads_shared",
+    "Uploads whose bytes the store already had: shown with the files stored for them, "
+    "not processed or stored again",
 )
 decode_waiting = Gauge(
     "vitrina_decode_waiting",

@@ -288,6 +288,13 @@ class Settings:
         " colour profile); CMYK and formats browsers do not show are encoded again, "
         "upright and in sRGB.",
     )
+    dedup_uploads: bool = setting(
+        True,
+        parse_bool,
+        "Store identical uploads once per store: an upload whose bytes the store already has "
+        "(processed with the same image sizes) shows the files stored for them, without "
+        "processing them again. False: every upload is processed and stored anew.",
+    )
     decode_concurrency: int = setting(
         0,
         _non_negative_int,

@@ -5,6 +5,13 @@ all files -> new ids -> files written under them (nothing points at them yet)
 -> one transaction points the category at them -> the replaced files go.
 A crash anywhere leaves at most unreferenced files, which ``sweep`` removes.
 
+Identical uploads are stored once per store: the upload's bytes and how
+they are processed give its ``source_digest``; when the store already shows
+files made from it, the new image shows those (``share_image``), and nothing
+is decoded or written. The metadata store decides, one writer per store at a
+time, whether those files are still shown (sql_images.py); when they are not
+any more, the upload is processed as any other.
+
 Each byte of a file is written once: the original by the processor, into the
 blob store's scratch folder where there is one, then moved under its key by
 a rename (``BlobStore.place``); the variants from memory. Sizes and ETags
@@ -13,6 +20,7 @@ come with the files, computed as they were written.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -55,6 +63,46 @@ def _stored(ids: Sequence[int], processed: ProcessedImage) -> list[StoredFile]:
         )
         for file_id, f in zip(ids, processed.files, strict=True)
     ]
+
+
+# Bumped when processing makes other files of the same bytes: an upload
+# then gets files of its own instead of those made before.
+PROCESSING = 1
+
+
+def source_digest(store: Store, keep_original: bool, source: Path) -> str:
+    """What an upload's files are made from: its bytes and how they are
+    processed (the store's sizes, whether the original is kept as
+    uploaded). The same digest in a store means the same four files."""
+    recipe = f"vitrina {PROCESSING} {store.thumbnail_size} {store.image_size} {keep_original:d}\n"
+    digest = hashlib.sha256(recipe.encode())
+    with source.open("rb") as stream:
+        hashlib.file_digest(stream, lambda: digest)
+    return digest.hexdigest()
+
+
+def upload_digest(services: Services, store: Store, source: Path) -> str | None:
+    """The upload's source digest; None when identical uploads are not shared."""
+    if not services.uploads.dedup:
+        return None
+    with metrics.stage("digest"):
+        return source_digest(store, services.uploads.keep_original, source)
+
+
+def share(
+    services: Services, source: Path, attach: Callable[[], Consequences | None]
+) -> Consequences | None:
+    """Show the files the store has of the upload's digest (``attach`` does,
+    in the metadata store), after the same header checks a processed upload gets
+    (the same bytes are answered the same way, whatever was uploaded
+    before); None when the store has none."""
+    with metrics.stage("probe"):
+        services.processor.probe(source)
+    with metrics.stage("commit"):
+        done = attach()
+    if done is not None:
+        metrics.uploads_shared.inc()
+    return done
 
 
 def process(
@@ -195,13 +243,24 @@ def upload(
     services: Services, store: Store, category_id: int, source: Path
 ) -> tuple[int, Consequences]:
     """Make the image in ``source`` the category's image; its image id."""
-    ids = services.metadata.images.allocate_file_ids(len(ROLES))
+    records = services.metadata.images
+    ids = records.allocate_file_ids(len(ROLES))
+    digest = upload_digest(services, store, source)
+    if digest is not None:
+        shared = share(
+            services,
+            source,
+            lambda: records.share_image(store.id, category_id, image_id(ids), digest),
+        )
+        if shared is not None:
+            follow(services, shared)
+            return image_id(ids), shared
     processed, stored = process_and_write(services, store, source, ids)
     own = Consequences(orphans=[file_key(store.id, f.id, f.ext) for f in stored])
     try:
         with metrics.stage("commit"):
-            done = services.metadata.images.attach_image(
-                store.id, category_id, image_id(ids), stored, processed.border
+            done = records.attach_image(
+                store.id, category_id, image_id(ids), stored, processed.border, digest
             )
     except BaseException:
         follow(services, own)  # nothing points at them

@@ -21,7 +21,7 @@ from vitrina import logs, metrics
 from vitrina.bootstrap import Services
 from vitrina.domain import naming
 from vitrina.domain.errors import ClaimLost, DownloadFailed, Unavailable, VitrinaError
-from vitrina.domain.values import Job
+from vitrina.domain.values import Consequences, Job, Store
 from vitrina.usecases import category_images as images
 from vitrina.usecases import webhooks
 from vitrina.usecases.consequences import follow
@@ -93,11 +93,17 @@ class JobRunner:
                 return
             with _LeaseKeeper(services, job, self.lease_seconds) as lease:
                 source = images.download(services, job.url)
-                ids = naming.file_ids(job.image_id)
-                processed, stored = images.process_and_write(
-                    services, store, source, ids, wait_always=True, held=lease.held
-                )
-            follow(services, services.metadata.jobs.finish_job(job, stored, processed.border))
+                shared, digest = self._share(job, store, source)
+                if shared is None:
+                    ids = naming.file_ids(job.image_id)
+                    processed, stored = images.process_and_write(
+                        services, store, source, ids, wait_always=True, held=lease.held
+                    )
+            if shared is None:
+                done = services.metadata.jobs.finish_job(job, stored, processed.border, digest)
+            else:
+                done = shared
+            follow(services, done)
             log.info("async upload job %d for category %d finished", job.id, job.category_id)
         except ClaimLost:
             log.warning("async upload job %d: the claim ran out, another worker runs it", job.id)
@@ -112,6 +118,18 @@ class JobRunner:
         finally:
             if source is not None:
                 source.unlink(missing_ok=True)
+
+    def _share(
+        self, job: Job, store: Store, source: Path
+    ) -> tuple[Consequences | None, str | None]:
+        """The job finished by showing files the store already has of the
+        same bytes (None: it has none), and the upload's source digest."""
+        digest = images.upload_digest(self.services, store, source)
+        if digest is None:
+            return None, None
+        jobs = self.services.metadata.jobs
+        done = images.share(self.services, source, lambda: jobs.share_job(job, digest))
+        return done, digest
 
     def _fail(self, job: Job, reason: str, code: str, transient: bool) -> None:
         metrics.job_failures.labels(code).inc()

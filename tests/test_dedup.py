@@ -1,0 +1,558 @@
+"""Identical uploads in one store are stored once (docs/images.md, "Stored
+once"): a repeated upload shows the files stored for the first one, and
+decodes and writes nothing. Those files stay while any image shows them,
+through replaces, deletes, renditions and the sweep, under races; a crash
+leaves nothing the sweep cannot take. On SQLite + local files and on
+PostgreSQL + S3."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from tests import sample_images as images
+from tests.conftest import Api, make_store, migrated, run_jobs
+from tests.processes import start_serve, vitrina_serve, wait_ready
+from tests.servers import ImageServer
+from vitrina.bootstrap import Services, build_services
+from vitrina.cli import main
+from vitrina.domain.seams import BlobStore, ImageProcessor
+from vitrina.domain.values import EncodedFile, ImageHeader, ProcessedImage, Store
+from vitrina.settings import Settings
+from vitrina.usecases import category_images as image_cases
+from vitrina.usecases import transfer
+from vitrina.usecases.consequences import follow
+from vitrina.web.app import create_app
+
+FIELDS = ("originalImageUrl", "thumbnailUrl", "hdThumbnailUrl", "imageUrl")
+
+
+def stored(services: Services) -> dict[str, int]:
+    """Every blob in the store: key -> size."""
+    return {entry.key: entry.size for entry in services.blobs.list()}
+
+
+def image_keys(api: Api, category_id: int) -> set[str]:
+    data = api.category(category_id)
+    return {data[field].split("/images/", 1)[1] for field in FIELDS}
+
+
+def served(api: Api, keys: set[str], **headers: str) -> set[int]:
+    return {api.client.get(f"/images/{key}", headers=headers).status_code for key in keys}
+
+
+def store_of(services: Services, api: Api) -> Store:
+    store = services.metadata.stores.get_store(api.store_id)
+    assert store is not None
+    return store
+
+
+class Writes:
+    """The real blob store; notes every file written."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+        self.written: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put(self, key: str, data: bytes | Path, content_type: str) -> None:
+        self.written.append(key)
+        self.inner.put(key, data, content_type)
+
+    def place(self, key: str, path: Path, content_type: str) -> None:
+        self.written.append(key)
+        self.inner.place(key, path, content_type)
+
+
+class Processor:
+    """The real processor; counts decodes, and runs ``on_probe`` (once)
+    when an upload's header is read."""
+
+    def __init__(self, real: ImageProcessor, on_probe: Callable[[], None] | None = None) -> None:
+        self.real = real
+        self.decodes = 0
+        self.on_probe = on_probe
+
+    def probe(self, source: Path) -> ImageHeader:
+        if self.on_probe is not None:
+            then, self.on_probe = self.on_probe, None
+            then()
+        return self.real.probe(source)
+
+    def render(
+        self, source: Path, width: int, height: int, fmt: str | None, stored: bytes | None = None
+    ) -> EncodedFile:
+        return self.real.render(source, width, height, fmt, stored)
+
+    def process(self, source: Path, header: ImageHeader, *args: Any) -> ProcessedImage:
+        self.decodes += 1
+        return self.real.process(source, header, *args)
+
+
+def test_a_repeated_upload_stores_no_new_bytes_and_decodes_nothing(
+    api: Api, services: Services
+) -> None:
+    photo = images.phone_jpeg()
+    first, second = api.create(name="First"), api.create(name="Second")
+    answer = api.upload(first, photo)
+    assert answer.status_code == 200, answer.text
+    keys = image_keys(api, first)
+    before = stored(services)
+    assert set(before) == keys
+    services.blobs = writes = Writes(services.blobs)
+    services.processor = processor = Processor(services.processor)
+    again = api.upload(second, photo)
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] != answer.json()["id"]  # an image of its own
+    assert writes.written == [] and processor.decodes == 0
+    assert stored(services) == before
+    assert image_keys(api, second) == keys  # showing the same files
+    one, other = api.category(first), api.category(second)
+    for field in ("thumbnail", "originalImage", "borderInfo", "imageUrl"):
+        assert other[field] == one[field]
+    assert served(api, keys) == {200}
+
+
+def test_the_same_bytes_are_stored_once_per_store_and_per_processing(
+    api: Api, services: Services, client: TestClient
+) -> None:
+    body = images.jpeg(1600, 1200)
+    elsewhere = make_store(services, client, name="Another shop")
+    here, there = api.create(), elsewhere.create()
+    api.upload(here, body)
+    elsewhere.upload(there, body)
+    assert not image_keys(api, here) & image_keys(elsewhere, there)  # stores share nothing
+    kept = api.create(name="Kept as uploaded")
+    services.settings = services.settings.replace(keep_original=True)
+    api.upload(kept, body)
+    assert not image_keys(api, kept) & image_keys(api, here)  # other files from the same bytes
+    services.settings = services.settings.replace(keep_original=False, dedup_uploads=False)
+    unshared = api.create(name="Unshared")
+    api.upload(unshared, body)
+    assert not image_keys(api, unshared) & image_keys(api, here)
+    services.settings = services.settings.replace(dedup_uploads=True)
+    shared = api.create(name="Shared")
+    api.upload(shared, body)
+    assert image_keys(api, shared) == image_keys(api, here)  # no digest was kept of unshared
+    assert len(stored(services)) == 4 * 4
+
+
+def test_files_stay_while_any_image_shows_them(api: Api, services: Services) -> None:
+    body, other = images.jpeg(1400, 1000), images.png(300, 200)
+    a, b = api.create(name="A"), api.create(name="B")
+    c = api.create(name="C", parentId=b)
+    for category_id in (a, b, c):
+        assert api.upload(category_id, body).status_code == 200
+    shared = image_keys(api, a)
+    assert image_keys(api, b) == image_keys(api, c) == shared
+    api.upload(a, other)  # replaced: b and c still show them
+    mine = image_keys(api, a)
+    assert set(stored(services)) == shared | mine
+    assert api.delete(f"/categories/{b}/image").json() == {"deleteCount": 1}
+    assert set(stored(services)) == shared | mine  # c still shows them
+    assert served(api, shared) == {200}
+    api.upload(c, body)  # the same bytes again, over themselves: nothing goes
+    assert image_keys(api, c) == shared and set(stored(services)) == shared | mine
+    api.delete(f"/categories/{b}")  # and c with it: nothing shows them now
+    assert set(stored(services)) == mine
+    assert served(api, shared) == {404}
+    api.upload(b := api.create(name="B again"), body)
+    again = image_keys(api, b)
+    assert not again & shared  # stored anew, under new keys: a key is never used twice
+    assert set(stored(services)) == mine | again
+
+
+def test_renditions_of_shared_files_go_with_the_last_image(api: Api, services: Services) -> None:
+    body = images.jpeg(1600, 1200)
+    a, b = api.create(), api.create()
+    api.upload(a, body)
+    api.upload(b, body)
+    thumbnail = api.category(b)["thumbnailUrl"].split("/images/", 1)[1]
+    avif = api.client.get(f"/images/{thumbnail}", headers={"Accept": "image/avif,*/*"})
+    assert avif.status_code == 200
+    assert api.client.get(f"/images/{thumbnail}?width=320").status_code == 200
+    files = image_keys(api, a)
+    renditions = set(stored(services)) - files
+    assert len(renditions) == 2  # made once, for both categories
+    api.delete(f"/categories/{a}/image")
+    assert image_cases.sweep(services, grace_seconds=0) == 0  # b still shows them all
+    assert set(stored(services)) == files | renditions
+    again = api.client.get(f"/images/{thumbnail}", headers={"Accept": "image/avif,*/*"})
+    assert again.status_code == 200 and again.content == avif.content
+    api.delete(f"/categories/{b}/image")
+    assert stored(services) == {}
+
+
+def test_identical_uploads_at_once_keep_one_copy(api: Api, services: Services) -> None:
+    """Uploads of the same bytes running together may each process them;
+    the first to commit keeps its files, the others show those and remove
+    their own."""
+    body = images.jpeg(2400, 1800)
+    categories = [api.create(name=f"C{n}") for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda c: api.upload(c, body).status_code, categories))
+    assert codes == [200] * len(categories)
+    shown = {frozenset(image_keys(api, c)) for c in categories}
+    assert len(shown) == 1
+    [keys] = shown
+    assert set(stored(services)) == keys
+    assert served(api, set(keys)) == {200}
+
+
+def test_an_upload_whose_files_go_before_it_shows_them_stores_its_own(
+    api: Api, services: Services
+) -> None:
+    """The only image showing the files is deleted (and its files with it)
+    after the upload found them and before it commits: it processes and
+    stores the bytes itself."""
+    body = images.jpeg(1600, 1200)
+    a, b = api.create(), api.create()
+    api.upload(a, body)
+    old = image_keys(api, a)
+    store = store_of(services, api)
+
+    def delete_a() -> None:  # and its files, after the commit
+        image_cases.delete(services, store.id, a)
+
+    services.processor = processor = Processor(services.processor, on_probe=delete_a)
+    assert api.upload(b, body).status_code == 200
+    assert processor.decodes == 1
+    new = image_keys(api, b)
+    assert not new & old
+    assert set(stored(services)) == new
+    assert served(api, new) == {200} and served(api, old) == {404}
+
+
+def _waiting_for_a_lock(services: Services) -> bool:
+    assert services.engine is not None
+    with services.engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
+        )
+
+
+def test_a_share_and_a_deletion_waiting_for_the_store_take_turns(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    """A deletion of the last image showing the files and an upload that
+    found them wait for the same store, the deletion first: the upload,
+    in its turn, finds them gone and shares nothing. Whoever goes first,
+    an image never shows files that were removed."""
+    body = images.jpeg(1200, 900)
+    source = tmp_path / "upload.jpg"
+    source.write_bytes(body)
+    a, b = api.create(), api.create()
+    api.upload(a, body)
+    old = image_keys(api, a)
+    store = store_of(services, api)
+    digest = image_cases.source_digest(store, False, source)
+    records = services.metadata.images
+    postgres = services.engine is not None and services.engine.dialect.name == "postgresql"
+    results: dict[str, Any] = {}
+    db = records.db  # type: ignore[attr-defined]  # the SQL store's: to take the store's turn
+    with db.write(store.id):  # another writer of the store, mid-transaction
+        deleting = threading.Thread(
+            target=lambda: results.update(deleted=records.detach_image(store.id, a))
+        )
+        deleting.start()
+        if postgres:
+            assert wait_for(lambda: _waiting_for_a_lock(services))
+        else:
+            time.sleep(0.3)
+        sharing = threading.Thread(
+            target=lambda: results.update(shared=records.share_image(store.id, b, 10**9, digest))
+        )
+        sharing.start()
+        time.sleep(0.5)  # it found the files, and waits for the store
+    deleting.join(30)
+    sharing.join(30)
+    deleted, shared = results["deleted"], results.get("shared")
+    if postgres:
+        assert shared is None  # the deletion was first in line
+    if shared is None:
+        assert set(deleted.orphans) == old
+        assert api.category(b).get("thumbnailUrl") is None
+    else:  # SQLite's writers take turns in any order: the upload went first
+        assert deleted.orphans == []
+        assert image_keys(api, b) == old
+    follow(services, deleted)
+    if shared is not None:
+        assert served(api, old) == {200}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_uploads_and_deletions_of_the_same_bytes_racing_lose_no_file(
+    api: Api, services: Services
+) -> None:
+    bodies = [images.jpeg(1600, 1200), images.jpeg(1200, 1600)]
+    categories = [api.create(name=f"R{n}") for n in range(6)]
+    rng = random.Random(7)
+    operations = [(rng.choice(categories), rng.random()) for _ in range(60)]
+
+    def run(op: tuple[int, float]) -> int:
+        category_id, dice = op
+        if dice < 0.7:
+            return api.upload(category_id, bodies[dice < 0.35]).status_code
+        return api.delete(f"/categories/{category_id}/image").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(run, operations))
+    assert set(codes) == {200}
+    shown: set[frozenset[str]] = set()
+    for category_id in categories:
+        if "thumbnailUrl" in api.category(category_id):
+            shown.add(frozenset(image_keys(api, category_id)))
+    assert len(shown) <= len(bodies)  # at most one copy of each
+    referenced = set().union(*shown)
+    assert served(api, referenced) == {200}
+    assert image_cases.sweep(services, grace_seconds=0) == 0  # nothing was left behind
+    assert set(stored(services)) == referenced
+
+
+def test_a_crash_after_sharing_instead_leaves_only_its_own_files_for_the_sweep(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    """An upload that processed the bytes, then found at its commit that an
+    identical upload had committed first, shows those files; its own are
+    orphans, removed after the commit. Stopped right after the commit (as
+    a killed process would be), they are left for the sweep, which takes
+    them and nothing else."""
+    body = images.jpeg(1600, 1200)
+    source = tmp_path / "upload.jpg"
+    source.write_bytes(body)
+    a, b = api.create(), api.create()
+    store = store_of(services, api)
+    digest = image_cases.source_digest(store, False, source)
+    ids = services.metadata.images.allocate_file_ids(4)
+    processed, own = image_cases.process_and_write(services, store, source, ids)
+    api.upload(a, body)  # the identical upload, committed first
+    shared = image_keys(api, a)
+    done = services.metadata.images.attach_image(store.id, b, ids[1], own, processed.border, digest)
+    assert done is not None
+    assert len(done.orphans) == 4 and not set(done.orphans) & shared
+    assert image_keys(api, b) == shared
+    assert len(stored(services)) == 8
+    assert image_cases.sweep(services, grace_seconds=3600) == 0  # too young to judge
+    assert image_cases.sweep(services, grace_seconds=0) == 4
+    assert set(stored(services)) == shared
+
+
+def test_an_async_upload_of_bytes_the_store_has_shares_them(
+    api: Api, services: Services, remote: ImageServer
+) -> None:
+    a, b, c = api.create(), api.create(), api.create()
+    api.upload(a, images.jpeg(1600, 1200))  # what the remote server serves
+    keys = image_keys(api, a)
+    for category_id in (b, c):
+        answer = api.post(
+            f"/categories/{category_id}/image/async",
+            json={"url": remote.url("/image.jpg"), "width": 1600, "height": 1200},
+        )
+        assert answer.status_code == 200, answer.text
+    services.blobs = writes = Writes(services.blobs)
+    assert run_jobs(services) == 2
+    assert writes.written == []
+    assert image_keys(api, b) == image_keys(api, c) == keys
+    api.delete(f"/categories/{a}")
+    assert set(stored(services)) == keys
+
+
+def test_async_uploads_of_new_bytes_store_them_once(
+    api: Api, services: Services, remote: ImageServer
+) -> None:
+    categories = [api.create() for _ in range(3)]
+    for category_id in categories:
+        api.post(
+            f"/categories/{category_id}/image/async",
+            json={"url": remote.url("/image.jpg"), "width": 1600, "height": 1200},
+        )
+    assert run_jobs(services) == 3
+    shown = {frozenset(image_keys(api, c)) for c in categories}
+    assert len(shown) == 1
+    assert set(stored(services)) == set(next(iter(shown)))
+
+
+def test_the_migration_makes_every_image_show_its_own_files(tmp_path: Path) -> None:
+    """Images made before 0014 show their own files; a pending one none."""
+    from alembic import command
+
+    from vitrina.backends.metadata import migrate
+    from vitrina.backends.metadata.engine import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        config = migrate._config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0013")
+            conn.commit()
+        with engine.begin() as conn:
+            for image_id, pending in ((1001, None), (2001, "https://img.example/a.jpg")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO images (id, store_id, category_id, pending_url, created_at) "
+                        "VALUES (:id, 1, 1, :pending, '2026-11-01 12:00:00')"
+                    ),
+                    {"id": image_id, "pending": pending},
+                )
+            for offset, role in enumerate(("original", "thumbnail", "hd", "image")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO files (id, image_id, store_id, role, ext, content_type, "
+                        "width, height, size, etag) VALUES "
+                        "(:id, 1001, 1, :role, 'jpg', 'image/jpeg', 10, 10, 100, 'e')"
+                    ),
+                    {"id": 1000 + offset, "role": role},
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, files_id FROM images ORDER BY id")).all()
+            sources = conn.execute(sa.text("SELECT DISTINCT source FROM files")).scalars().all()
+        assert [tuple(r) for r in rows] == [(1001, 1001), (2001, None)]
+        assert sources == [None]
+    finally:
+        engine.dispose()
+
+
+def test_sharing_survives_export_and_import(
+    tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exported from SQLite + local files, imported into either pair: the
+    files are moved once, the images still share them, and the next upload
+    of the same bytes shares them too."""
+    old = Settings(data_dir=tmp_path / "old", run_jobs=False, public_url="http://testserver")
+    body = images.jpeg(1600, 1200)
+    source = migrated(old)
+    with TestClient(create_app(old, source)) as client:
+        before = make_store(source, client)
+        a, b = before.create(name="A"), before.create(name="B")
+        before.upload(a, body)
+        before.upload(b, body)
+        keys = image_keys(before, a)
+    source.close()
+    assert main(["export", str(tmp_path / "dump"), "--data-dir", str(tmp_path / "old")]) == 0
+    assert "2 images and 4 files" in capsys.readouterr().out
+    target = migrated(settings)
+    try:
+        transfer.import_(target, tmp_path / "dump")
+        with TestClient(create_app(settings, target)) as client:
+            api = Api(client, before.store_id, before.token)
+            assert image_keys(api, a) == image_keys(api, b) == keys
+            target.blobs = writes = Writes(target.blobs)
+            c = api.create(name="C")
+            assert api.upload(c, body).status_code == 200
+            assert writes.written == [] and image_keys(api, c) == keys
+            api.delete(f"/categories/{a}")
+            api.delete(f"/categories/{b}")
+            assert set(stored(target)) == keys and served(api, keys) == {200}
+            api.delete(f"/categories/{c}")
+            assert stored(target) == {}
+    finally:
+        target.close()
+
+
+def _consistent(settings: Settings, base: str) -> None:
+    """Every category's image has its four files, served whole; after a
+    sweep the store holds exactly the files images show; and no two live
+    uploads of a store were made from the same bytes."""
+    services = build_services(settings)
+    try:
+        image_cases.sweep(services, grace_seconds=0)
+        referenced: set[str] = set()
+        for store in services.metadata.stores.list_stores():
+            for category in services.metadata.catalog.list_categories(store.id):
+                if category.image is None:
+                    continue
+                assert len(category.image.files) == 4
+                for file in category.image.files:
+                    key = f"{store.id}/{file.id}.{file.ext}"
+                    referenced.add(key)
+                    answer = httpx.get(f"{base}/images/{key}", follow_redirects=True, timeout=30)
+                    assert answer.status_code == 200, key
+                    assert len(answer.content) == file.size
+        assert set(stored(services)) == referenced
+        assert services.engine is not None
+        with services.engine.connect() as conn:
+            twice = conn.exec_driver_sql(
+                "SELECT store_id, source FROM files WHERE source IS NOT NULL "
+                "GROUP BY store_id, source HAVING count(DISTINCT image_id) > 1"
+            ).all()
+        assert twice == []
+    finally:
+        services.close()
+
+
+@pytest.mark.slow
+def test_sigkill_amid_identical_uploads_and_deletions_leaves_every_image_whole(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
+    """A real server, killed with SIGKILL while threads upload the same
+    photos to several categories and delete them: after a restart every
+    image is whole, and the sweep leaves exactly the files images show."""
+    env = {f"VITRINA_{name.upper()}": str(value) for name, value in backend.items()}
+    env["VITRINA_RATE_LIMIT_PER_MINUTE"] = "0"
+    data = tmp_path / "node"
+    with vitrina_serve(data, env=env) as first:
+        token = first.token()
+    server = start_serve(data, env=env, new_session=True)
+    process, base = server.process, server.base
+    bodies = [images.phone_jpeg(), images.jpeg(2400, 1800), images.png(600, 400)]
+    try:
+        wait_ready(server)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"{base}/api/v3/1", headers=headers, timeout=30) as client:
+            categories = [
+                client.post("/categories", json={"name": f"K{n}"}).json()["id"] for n in range(6)
+            ]
+            for category_id in categories:
+                answer = client.post(f"/categories/{category_id}/image", content=bodies[0])
+                assert answer.status_code == 200, answer.text
+
+            def keep_going(seed: int) -> None:
+                rng = random.Random(seed)
+                for _ in range(200):
+                    path = f"/categories/{rng.choice(categories)}/image"
+                    try:
+                        if rng.random() < 0.75:
+                            client.post(path, content=rng.choice(bodies))
+                        else:
+                            client.delete(path)
+                    except httpx.HTTPError:
+                        return  # the server is gone
+
+            with ThreadPoolExecutor(3) as pool:
+                running = [pool.submit(keep_going, seed) for seed in range(3)]
+                time.sleep(2.5)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+                for future in running:
+                    future.result(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    with vitrina_serve(data, env=env) as again:
+        settings = Settings.from_env({**env, "VITRINA_DATA_DIR": str(data)})
+        _consistent(settings, again.base)
