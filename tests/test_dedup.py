@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -394,46 +395,82 @@ def test_async_uploads_of_new_bytes_store_them_once(
     assert set(stored(services)) == set(next(iter(shown)))
 
 
-def test_the_migration_makes_every_image_show_its_own_files(tmp_path: Path) -> None:
-    """Images made before 0014 show their own files; a pending one none."""
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def test_the_migration_makes_every_image_show_its_own_files(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    """Images made before 0014 show their own files (a pending one none),
+    and the store reads and deletes them as before; on both databases."""
+    from contextlib import ExitStack
+
     from alembic import command
 
     from vitrina.backends.metadata import migrate
     from vitrina.backends.metadata.engine import create_engine
+    from vitrina.backends.metadata.schema import categories, files, images, stores
+    from vitrina.backends.metadata.sql import SqlMetadataStore
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    try:
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+        if database == "postgresql":
+            url = stack.enter_context(request.getfixturevalue("postgres").database())
+        engine = create_engine(url)
+        stack.callback(engine.dispose)
         config = migrate._config()
         with engine.connect() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "0013")
             conn.commit()
+        made = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        texts = dict.fromkeys(("description", "custom_slug", "seo_title", "seo_description"), "")
+        maps: dict[str, dict[str, str]] = {
+            f"{field}_translated": {}
+            for field in ("name", "description", "seo_title", "seo_description", "alt")
+        }
         with engine.begin() as conn:
-            for image_id, pending in ((1001, None), (2001, "https://img.example/a.jpg")):
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO images (id, store_id, category_id, pending_url, created_at) "
-                        "VALUES (:id, 1, 1, :pending, '2026-11-01 12:00:00')"
-                    ),
-                    {"id": image_id, "pending": pending},
+            conn.execute(
+                stores.insert().values(
+                    id=1, name="S", storefront_url="https://s.example", created_at=made
                 )
-            for offset, role in enumerate(("original", "thumbnail", "hd", "image")):
+            )
+            for category_id, image_id in ((1, 1001), (2, 2001)):
                 conn.execute(
-                    sa.text(
-                        "INSERT INTO files (id, image_id, store_id, role, ext, content_type, "
-                        "width, height, size, etag) VALUES "
-                        "(:id, 1001, 1, :role, 'jpg', 'image/jpeg', 10, 10, 100, 'e')"
-                    ),
-                    {"id": 1000 + offset, "role": role},
-                )
+                    categories.insert().values(
+                        id=category_id, store_id=1, order_by=category_id, name="C",
+                        enabled=True, product_ids=[], alt_main="", image_id=image_id,
+                        created_at=made, updated_at=made, **texts, **maps,
+                    )
+                )  # fmt: skip
+            conn.execute(
+                images.insert(),
+                [
+                    {"id": 1001, "store_id": 1, "category_id": 1, "created_at": made},
+                    {"id": 2001, "store_id": 1, "category_id": 2, "created_at": made,
+                     "pending_url": "https://img.example/a.jpg"},
+                ],
+            )  # fmt: skip
+            conn.execute(
+                files.insert(),
+                [
+                    {"id": 1000 + n, "image_id": 1001, "store_id": 1, "role": role, "ext": "jpg",
+                     "content_type": "image/jpeg", "width": 10, "height": 10, "size": 100,
+                     "etag": "e"}
+                    for n, role in enumerate(("original", "thumbnail", "hd", "image"))
+                ],
+            )  # fmt: skip
         migrate.upgrade(engine)
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT id, files_id FROM images ORDER BY id")).all()
-            sources = conn.execute(sa.text("SELECT DISTINCT source FROM files")).scalars().all()
+            rows = conn.execute(sa.select(images.c.id, images.c.files_id).order_by("id")).all()
+            sources = conn.execute(sa.select(files.c.source).distinct()).scalars().all()
         assert [tuple(r) for r in rows] == [(1001, 1001), (2001, None)]
         assert sources == [None]
-    finally:
-        engine.dispose()
+        metadata = SqlMetadataStore(engine)
+        category = metadata.catalog.get_category(1, 1)
+        assert category is not None and category.image is not None
+        assert [f.role for f in category.image.files] == ["original", "thumbnail", "hd", "image"]
+        done = metadata.images.detach_image(1, 1)
+        assert done is not None
+        assert sorted(done.orphans) == [f"1/{1000 + n}.jpg" for n in range(4)]
 
 
 def test_sharing_survives_export_and_import(
