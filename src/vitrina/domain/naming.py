@@ -2,7 +2,8 @@
 
 - The four files of one upload get consecutive ids, allocated together in
   ``ROLES`` order (original, thumbnail, hd, image); the upload's image id is
-  the thumbnail's file id.
+  the thumbnail's file id. (An upload of bytes its store already shows
+  makes no files: it shows those, under their names.)
 - A file is stored under the key ``<storeId>/<fileId>.<ext>`` and served at
   ``/images/<storeId>/<fileId>.<ext>``, with a strong ETag taken from its
   bytes and the content type of its format.
