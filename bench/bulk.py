@@ -8,8 +8,8 @@ uploader's peak RSS under 150 MB.
 
 Mirror: `vitrina mirror` copies a store of 48 categories whose images are 6
 phone-sized photos, each repeated (a placeholder or a brand picture used in
-many categories), into a server that stores identical uploads once (the
-default) and into one that does not (VITRINA_DEDUP_UPLOADS=false), the
+many categories), into a server that stores identical uploads once
+(VITRINA_DEDUP_UPLOADS=true) and into one that does not (the default), the
 baseline mirrored before and after. Prints the bytes and files each target
 stores and the time each mirror took, as ratios; what a page listing every
 category loads; the time of an upload of bytes the store already has

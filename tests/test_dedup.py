@@ -40,6 +40,12 @@ from vitrina.web.app import create_app
 FIELDS = ("originalImageUrl", "thumbnailUrl", "hdThumbnailUrl", "imageUrl")
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Dedup is asked for (it is off by default)."""
+    return settings.replace(dedup_uploads=True)
+
+
 def stored(services: Services) -> dict[str, int]:
     """Every blob in the store: key -> size."""
     return {entry.key: entry.size for entry in services.blobs.list()}
@@ -479,7 +485,12 @@ def test_sharing_survives_export_and_import(
     """Exported from SQLite + local files, imported into either pair: the
     files are moved once, the images still share them, and the next upload
     of the same bytes shares them too."""
-    old = Settings(data_dir=tmp_path / "old", run_jobs=False, public_url="http://testserver")
+    old = Settings(
+        data_dir=tmp_path / "old",
+        run_jobs=False,
+        public_url="http://testserver",
+        dedup_uploads=True,
+    )
     body = images.jpeg(1600, 1200)
     source = migrated(old)
     with TestClient(create_app(old, source)) as client:
@@ -550,6 +561,7 @@ def test_sigkill_amid_identical_uploads_and_deletions_leaves_every_image_whole(
     image is whole, and the sweep leaves exactly the files images show."""
     env = {f"VITRINA_{name.upper()}": str(value) for name, value in backend.items()}
     env["VITRINA_RATE_LIMIT_PER_MINUTE"] = "0"
+    env["VITRINA_DEDUP_UPLOADS"] = "true"
     data = tmp_path / "node"
     with vitrina_serve(data, env=env) as first:
         token = first.token()

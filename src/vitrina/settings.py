@@ -289,11 +289,12 @@ class Settings:
         "upright and in sRGB.",
     )
     dedup_uploads: bool = setting(
-        True,
+        False,
         parse_bool,
         "Store identical uploads once per store: an upload whose bytes the store already has "
         "(processed with the same image sizes) shows the files stored for them, without "
-        "processing them again. False: every upload is processed and stored anew.",
+        "processing them again; its image id is then not its thumbnail's file id, as on "
+        "Ecwid. False: every upload is processed and stored anew.",
     )
     decode_concurrency: int = setting(
         0,
