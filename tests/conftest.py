@@ -14,6 +14,7 @@ from typing import Any
 import httpx2 as httpx  # what starlette.testclient uses (httpx with it is deprecated)
 import hypothesis
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests import sample_images as images
@@ -232,6 +233,18 @@ def _sqlite_at_head() -> Path:
         engine.dispose()  # closed: the file holds everything, no log beside it
         _SQLITE_HEAD.append(folder / "head.db")
     return _SQLITE_HEAD[0]
+
+
+def migrated_to(engine: sa.Engine, revision: str) -> None:
+    """Bring a database to an older ``revision``, as it stood then (for
+    tests of what a later migration does to the rows it finds)."""
+    from alembic import command
+
+    config = migrate._config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        conn.commit()
 
 
 def migrated(settings: Settings) -> Services:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from tests import sample_images as images
-from tests.conftest import Api, make_store, migrated, run_jobs
+from tests.conftest import Api, make_store, migrated, migrated_to, run_jobs
 from tests.processes import start_serve, vitrina_serve, wait_ready
 from tests.servers import ImageServer
 from vitrina.bootstrap import Services, build_services
@@ -409,8 +409,6 @@ def test_the_migration_makes_every_image_show_its_own_files(
     and the store reads and deletes them as before; on both databases."""
     from contextlib import ExitStack
 
-    from alembic import command
-
     from vitrina.backends.metadata import migrate
     from vitrina.backends.metadata.engine import create_engine
     from vitrina.backends.metadata.schema import categories, files, images, stores
@@ -422,11 +420,7 @@ def test_the_migration_makes_every_image_show_its_own_files(
             url = stack.enter_context(request.getfixturevalue("postgres").database())
         engine = create_engine(url)
         stack.callback(engine.dispose)
-        config = migrate._config()
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0013")
-            conn.commit()
+        migrated_to(engine, "0013")
         made = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         texts = dict.fromkeys(("description", "custom_slug", "seo_title", "seo_description"), "")
         maps: dict[str, dict[str, str]] = {

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from tests.conftest import migrated_to
 from tests.services import Postgres
 from vitrina.backends.metadata import migrate
 from vitrina.backends.metadata.engine import create_engine
@@ -44,15 +45,9 @@ def test_apps_made_before_installs_existed_are_installed_since_their_creation(
 ) -> None:
     """0011 stamps the apps it finds installed when they were created (apps
     are made in their store, by its owner); a deleted app stays uninstalled."""
-    from alembic import command
-
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     try:
-        config = migrate._config()
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0010")
-            conn.commit()
+        migrated_to(engine, "0010")
         made = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         with engine.begin() as conn:
             conn.execute(
@@ -83,15 +78,9 @@ def test_apps_made_before_installs_existed_are_installed_since_their_creation(
 def test_the_lean_outbox_keeps_the_events_and_their_numbering(tmp_path: Path) -> None:
     """0013 rebuilds SQLite's events table (to drop its unnamed unique
     index): the events stay, with their deliveries, and new ones number on."""
-    from alembic import command
-
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     try:
-        config = migrate._config()
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0012")
-            conn.commit()
+        migrated_to(engine, "0012")
         at = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         with engine.begin() as conn:
             conn.execute(
