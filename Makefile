@@ -34,9 +34,12 @@ test: $(VENV)/.dev-installed lint
 	scripts/test-deps.sh
 	$(PYTEST)
 
-## The quick subset for development: no slow end-to-end tests.
+## The quick subset for development: no slow end-to-end tests, no browser, a shorter fuzz,
+## and two processes a core (its tests wait on sockets and sleeps about as much as they compute).
+QUICK_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test-quick: $(VENV)/.dev-installed
-	$(PYTEST) -m "not slow"
+	VITRINA_FUZZ_EXAMPLES=$${VITRINA_FUZZ_EXAMPLES:-10} \
+		$(BIN)/pytest -q -n $(QUICK_WORKERS) --dist loadfile -m "not slow and not browser"
 
 ## schemathesis against the OpenAPI document with a random seed (CI runs a fixed one).
 fuzz: $(VENV)/.dev-installed

@@ -6,7 +6,15 @@ import io
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
+
+# Every EXIF orientation, for tests of full-size phone photos: 6 (how a phone
+# held upright writes its photos) in the quick subset, the other seven with
+# the slow tests (make test runs all eight).
+EVERY_ORIENTATION = [
+    pytest.param(o, marks=() if o == 6 else pytest.mark.slow, id=str(o)) for o in range(1, 9)
+]
 
 
 def gradient(width: int, height: int, alpha: bool = False) -> Image.Image:

@@ -98,7 +98,7 @@ def test_a_phone_heic_keeps_no_metadata(process: Any) -> None:
         assert b"iPhone" not in _data(file) and b"Apple" not in _data(file)
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("orientation", images.EVERY_ORIENTATION)
 def test_every_container_turn_is_applied_once(process: Any, orientation: int) -> None:
     """As phones write them: the turn as ``irot``/``imir`` and as EXIF."""
     files = process(heic.marker_heic(orientation))

@@ -92,7 +92,7 @@ def _through_cmyk(colour: tuple[int, int, int]) -> tuple[int, ...]:
 VARIANTS = {"thumbnail": (300, 400), "hd": (600, 800), "image": (900, 1200)}
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("orientation", images.EVERY_ORIENTATION)
 def test_phone_photos_in_every_orientation(process: Any, orientation: int) -> None:
     upload = images.phone_jpeg(orientation, profile="p3")
     result = process(upload)

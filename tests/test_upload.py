@@ -178,7 +178,7 @@ def test_animated_gif_uses_its_first_frame(api: Api) -> None:
     assert red > 240 and green < 20 and blue < 20
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("orientation", images.EVERY_ORIENTATION)
 def test_phone_photos_show_upright_in_every_file(api: Api, orientation: int) -> None:
     """A 3024x4032 phone photo, stored turned with an EXIF orientation and a
     Display P3 profile: every served file shows upright in a viewer that
