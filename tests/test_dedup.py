@@ -26,11 +26,12 @@ from starlette.testclient import TestClient
 from tests import sample_images as images
 from tests.conftest import Api, make_store, migrated, migrated_to, run_jobs
 from tests.processes import start_serve, vitrina_serve, wait_ready
+from tests.processors import PassingThrough
 from tests.servers import ImageServer
 from vitrina.bootstrap import Services, build_services
 from vitrina.cli import main
 from vitrina.domain.seams import BlobStore, ImageProcessor
-from vitrina.domain.values import EncodedFile, ImageHeader, ProcessedImage, Store
+from vitrina.domain.values import ImageHeader, ProcessedImage, Store
 from vitrina.settings import Settings
 from vitrina.usecases import category_images as image_cases
 from vitrina.usecases import transfer
@@ -85,12 +86,12 @@ class Writes:
         self.inner.place(key, path, content_type)
 
 
-class Processor:
+class Processor(PassingThrough):
     """The real processor; counts decodes, and runs ``on_probe`` (once)
     when an upload's header is read."""
 
     def __init__(self, real: ImageProcessor, on_probe: Callable[[], None] | None = None) -> None:
-        self.real = real
+        super().__init__(real)
         self.decodes = 0
         self.on_probe = on_probe
 
@@ -99,11 +100,6 @@ class Processor:
             then, self.on_probe = self.on_probe, None
             then()
         return self.real.probe(source)
-
-    def render(
-        self, source: Path, width: int, height: int, fmt: str | None, stored: bytes | None = None
-    ) -> EncodedFile:
-        return self.real.render(source, width, height, fmt, stored)
 
     def process(self, source: Path, header: ImageHeader, *args: Any) -> ProcessedImage:
         self.decodes += 1

@@ -13,6 +13,7 @@ import pytest
 
 from tests import sample_images as images
 from tests.conftest import Api
+from tests.processors import PassingThrough
 from vitrina.bootstrap import Services
 from vitrina.domain.errors import InvalidImage, StorageUnavailable
 from vitrina.domain.naming import file_key
@@ -198,26 +199,13 @@ def test_the_job_worker_also_sweeps(
     assert stored_keys(services) == current
 
 
-class FailingAfterOriginal:
+class FailingAfterOriginal(PassingThrough):
     """The real processor, failing once the original is final (and handed
     over to be stored): as a variant that cannot be made would."""
 
     def __init__(self, real: ImageProcessor) -> None:
-        self.real = real
+        super().__init__(real)
         self.originals: list[EncodedFile] = []
-
-    def probe(self, source: Path) -> ImageHeader:
-        return self.real.probe(source)
-
-    def render(
-        self,
-        source: Path,
-        width: int,
-        height: int,
-        fmt: str | None,
-        stored: bytes | None = None,
-    ) -> EncodedFile:
-        return self.real.render(source, width, height, fmt, stored)
 
     def process(
         self,

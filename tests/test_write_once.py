@@ -16,6 +16,7 @@ import pytest
 
 from tests import sample_images as images
 from tests.conftest import Api
+from tests.processors import PassingThrough
 from vitrina.bootstrap import Services, build_services
 from vitrina.domain.errors import MetadataUnavailable
 from vitrina.domain.naming import parse_key
@@ -71,26 +72,13 @@ def test_each_file_is_what_its_record_and_the_file_route_say(
         assert images.decode(original).size == (images.PHONE[1], images.PHONE[0])  # as stored
 
 
-class Watching:
+class Watching(PassingThrough):
     """The real processor; notes the original's file (its path and inode) at
     the moment it is handed over to be stored."""
 
     def __init__(self, real: ImageProcessor) -> None:
-        self.real = real
+        super().__init__(real)
         self.handed: list[tuple[Path, int]] = []
-
-    def probe(self, source: Path) -> ImageHeader:
-        return self.real.probe(source)
-
-    def render(
-        self,
-        source: Path,
-        width: int,
-        height: int,
-        fmt: str | None,
-        stored: bytes | None = None,
-    ) -> EncodedFile:
-        return self.real.render(source, width, height, fmt, stored)
 
     def process(
         self,
