@@ -240,12 +240,12 @@ def test_an_upload_whose_files_go_before_it_shows_them_stores_its_own(
     assert served(api, new) == {200} and served(api, old) == {404}
 
 
-def _waiting_for_a_lock(services: Services) -> bool:
+def _waiting_for_locks(services: Services, count: int = 1) -> bool:
+    """PostgreSQL: whether ``count`` lock requests (or more) are waiting."""
     assert services.engine is not None
     with services.engine.connect() as conn:
-        return bool(
-            conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
-        )
+        waiting = conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar()
+    return int(waiting or 0) >= count
 
 
 def test_a_share_and_a_deletion_waiting_for_the_store_take_turns(
@@ -273,14 +273,17 @@ def test_a_share_and_a_deletion_waiting_for_the_store_take_turns(
         )
         deleting.start()
         if postgres:
-            assert wait_for(lambda: _waiting_for_a_lock(services))
+            assert wait_for(lambda: _waiting_for_locks(services))
         else:
             time.sleep(0.3)
         sharing = threading.Thread(
             target=lambda: results.update(shared=records.share_image(store.id, b, 10**9, digest))
         )
         sharing.start()
-        time.sleep(0.5)  # it found the files, and waits for the store
+        if postgres:  # it found the files, and waits for the store behind the deletion
+            assert wait_for(lambda: _waiting_for_locks(services, 2))
+        else:
+            time.sleep(0.5)
     deleting.join(30)
     sharing.join(30)
     deleted, shared = results["deleted"], results.get("shared")
