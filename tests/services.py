@@ -167,6 +167,20 @@ class S3:
         }
 
 
+_WEED_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "webdav.port",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
 def _weed() -> str:
     found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     if not Path(found).exists():
@@ -193,6 +207,12 @@ def seaweed_server() -> Iterator[S3]:
                 f"-s3.port={port}",
                 "-admin.ui=false",
                 f"-bucket={BUCKET}",
+                # every other listener on a port of its own: left to itself, each
+                # `weed mini` picks from the same defaults, and two test processes
+                # starting at once collide
+                *(f"-{name}={free_port()}" for name in _WEED_PORTS),
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
             ],
             cwd=home,
             env=env,
