@@ -9,10 +9,10 @@ uploader's peak RSS under 150 MB.
 Mirror: `vitrina mirror` copies a store of 48 categories whose images are 6
 phone-sized photos, each repeated (a placeholder or a brand picture used in
 many categories), into a server that stores identical uploads once
-(VITRINA_DEDUP_UPLOADS=true) and into one that does not (the default), the
-baseline mirrored before and after. Prints the bytes and files each target
-stores and the time each mirror took, as ratios; what a page listing every
-category loads; the time of an upload of bytes the store already has
+(VITRINA_DEDUP_UPLOADS=true, the default) and into one that does not
+(false), the baseline mirrored before and after. Prints the bytes and
+files each target stores and the time each mirror took, as ratios; the
+time of an upload of bytes the store already has
 against the first upload of them (through HTTP); and of new photos with
 dedup on against off (the cost of hashing each upload, in process: through
 HTTP the machine's noise is larger than it).
@@ -224,16 +224,6 @@ def upload_times(server: Server, rounds: int) -> tuple[float, float]:
     return statistics.median(fresh), statistics.median(again)
 
 
-def page_weight(server: Server) -> tuple[int, int]:
-    """What a storefront page listing every category loads: its distinct
-    thumbnail URLs, and their bytes."""
-    headers = {"Authorization": f"Bearer {server.token()}"}
-    with httpx.Client(headers=headers, timeout=60) as http:
-        found = http.get(f"{server.base}/api/v3/1/categories", params={"limit": 100}).json()
-        urls = {item["thumbnailUrl"] for item in found["items"] if "thumbnailUrl" in item}
-        return len(urls), sum(len(http.get(url).content) for url in urls)
-
-
 def in_process_costs(folder: Path, rounds: int) -> tuple[float, float, float]:
     """What dedup adds to an upload of new bytes, in process (the upload use
     case on SQLite and local files): median seconds of whole uploads with
@@ -297,7 +287,6 @@ def mirror_part(args: argparse.Namespace) -> None:
             servers.append(target)
             seconds = mirror(source, target, work / f"state{n}.json")
             runs["on" if dedup else "off"].append((seconds, *stored(work / f"target{n}")))
-        page_on, page_off = page_weight(servers[2]), page_weight(servers[1])
         fresh, repeat = upload_times(servers[2], args.rounds)
         on, off, added = in_process_costs(work, args.rounds)
     finally:
@@ -331,11 +320,6 @@ def mirror_part(args: argparse.Namespace) -> None:
     print(
         f"what dedup adds to it (digest, header check, a read): {added * 1e3:.1f} ms, "
         f"{added / off:.3f}x of the upload without dedup"
-    )
-    print(
-        f"a page of every category loads {page_on[0]} thumbnails ({page_on[1] / 1e3:.0f} KB) "
-        f"with dedup, {page_off[0]} ({page_off[1] / 1e3:.0f} KB) without "
-        f"({page_on[1] / page_off[1]:.3f}x): shared files share their URLs"
     )
 
 

@@ -1,9 +1,10 @@
 """Identical uploads in one store are stored once (docs/images.md, "Stored
-once"): a repeated upload shows the files stored for the first one, and
-decodes and writes nothing. Those files stay while any image shows them,
-through replaces, deletes, renditions and the sweep, under races; a crash
-leaves nothing the sweep cannot take. On SQLite + local files and on
-PostgreSQL + S3."""
+once"): a repeated upload gets files of its own, with its own URLs (its id
+is its thumbnail's file id, as on Ecwid), over the bytes stored for the
+first one, and decodes and writes nothing. Those bytes stay while any file
+names them, through replaces, deletes, renditions and the sweep, under
+races; a crash leaves nothing the sweep cannot take. On SQLite + local
+files and on PostgreSQL + S3."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ FIELDS = ("originalImageUrl", "thumbnailUrl", "hdThumbnailUrl", "imageUrl")
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Dedup is asked for (it is off by default)."""
+    """Dedup is asked for (on by default, unless VITRINA_FILES_URL is set)."""
     return settings.replace(dedup_uploads=True)
 
 
@@ -59,6 +60,27 @@ def image_keys(api: Api, category_id: int) -> set[str]:
 
 def served(api: Api, keys: set[str], **headers: str) -> set[int]:
     return {api.client.get(f"/images/{key}", headers=headers).status_code for key in keys}
+
+
+def blob_keys(services: Services, api: Api, keys: set[str]) -> set[str]:
+    """Where the bytes of the files behind these URL keys are stored."""
+    found = set()
+    for key in keys:
+        file_id, ext = key.rsplit("/", 1)[1].split(".")
+        file = services.metadata.images.find_file(api.store_id, int(file_id))
+        assert file is not None, key
+        found.add(f"{api.store_id}/{file.blob}.{ext}")
+    return found
+
+
+def same_bytes(api: Api, one: set[str], other: set[str]) -> bool:
+    """Whether two images' files, role by role, are answered with the same bytes."""
+
+    def contents(keys: set[str]) -> list[bytes]:
+        ordered = sorted(keys, key=lambda k: int(k.rsplit("/", 1)[1].split(".")[0]))
+        return [api.client.get(f"/images/{key}").content for key in ordered]
+
+    return contents(one) == contents(other)
 
 
 def store_of(services: Services, api: Api) -> Store:
@@ -120,14 +142,19 @@ def test_a_repeated_upload_stores_no_new_bytes_and_decodes_nothing(
     services.processor = processor = Processor(services.processor)
     again = api.upload(second, photo)
     assert again.status_code == 200, again.text
-    assert again.json()["id"] != answer.json()["id"]  # an image of its own
     assert writes.written == [] and processor.decodes == 0
     assert stored(services) == before
-    assert image_keys(api, second) == keys  # showing the same files
     one, other = api.category(first), api.category(second)
-    for field in ("thumbnail", "originalImage", "borderInfo", "imageUrl"):
-        assert other[field] == one[field]
-    assert served(api, keys) == {200}
+    new_id = again.json()["id"]
+    assert new_id != answer.json()["id"]  # an image of its own, with URLs of its own:
+    assert other["thumbnailUrl"].endswith(f"/{new_id}.jpg")  # its id is its thumbnail's
+    mine = image_keys(api, second)
+    assert not mine & keys
+    assert blob_keys(services, api, mine) == keys
+    for field in ("originalImage", "borderInfo"):
+        assert {**other[field], "url": ""} == {**one[field], "url": ""}
+    assert served(api, keys | mine) == {200}
+    assert same_bytes(api, mine, keys)
 
 
 def test_the_same_bytes_are_stored_once_per_store_and_per_processing(
@@ -138,20 +165,21 @@ def test_the_same_bytes_are_stored_once_per_store_and_per_processing(
     here, there = api.create(), elsewhere.create()
     api.upload(here, body)
     elsewhere.upload(there, body)
-    assert not image_keys(api, here) & image_keys(elsewhere, there)  # stores share nothing
+    assert len(stored(services)) == 2 * 4  # stores share nothing
     kept = api.create(name="Kept as uploaded")
     services.settings = services.settings.replace(keep_original=True)
     api.upload(kept, body)
-    assert not image_keys(api, kept) & image_keys(api, here)  # other files from the same bytes
+    assert len(stored(services)) == 3 * 4  # other files from the same bytes
     services.settings = services.settings.replace(keep_original=False, dedup_uploads=False)
     unshared = api.create(name="Unshared")
     api.upload(unshared, body)
-    assert not image_keys(api, unshared) & image_keys(api, here)
+    assert len(stored(services)) == 4 * 4
     services.settings = services.settings.replace(dedup_uploads=True)
     shared = api.create(name="Shared")
     api.upload(shared, body)
-    assert image_keys(api, shared) == image_keys(api, here)  # no digest was kept of unshared
     assert len(stored(services)) == 4 * 4
+    here_bytes = blob_keys(services, api, image_keys(api, here))
+    assert blob_keys(services, api, image_keys(api, shared)) == here_bytes  # not unshared's
 
 
 def test_files_stay_while_any_image_shows_them(api: Api, services: Services) -> None:
@@ -160,19 +188,24 @@ def test_files_stay_while_any_image_shows_them(api: Api, services: Services) -> 
     c = api.create(name="C", parentId=b)
     for category_id in (a, b, c):
         assert api.upload(category_id, body).status_code == 200
-    shared = image_keys(api, a)
-    assert image_keys(api, b) == image_keys(api, c) == shared
-    api.upload(a, other)  # replaced: b and c still show them
+    shared = image_keys(api, a)  # where the bytes are
+    of_a, of_b, of_c = (image_keys(api, n) for n in (a, b, c))
+    assert not of_b & shared and not of_c & shared and not of_b & of_c
+    assert set(stored(services)) == shared
+    api.upload(a, other)  # replaced: b and c still show the bytes
     mine = image_keys(api, a)
     assert set(stored(services)) == shared | mine
+    assert served(api, of_a) == {404}  # a's old URLs went with its image, as on Ecwid
+    assert served(api, of_b | of_c) == {200}
     assert api.delete(f"/categories/{b}/image").json() == {"deleteCount": 1}
     assert set(stored(services)) == shared | mine  # c still shows them
-    assert served(api, shared) == {200}
+    assert served(api, of_b) == {404} and served(api, of_c) == {200}
     api.upload(c, body)  # the same bytes again, over themselves: nothing goes
-    assert image_keys(api, c) == shared and set(stored(services)) == shared | mine
+    again_c = image_keys(api, c)
+    assert not again_c & of_c and set(stored(services)) == shared | mine
+    assert served(api, again_c) == {200} and served(api, of_c) == {404}
     api.delete(f"/categories/{b}")  # and c with it: nothing shows them now
     assert set(stored(services)) == mine
-    assert served(api, shared) == {404}
     api.upload(b := api.create(name="B again"), body)
     again = image_keys(api, b)
     assert not again & shared  # stored anew, under new keys: a key is never used twice
@@ -184,13 +217,15 @@ def test_renditions_of_shared_files_go_with_the_last_image(api: Api, services: S
     a, b = api.create(), api.create()
     api.upload(a, body)
     api.upload(b, body)
-    thumbnail = api.category(b)["thumbnailUrl"].split("/images/", 1)[1]
-    avif = api.client.get(f"/images/{thumbnail}", headers={"Accept": "image/avif,*/*"})
-    assert avif.status_code == 200
-    assert api.client.get(f"/images/{thumbnail}?width=320").status_code == 200
+    for category_id in (a, b):
+        thumbnail = api.category(category_id)["thumbnailUrl"].split("/images/", 1)[1]
+        avif = api.client.get(f"/images/{thumbnail}", headers={"Accept": "image/avif,*/*"})
+        assert avif.status_code == 200
+        assert api.client.get(f"/images/{thumbnail}?width=320").status_code == 200
     files = image_keys(api, a)
     renditions = set(stored(services)) - files
     assert len(renditions) == 2  # made once, for both categories
+    assert all(key.split(".")[0] + ".jpg" in files for key in renditions)  # beside the bytes
     api.delete(f"/categories/{a}/image")
     assert image_cases.sweep(services, grace_seconds=0) == 0  # b still shows them all
     assert set(stored(services)) == files | renditions
@@ -209,11 +244,11 @@ def test_identical_uploads_at_once_keep_one_copy(api: Api, services: Services) -
     with ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(lambda c: api.upload(c, body).status_code, categories))
     assert codes == [200] * len(categories)
-    shown = {frozenset(image_keys(api, c)) for c in categories}
-    assert len(shown) == 1
-    [keys] = shown
+    shown = [image_keys(api, c) for c in categories]
+    assert len(set().union(*shown)) == 4 * len(categories)  # URLs of their own
+    [keys] = {frozenset(blob_keys(services, api, urls)) for urls in shown}
     assert set(stored(services)) == keys
-    assert served(api, set(keys)) == {200}
+    assert served(api, set().union(*shown)) == {200}
 
 
 def test_an_upload_whose_files_go_before_it_shows_them_stores_its_own(
@@ -294,10 +329,11 @@ def test_a_share_and_a_deletion_waiting_for_the_store_take_turns(
         assert api.category(b).get("thumbnailUrl") is None
     else:  # SQLite's writers take turns in any order: the upload went first
         assert deleted.orphans == []
-        assert image_keys(api, b) == old
+        assert blob_keys(services, api, image_keys(api, b)) == old
     follow(services, deleted)
     if shared is not None:
-        assert served(api, old) == {200}
+        assert set(stored(services)) == old
+        assert served(api, image_keys(api, b)) == {200}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10) -> bool:
@@ -327,12 +363,14 @@ def test_uploads_and_deletions_of_the_same_bytes_racing_lose_no_file(
         codes = list(pool.map(run, operations))
     assert set(codes) == {200}
     shown: set[frozenset[str]] = set()
+    urls: set[str] = set()
     for category_id in categories:
         if "thumbnailUrl" in api.category(category_id):
-            shown.add(frozenset(image_keys(api, category_id)))
+            urls |= image_keys(api, category_id)
+            shown.add(frozenset(blob_keys(services, api, image_keys(api, category_id))))
     assert len(shown) <= len(bodies)  # at most one copy of each
     referenced = set().union(*shown)
-    assert served(api, referenced) == {200}
+    assert served(api, urls) == {200}
     assert image_cases.sweep(services, grace_seconds=0) == 0  # nothing was left behind
     assert set(stored(services)) == referenced
 
@@ -358,11 +396,13 @@ def test_a_crash_after_sharing_instead_leaves_only_its_own_files_for_the_sweep(
     done = services.metadata.images.attach_image(store.id, b, ids[1], own, processed.border, digest)
     assert done is not None
     assert len(done.orphans) == 4 and not set(done.orphans) & shared
-    assert image_keys(api, b) == shared
+    assert image_keys(api, b) == set(done.orphans)  # its own URLs, over the first one's bytes
+    assert blob_keys(services, api, image_keys(api, b)) == shared
     assert len(stored(services)) == 8
     assert image_cases.sweep(services, grace_seconds=3600) == 0  # too young to judge
     assert image_cases.sweep(services, grace_seconds=0) == 4
     assert set(stored(services)) == shared
+    assert served(api, image_keys(api, b)) == {200}
 
 
 def test_an_async_upload_of_bytes_the_store_has_shares_them(
@@ -380,9 +420,12 @@ def test_an_async_upload_of_bytes_the_store_has_shares_them(
     services.blobs = writes = Writes(services.blobs)
     assert run_jobs(services) == 2
     assert writes.written == []
-    assert image_keys(api, b) == image_keys(api, c) == keys
+    of_b, of_c = image_keys(api, b), image_keys(api, c)
+    assert not of_b & keys and not of_c & keys and not of_b & of_c
+    assert blob_keys(services, api, of_b) == blob_keys(services, api, of_c) == keys
     api.delete(f"/categories/{a}")
     assert set(stored(services)) == keys
+    assert served(api, of_b | of_c) == {200}
 
 
 def test_async_uploads_of_new_bytes_store_them_once(
@@ -395,22 +438,24 @@ def test_async_uploads_of_new_bytes_store_them_once(
             json={"url": remote.url("/image.jpg"), "width": 1600, "height": 1200},
         )
     assert run_jobs(services) == 3
-    shown = {frozenset(image_keys(api, c)) for c in categories}
+    shown = {frozenset(blob_keys(services, api, image_keys(api, c))) for c in categories}
     assert len(shown) == 1
     assert set(stored(services)) == set(next(iter(shown)))
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def test_the_migration_makes_every_image_show_its_own_files(
+def test_the_migration_gives_images_that_shared_files_records_of_their_own(
     tmp_path: Path, database: str, request: pytest.FixtureRequest
 ) -> None:
-    """Images made before 0014 show their own files (a pending one none),
-    and the store reads and deletes them as before; on both databases."""
+    """At revision 0014 an image could show an earlier upload's files (and
+    keep them after that upload's image went). After 0015 each has records
+    of its own, under the ids allocated for it, over the same bytes; reads
+    and deletions follow; on both databases."""
     from contextlib import ExitStack
 
     from vitrina.backends.metadata import migrate
     from vitrina.backends.metadata.engine import create_engine
-    from vitrina.backends.metadata.schema import categories, files, images, stores
+    from vitrina.backends.metadata.schema import categories, files, stores
     from vitrina.backends.metadata.sql import SqlMetadataStore
 
     with ExitStack() as stack:
@@ -419,20 +464,24 @@ def test_the_migration_makes_every_image_show_its_own_files(
             url = stack.enter_context(request.getfixturevalue("postgres").database())
         engine = create_engine(url)
         stack.callback(engine.dispose)
-        migrated_to(engine, "0013")
+        migrated_to(engine, "0014")
+        images_then = sa.Table("images", sa.MetaData(), autoload_with=engine)  # with files_id
         made = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
         texts = dict.fromkeys(("description", "custom_slug", "seo_title", "seo_description"), "")
         maps: dict[str, dict[str, str]] = {
             f"{field}_translated": {}
             for field in ("name", "description", "seo_title", "seo_description", "alt")
         }
+        # category: (image, the upload whose files it shows); 1: its own,
+        # 2: 1's, 3: pending, 4: those of upload 4001, whose image is gone
+        shown = {1: (1001, 1001), 2: (2001, 1001), 3: (3001, None), 4: (4005, 4001)}
         with engine.begin() as conn:
             conn.execute(
                 stores.insert().values(
                     id=1, name="S", storefront_url="https://s.example", created_at=made
                 )
             )
-            for category_id, image_id in ((1, 1001), (2, 2001)):
+            for category_id, (image_id, upload) in shown.items():
                 conn.execute(
                     categories.insert().values(
                         id=category_id, store_id=1, order_by=category_id, name="C",
@@ -440,36 +489,49 @@ def test_the_migration_makes_every_image_show_its_own_files(
                         created_at=made, updated_at=made, **texts, **maps,
                     )
                 )  # fmt: skip
-            conn.execute(
-                images.insert(),
-                [
-                    {"id": 1001, "store_id": 1, "category_id": 1, "created_at": made},
-                    {"id": 2001, "store_id": 1, "category_id": 2, "created_at": made,
-                     "pending_url": "https://img.example/a.jpg"},
-                ],
-            )  # fmt: skip
+                conn.execute(
+                    images_then.insert().values(
+                        id=image_id, store_id=1, category_id=category_id, created_at=made,
+                        files_id=upload, border={"upload": upload},
+                        pending_url=None if upload else "https://img.example/a.jpg",
+                    )
+                )  # fmt: skip
             conn.execute(
                 files.insert(),
                 [
-                    {"id": 1000 + n, "image_id": 1001, "store_id": 1, "role": role, "ext": "jpg",
-                     "content_type": "image/jpeg", "width": 10, "height": 10, "size": 100,
-                     "etag": "e"}
+                    {"id": upload - 1 + n, "image_id": upload, "store_id": 1, "role": role,
+                     "ext": "jpg", "content_type": "image/jpeg", "width": 10 + n, "height": 10,
+                     "size": 100, "etag": f"e{upload + n}", "source": f"s{upload}"}
+                    for upload in (1001, 4001)
                     for n, role in enumerate(("original", "thumbnail", "hd", "image"))
                 ],
             )  # fmt: skip
         migrate.upgrade(engine)
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(images.c.id, images.c.files_id).order_by("id")).all()
-            sources = conn.execute(sa.select(files.c.source).distinct()).scalars().all()
-        assert [tuple(r) for r in rows] == [(1001, 1001), (2001, None)]
-        assert sources == [None]
+            rows = conn.execute(
+                sa.select(files.c.id, files.c.image_id, files.c.blob_id).order_by(files.c.id)
+            ).all()
+        own = [(1000 + n, 1001, None) for n in range(4)]
+        over_1001 = [(2000 + n, 2001, 1000 + n) for n in range(4)]
+        over_4001 = [(4004 + n, 4005, 4000 + n) for n in range(4)]
+        assert [tuple(r) for r in rows] == own + over_1001 + over_4001
         metadata = SqlMetadataStore(engine)
-        category = metadata.catalog.get_category(1, 1)
+        category = metadata.catalog.get_category(1, 4)
         assert category is not None and category.image is not None
-        assert [f.role for f in category.image.files] == ["original", "thumbnail", "hd", "image"]
+        assert [(f.id, f.role, f.blob, f.width) for f in category.image.files] == [
+            (4004 + n, role, 4000 + n, 10 + n)
+            for n, role in enumerate(("original", "thumbnail", "hd", "image"))
+        ]
+        pending = metadata.catalog.get_category(1, 3)
+        assert pending is not None and pending.image is not None and not pending.image.files
         done = metadata.images.detach_image(1, 1)
+        assert done is not None and done.orphans == []  # image 2001 names those bytes
+        done = metadata.images.detach_image(1, 2)
         assert done is not None
         assert sorted(done.orphans) == [f"1/{1000 + n}.jpg" for n in range(4)]
+        done = metadata.images.detach_image(1, 4)
+        assert done is not None
+        assert sorted(done.orphans) == [f"1/{4000 + n}.jpg" for n in range(4)]
 
 
 def test_sharing_survives_export_and_import(
@@ -500,14 +562,15 @@ def test_sharing_survives_export_and_import(
         transfer.import_(target, tmp_path / "dump")
         with TestClient(create_app(settings, target)) as client:
             api = Api(client, before.store_id, before.token)
-            assert image_keys(api, a) == image_keys(api, b) == keys
+            assert image_keys(api, a) == keys and set(stored(target)) == keys
+            assert blob_keys(target, api, image_keys(api, b)) == keys
             target.blobs = writes = Writes(target.blobs)
             c = api.create(name="C")
             assert api.upload(c, body).status_code == 200
-            assert writes.written == [] and image_keys(api, c) == keys
+            assert writes.written == [] and blob_keys(target, api, image_keys(api, c)) == keys
             api.delete(f"/categories/{a}")
             api.delete(f"/categories/{b}")
-            assert set(stored(target)) == keys and served(api, keys) == {200}
+            assert set(stored(target)) == keys and served(api, image_keys(api, c)) == {200}
             api.delete(f"/categories/{c}")
             assert stored(target) == {}
     finally:
@@ -516,8 +579,8 @@ def test_sharing_survives_export_and_import(
 
 def _consistent(settings: Settings, base: str) -> None:
     """Every category's image has its four files, served whole; after a
-    sweep the store holds exactly the files images show; and no two live
-    uploads of a store were made from the same bytes."""
+    sweep the store holds exactly the bytes files name; and the bytes of no
+    two live uploads of a store were made from the same source."""
     services = build_services(settings)
     try:
         image_cases.sweep(services, grace_seconds=0)
@@ -529,7 +592,7 @@ def _consistent(settings: Settings, base: str) -> None:
                 assert len(category.image.files) == 4
                 for file in category.image.files:
                     key = f"{store.id}/{file.id}.{file.ext}"
-                    referenced.add(key)
+                    referenced.add(f"{store.id}/{file.blob}.{file.ext}")
                     answer = httpx.get(f"{base}/images/{key}", follow_redirects=True, timeout=30)
                     assert answer.status_code == 200, key
                     assert len(answer.content) == file.size
@@ -537,8 +600,8 @@ def _consistent(settings: Settings, base: str) -> None:
         assert services.engine is not None
         with services.engine.connect() as conn:
             twice = conn.exec_driver_sql(
-                "SELECT store_id, source FROM files WHERE source IS NOT NULL "
-                "GROUP BY store_id, source HAVING count(DISTINCT image_id) > 1"
+                "SELECT store_id, source, role FROM files WHERE source IS NOT NULL "
+                "GROUP BY store_id, source, role HAVING count(DISTINCT coalesce(blob_id, id)) > 1"
             ).all()
         assert twice == []
     finally:

@@ -185,3 +185,40 @@ def test_a_redirect_goes_to_the_chosen_format(
         sized = httpx.get(url + "?width=320", headers={"Accept": "image/webp"})
         assert sized.status_code == 307
         assert ".jpg.w320.webp" in sized.headers["location"].split("?")[0]
+
+
+@pytest.mark.slow
+def test_a_file_stored_once_redirects_to_the_object_holding_its_bytes(
+    tmp_path: Path, on_s3: dict[str, Any]
+) -> None:
+    """Identical uploads (stored once, on by default) keep URLs of their
+    own; on S3 each redirects to the one object that holds the bytes, and
+    keeps doing so after the first upload's image is gone."""
+    photo = images.photo(2400, 1800).jpegsave_buffer(Q=90)
+    with (
+        live_vitrina(tmp_path / "data", **on_s3) as live,
+        httpx.Client(headers={"Authorization": f"Bearer {live.token}"}) as http,
+    ):
+        api = f"{live.api}/{live.store}"
+        first, second = (
+            http.post(f"{api}/categories", json={"name": name}).json()["id"]
+            for name in ("First", "Second")
+        )
+        for category in (first, second):
+            answer = http.post(f"{api}/categories/{category}/image", content=photo)
+            assert answer.status_code == 200, answer.text
+        mine, theirs = (
+            http.get(f"{api}/categories/{c}").json()["imageUrl"] for c in (second, first)
+        )
+        assert mine != theirs  # URLs of its own
+        their_key = theirs.split("/images/", 1)[1]
+        plain = httpx.get(mine)
+        assert plain.status_code == 307
+        assert plain.headers["location"].split("?")[0].endswith("/" + their_key)
+        avif = httpx.get(mine, headers={"Accept": "image/avif,*/*"})
+        assert avif.headers["location"].split("?")[0].endswith(f"/{their_key}.avif")
+        assert http.delete(f"{api}/categories/{first}").status_code == 200
+        assert httpx.get(theirs).status_code == 404
+        followed = httpx.get(mine, follow_redirects=True)
+        assert followed.status_code == 200
+        assert followed.content == httpx.get(plain.headers["location"]).content

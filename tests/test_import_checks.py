@@ -247,8 +247,10 @@ def _foreign_parent(rows: list[dict[str, Any]]) -> None:
             "line 1",
         ),
         ("images", lambda rows: rows[0].update(border=[1, 2]), "border must be an object"),
-        ("images", lambda rows: rows[0].update(files_id=424242), "not the four files"),
-        ("images", lambda rows: rows[0].update(files_id=None), "shows no files"),
+        ("images", lambda rows: rows[0].update(store_id=424242), "not the four of an upload"),
+        ("images", lambda rows: rows[0].update(pending_url="https://a.example/"), "pending and"),
+        ("files", lambda rows: rows[0].update(image_id=424242), "has the files hd, image, thumb"),
+        ("files", lambda rows: rows[0].update(blob_id=424242), "not among the export's files"),
     ],
 )
 def test_rows_that_would_break_the_store_are_refused(

@@ -65,8 +65,8 @@ def test_deleting_a_category_removes_its_files_and_its_subcategories_files(
     top = api.create(name="Top")
     child = api.create(name="Child", parentId=top)
     keep = api.create(name="Keep")
-    for category_id in (top, child, keep):
-        api.upload(category_id, images.png(50, 50))
+    for width, category_id in enumerate((top, child, keep), start=50):
+        api.upload(category_id, images.png(width, 50))  # bytes of its own: none stored once
     kept = image_keys(api, keep)
     api.delete(f"/categories/{top}")
     assert stored_keys(services) == kept

@@ -34,7 +34,7 @@ class UploadRules:
     max_image_bytes: int  # the most a download may bring
     job_queue_per_store: int  # async uploads a store may have waiting (0: any)
     job_retention_seconds: int  # how long a finished job is kept
-    dedup: bool = True  # identical uploads in a store share their files
+    dedup: bool = True  # identical uploads in a store store their bytes once
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Services:
             s.max_image_bytes,
             s.job_queue_per_store,
             s.job_retention_seconds,
-            s.dedup_uploads,
+            s.effective_dedup_uploads,
         )
 
     @property

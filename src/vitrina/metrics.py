@@ -57,8 +57,8 @@ upload_bytes = Counter(
 )
 uploads_shared = Counter(
     "vitrina_uploads_shared",
-    "Uploads whose bytes the store already had: shown with the files stored for them, "
-    "not processed or stored again",
+    "Uploads whose bytes the store already had: files of their own over the bytes stored "
+    "for them, not processed or stored again",
 )
 decode_waiting = Gauge(
     "vitrina_decode_waiting",

@@ -112,6 +112,10 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _auto_bool(text: str) -> bool | None:
+    return None if text.strip().lower() == "auto" else parse_bool(text)
+
+
 def _image_formats(text: str) -> tuple[str, ...]:
     chosen = tuple(p.strip().lower() for p in text.split(",") if p.strip())
     for fmt in chosen:
@@ -288,13 +292,15 @@ class Settings:
         " colour profile); CMYK and formats browsers do not show are encoded again, "
         "upright and in sRGB.",
     )
-    dedup_uploads: bool = setting(
-        False,
-        parse_bool,
-        "Store identical uploads once per store: an upload whose bytes the store already has "
-        "(processed with the same image sizes) shows the files stored for them, without "
-        "processing them again; its image id is then not its thumbnail's file id, as on "
-        "Ecwid. False: every upload is processed and stored anew.",
+    dedup_uploads: bool | None = setting(
+        None,
+        _auto_bool,
+        "Store identical uploads once per store: an upload of bytes the store already has "
+        "(processed with the same image sizes) gets files of its own, with its own URLs, "
+        "over the bytes stored for the first one, and is not processed again. auto: on, "
+        "unless VITRINA_FILES_URL is set (a bucket or file server serving the URLs directly "
+        "has no object under a shared file's own name). false: every upload is stored anew.",
+        shown="auto",
     )
     decode_concurrency: int = setting(
         0,
@@ -602,6 +608,12 @@ class Settings:
         return self.decode_concurrency or os.cpu_count() or 1
 
     @property
+    def effective_dedup_uploads(self) -> bool:
+        if self.dedup_uploads is None:
+            return not self.files_url
+        return self.dedup_uploads
+
+    @property
     def effective_files_url(self) -> str:
         return self.files_url or self.effective_public_url
 
@@ -618,6 +630,8 @@ class Settings:
                 value = self.effective_public_url
             elif setting.field == "files_url":
                 value = self.effective_files_url
+            elif setting.field == "dedup_uploads":
+                value = self.effective_dedup_uploads
             elif setting.field == "decode_concurrency":
                 value = self.effective_decode_concurrency
             elif setting.secret and value:

@@ -2,8 +2,9 @@
 
 - The four files of one upload get consecutive ids, allocated together in
   ``ROLES`` order (original, thumbnail, hd, image); the upload's image id is
-  the thumbnail's file id. (An upload of bytes its store already shows
-  makes no files: it shows those, under their names.)
+  the thumbnail's file id. (An upload of bytes its store already has gets
+  ids and files of its own too, whose bytes are stored once: under the key
+  of the first file that held them, ``StoredFile.blob``.)
 - A file is stored under the key ``<storeId>/<fileId>.<ext>`` and served at
   ``/images/<storeId>/<fileId>.<ext>``, with a strong ETag taken from its
   bytes and the content type of its format.

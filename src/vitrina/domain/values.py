@@ -55,6 +55,10 @@ class SignIn:
 
 @dataclass(frozen=True)
 class StoredFile:
+    """A file of an upload, served under its own id. Its bytes are stored
+    under its own key, or, for an upload of bytes its store already had,
+    under the key of the file ``blob_id`` (stored once, docs/images.md)."""
+
     id: int
     role: str
     ext: str
@@ -63,6 +67,12 @@ class StoredFile:
     height: int
     size: int
     etag: str
+    blob_id: int | None = None
+
+    @property
+    def blob(self) -> int:
+        """The id whose key holds the bytes."""
+        return self.id if self.blob_id is None else self.blob_id
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ all files -> new ids -> files written under them (nothing points at them yet)
 A crash anywhere leaves at most unreferenced files, which ``sweep`` removes.
 
 Identical uploads are stored once per store: the upload's bytes and how
-they are processed give its ``source_digest``; when the store already shows
-files made from it, the new image shows those (``share_image``), and nothing
-is decoded or written. The metadata store decides, one writer per store at a
-time, whether those files are still shown (sql_images.py); when they are not
-any more, the upload is processed as any other.
+they are processed give its ``source_digest``; when the store already has
+files made from it, the new image gets files of its own over their bytes
+(``share_image``), and nothing is decoded or written. The metadata store
+decides, one writer per store at a time, whether those bytes are still
+stored (sql_images.py); when they are not any more, the upload is
+processed as any other.
 
 Each byte of a file is written once: the original by the processor, into the
 blob store's scratch folder where there is one, then moved under its key by

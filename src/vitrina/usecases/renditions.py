@@ -73,9 +73,7 @@ class Renditions:
         """The rendition of ``found`` for browsers that accept ``fmt`` (None:
         the stored format) at ``width`` (None: the file's own size), made
         if need be; and its bytes when they were read or made just now."""
-        key = rendition_key(
-            file_key(store_id, found.id, found.ext), EXTENSIONS[fmt] if fmt else found.ext, width
-        )
+        key = rendition_key(_key(store_id, found), EXTENSIONS[fmt] if fmt else found.ext, width)
         while True:
             with self._lock:
                 known = self._known.get(key)
@@ -134,7 +132,9 @@ def _make(
 
 
 def _key(store_id: int, file: StoredFile) -> str:
-    return file_key(store_id, file.id, file.ext)
+    """Where the file's bytes are: renditions of files stored once are made
+    once, beside those bytes, and go with them."""
+    return file_key(store_id, file.blob, file.ext)
 
 
 @contextmanager

@@ -91,7 +91,7 @@ def _open(
         return None, None
     fmt, vary = _wanted(ctx, found, accept, width)
     if fmt is None and width is None:
-        key = file_key(store_id, found.id, found.ext)
+        key = file_key(store_id, found.blob, found.ext)  # its bytes: maybe another's
         answer = Answer(key, found.size, content_type(found.ext), found.etag, vary)
         if _matches(if_none_match, f'"{answer.etag}"'):
             return answer, None

@@ -3,7 +3,7 @@ value has its column's type (SQLite would store "ten" in an integer column,
 and every read of the store would then fail), the category tree is a tree
 (a parent loop would hang every read), every file row is a file of the dump
 with a type that matches its extension (a row may not make /images/ serve
-HTML), every ready image shows the four files of an upload of its own store
+HTML), every ready image has the four files of an upload in its own store
 (a category would otherwise have no URLs to show), and the id counters are
 past every id present (an upload must never get the id of a file that
 exists)."""
@@ -103,7 +103,8 @@ def check_files(rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
     known = set(keys)
     types = {EXTENSIONS[fmt]: CONTENT_TYPES[fmt] for fmt in EXTENSIONS}
     for row in rows:
-        key = file_key(row["store_id"], row["id"], row["ext"])
+        blob = row["id"] if row.get("blob_id") is None else row["blob_id"]
+        key = file_key(row["store_id"], blob, row["ext"])
         if row["ext"] not in types:
             raise BadRequest(
                 f"files.jsonl: file {row['id']} has an unknown extension {row['ext']!r}"
@@ -118,27 +119,27 @@ def check_files(rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
 
 
 def check_shown_files(conn: sa.Connection, files: sa.Table, images: sa.Table) -> None:
-    """Every image that is not pending shows the files of one upload, all
-    four roles, in its own store (run on the loaded rows)."""
-    roles: dict[tuple[int, int], set[str]] = {}
+    """Every image that is not pending has the four files of an upload, one
+    of each role, in its own store, and a pending one has none (run on the
+    loaded rows)."""
+    roles: dict[tuple[int, int], list[str]] = {}
     for store_id, upload, role in conn.execute(
         sa.select(files.c.store_id, files.c.image_id, files.c.role)
     ):
-        roles.setdefault((store_id, upload), set()).add(role)
-    for image_id, store_id, shown, pending in conn.execute(
-        sa.select(images.c.id, images.c.store_id, images.c.files_id, images.c.pending_url)
+        roles.setdefault((store_id, upload), []).append(role)
+    for image_id, store_id, pending in conn.execute(
+        sa.select(images.c.id, images.c.store_id, images.c.pending_url)
     ):
-        if shown is None:
-            if pending is None:
-                raise BadRequest(
-                    f"images.jsonl: image {image_id} shows no files and is not pending"
-                )
-            continue
-        if roles.get((store_id, shown)) != set(ROLES):
+        found = sorted(roles.pop((store_id, image_id), ()))
+        if pending is None and found != sorted(ROLES):
             raise BadRequest(
-                f"images.jsonl: image {image_id} shows the files of upload {shown}, which are "
-                f"not the four files ({', '.join(ROLES)}) of an upload of its store"
+                f"images.jsonl: image {image_id} has the files {', '.join(found) or 'none'} "
+                f"in its store, not the four of an upload ({', '.join(ROLES)})"
             )
+        if pending is not None and found:
+            raise BadRequest(f"images.jsonl: image {image_id} is pending and has files")
+    for store_id, upload in roles:
+        raise BadRequest(f"files.jsonl: files of image {upload}, not an image of store {store_id}")
 
 
 def highest_file_id(conn: sa.Connection, files: sa.Table, images: sa.Table, jobs: sa.Table) -> int:

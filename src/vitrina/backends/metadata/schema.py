@@ -162,10 +162,6 @@ images = sa.Table(
     sa.Column("pending_height", sa.Integer, nullable=False, server_default="0"),
     sa.Column("previous_image_id", sa.BigInteger),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    # The files the image shows: those of the upload whose image id this is
-    # (files.image_id). Its own id, or an earlier upload's of the same
-    # bytes (identical uploads are stored once); null while it is pending.
-    sa.Column("files_id", sa.BigInteger, index=True),
 )
 
 files = sa.Table(
@@ -184,6 +180,9 @@ files = sa.Table(
     # What the upload was made from: a digest of its bytes and of how they
     # were processed (category_images.source_digest); null when not known.
     sa.Column("source", sa.String(64)),
+    # The file whose stored bytes this one shows (an identical upload's,
+    # stored once); null: its own, under its own key.
+    sa.Column("blob_id", sa.BigInteger, index=True),
     sa.Index("ix_files_store_source", "store_id", "source"),
 )
 

@@ -163,7 +163,7 @@ class SqlCatalog:
         if not image_ids:
             return {}
         rows = conn.execute(sa.select(images).where(images.c.id.in_(image_ids))).all()
-        shown: dict[int, list[StoredFile]] = {r.files_id: [] for r in rows if r.files_id}
+        shown: dict[int, list[StoredFile]] = {r.id: [] for r in rows if r.pending_url is None}
         if shown:
             for row in conn.execute(
                 sa.select(files).where(files.c.image_id.in_(list(shown))).order_by(files.c.id)
@@ -174,7 +174,7 @@ class SqlCatalog:
             result[row.id] = Image(
                 id=row.id,
                 store_id=row.store_id,
-                files=tuple(shown.get(row.files_id, ())),
+                files=tuple(shown.get(row.id, ())),
                 border=row.border,
                 pending_url=row.pending_url,
                 pending_width=row.pending_width,

@@ -147,7 +147,12 @@ class SqlDump:
                         rows += 1
                 counts[table.name] = rows
             counters = _counters(conn)
-            keys = tuple(file_key(r.store_id, r.id, r.ext) for r in conn.execute(sa.select(files)))
+            keys = tuple(  # the stored bytes: a file's own, or those it shows of another's
+                dict.fromkeys(
+                    file_key(r.store_id, r.id if r.blob_id is None else r.blob_id, r.ext)
+                    for r in conn.execute(sa.select(files).order_by(files.c.id))
+                )
+            )
         return TableDump(revision, counts, counters, keys)
 
     def check(self, dump: TableDump) -> None:

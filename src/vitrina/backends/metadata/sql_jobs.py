@@ -15,15 +15,15 @@ from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, touch, t
 from vitrina.backends.metadata.sql_catalog import column_values
 from vitrina.backends.metadata.sql_images import (
     NothingToShare,
-    Shown,
     category_image,
     delete_images,
     insert_files,
     own_keys,
     release,
-    shown_upload,
+    same_source,
 )
 from vitrina.backends.metadata.sql_outbox import record
+from vitrina.domain import naming
 from vitrina.domain.errors import QueueFull
 from vitrina.domain.values import UPDATED, CategoryChanges, Consequences, Job, StoredFile
 
@@ -291,19 +291,20 @@ class SqlJobs:
             pending = self._pending(conn, job)
             if pending is None:
                 return own
-            shown = shown_upload(conn, job.store_id, source) if source else None
-            if shown is None:
+            same = same_source(conn, job.store_id, source) if source else None
+            if same is None:
                 insert_files(conn, job.store_id, job.image_id, stored, source)
-                shown = Shown(job.image_id, border)
-            else:  # the same upload was committed meanwhile: show its files, not these
+            else:  # the same upload was committed meanwhile: keep its bytes, not these
+                ids = [f.id for f in stored]
+                insert_files(conn, job.store_id, job.image_id, same.over(ids), source)
                 done.orphans += own.orphans
-            self._complete(conn, job, shown, pending, done)
+            self._complete(conn, job, border if same is None else same.border, pending, done)
         return done
 
     @translate_errors
     def share_job(self, job: Job, source: str) -> Consequences | None:
         with self.db.read() as conn:  # most uploads are new: no write for them
-            if shown_upload(conn, job.store_id, source) is None:
+            if same_source(conn, job.store_id, source) is None:
                 return None
         done = Consequences()
         try:
@@ -313,10 +314,12 @@ class SqlJobs:
                 pending = self._pending(conn, job)
                 if pending is None:
                     return done
-                shown = shown_upload(conn, job.store_id, source)  # again, in the store's turn
-                if shown is None:
+                same = same_source(conn, job.store_id, source)  # again, in the store's turn
+                if same is None:
                     raise NothingToShare
-                self._complete(conn, job, shown, pending, done)
+                ids = naming.file_ids(job.image_id)
+                insert_files(conn, job.store_id, job.image_id, same.over(ids), source)
+                self._complete(conn, job, same.border, pending, done)
         except NothingToShare:
             return None
         return done
@@ -348,11 +351,11 @@ class SqlJobs:
         self,
         conn: sa.Connection,
         job: Job,
-        shown: Shown,
+        border: Mapping[str, Any] | None,
         pending: Any,
         done: Consequences,
     ) -> None:
-        """The job's image shows the files of upload ``shown`` now; the
+        """The job's image shows its files now (they are recorded); the
         image it would have fallen back to goes."""
         conn.execute(
             images.update()
@@ -362,8 +365,7 @@ class SqlJobs:
                 pending_width=0,
                 pending_height=0,
                 previous_image_id=None,
-                border=None if shown.border is None else dict(shown.border),
-                files_id=shown.files_id,
+                border=None if border is None else dict(border),
             )
         )
         conn.execute(
