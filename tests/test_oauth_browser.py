@@ -96,7 +96,7 @@ class Vitrina:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql")])
 def vitrina(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vitrina]:
-    env = dict(LOCAL_WEBHOOKS)
+    env = {**LOCAL_WEBHOOKS, "VITRINA_LOG_LEVEL": "info"}  # with the access log
     with _database(request) as url:
         if url:
             env["VITRINA_DATABASE_URL"] = url
@@ -150,12 +150,13 @@ def _sign_in_on_the_consent_page(page: Any, vitrina: Vitrina) -> None:
     assert page.is_disabled("#install")
     page.fill("#signin-value", vitrina.signin_link())
     page.click("#signin-submit")
-    _ready_to_install(page)
+    _ready_to_install(page, vitrina)
     assert "Signed in to" in page.inner_text("#who")
 
 
-def _ready_to_install(page: Any) -> None:
-    """Install is enabled (the tab's session checked); else say what the page says."""
+def _ready_to_install(page: Any, vitrina: Vitrina) -> None:
+    """Install is enabled (the tab's session checked); else say what the page
+    says, and the server's last requests (a flake once left it waiting)."""
     try:
         page.wait_for_selector("#install:not([disabled])", timeout=60_000)
     except Exception as timeout:
@@ -163,7 +164,10 @@ def _ready_to_install(page: Any) -> None:
             "['who', 'signin-error', 'consent-error'].map((id) =>"
             " document.getElementById(id).textContent).join(' | ')"
         )
-        raise AssertionError(f"Install stayed disabled; the page says: {said}") from timeout
+        logged = "\n".join(vitrina.server.output().splitlines()[-40:])
+        raise AssertionError(
+            f"Install stayed disabled; the page says: {said}\nthe server's log ends:\n{logged}"
+        ) from timeout
 
 
 def _signed_by_the_secret(arrival: Any, secret: str) -> bool:
@@ -257,7 +261,7 @@ def test_authlib_installs_the_app_through_chromium_and_calls_the_api(
             f"{vitrina.base}/api/oauth/authorize"
         )
         page.goto(authorize_url)
-        _ready_to_install(page)
+        _ready_to_install(page, vitrina)
         page.click("#cancel")
         page.wait_for_url(f"{callback}?*")
         assert parse_qs(urlsplit(page.url).query) == {
@@ -317,7 +321,7 @@ def test_the_example_app_installs_hears_webhooks_and_opens_its_page_in_the_conso
         page.wait_for_selector("#tabs:not([hidden])")
         page.goto(f"{example}/")
         page.click("text=Install in vitrina")
-        _ready_to_install(page)  # the tab's session
+        _ready_to_install(page, vitrina)  # the tab's session
         page.click("#install")
         page.wait_for_url(f"{example}/oauth?*")
         said = page.inner_text("body")

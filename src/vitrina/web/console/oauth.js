@@ -47,6 +47,7 @@ async function signedIn() {
     showSignIn(`This tab is signed in to store ${saved.store}; the app is for store ${store}. Sign in to store ${store}.`);
     return false;
   }
+  say($("who"), `Checking the session of store ${store} …`);
   try {
     const token = await api("GET", "/_token");
     if (token.public) throw new ApiError(403, "PUBLIC", "A public token cannot install an app: sign in with a secret token.");
