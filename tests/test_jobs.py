@@ -165,7 +165,7 @@ def test_the_claim_reads_indexes_only(api: Api, services: Services, remote: Imag
     100,000 jobs."""
     from datetime import UTC, datetime
 
-    from vitrina.backends.metadata.sql_jobs import expired, fairest
+    from vitrina.backends.metadata.sql_job_queue import expired, fairest
 
     for _ in range(3):
         start_async(api, api.create(), remote.url("/image.jpg"))
