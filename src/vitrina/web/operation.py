@@ -97,6 +97,7 @@ class Body:
     description: str = ""
 
 
+API = "/api/v3/{storeId}"  # where the operations of a store are
 STORE = Param("storeId", "path", Number(wire.STORE_ID), "Store id", required=True)
 
 

@@ -157,6 +157,23 @@ class Param:
         }
 
 
+NOT_BLANK = {"pattern": wire.NOT_BLANK, "must": "must have a character other than spaces"}
+PAGE = f"Page size (at most {wire.MAX_PAGE} are answered)"
+
+
+def query(name: str, kind: Kind, text: str, default: Any = None, **more: Any) -> Param:
+    """A query parameter of an operation's declaration."""
+    return Param(name, "query", kind, text, default=default, **more)
+
+
+def limit(text: str, default: int) -> Param:
+    """``limit``: the size of a page."""
+    return query("limit", Number(wire.PAGE_SIZE), text, default)
+
+
+OFFSET = query("offset", Number(wire.COUNT), "Skip this many", 0)
+
+
 def query_text(request: Request, name: str) -> str | None:
     """One query parameter as sent, or None. A request without a query
     string, the storefront's usual read, parses nothing."""
