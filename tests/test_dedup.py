@@ -275,6 +275,30 @@ def test_an_upload_whose_files_go_before_it_shows_them_stores_its_own(
     assert served(api, new) == {200} and served(api, old) == {404}
 
 
+def test_with_a_files_url_files_stored_once_are_served_by_vitrina(
+    api: Api, services: Services
+) -> None:
+    """A bucket or CDN at VITRINA_FILES_URL has no object under a shared
+    file's own name: such files (made before it was set, or with dedup asked
+    for) keep URLs of vitrina's, which resolves them; the rest are the CDN's.
+    With dedup left to auto, a files URL stores each upload anew."""
+    body = images.jpeg(1600, 1200)
+    first, second, third = api.create(), api.create(), api.create()
+    api.upload(first, body)
+    api.upload(second, body)  # stored once
+    services.settings = services.settings.replace(files_url="https://cdn.example/vitrina")
+    one, other = api.category(first), api.category(second)
+    for field in FIELDS:
+        assert one[field].startswith("https://cdn.example/vitrina/images/1/")
+        assert other[field].startswith("http://testserver/images/1/")
+    assert served(api, image_keys(api, second)) == {200}
+    before = len(stored(services))
+    services.settings = services.settings.replace(dedup_uploads=None)  # auto
+    api.upload(third, body)
+    assert len(stored(services)) == before + 4  # stored anew: the CDN serves it
+    assert api.category(third)["thumbnailUrl"].startswith("https://cdn.example/vitrina/")
+
+
 def _waiting_for_locks(services: Services, count: int = 1) -> bool:
     """PostgreSQL: whether ``count`` lock requests (or more) are waiting."""
     assert services.engine is not None

@@ -250,7 +250,8 @@ def _foreign_parent(rows: list[dict[str, Any]]) -> None:
         ("images", lambda rows: rows[0].update(store_id=424242), "not the four of an upload"),
         ("images", lambda rows: rows[0].update(pending_url="https://a.example/"), "pending and"),
         ("files", lambda rows: rows[0].update(image_id=424242), "has the files hd, image, thumb"),
-        ("files", lambda rows: rows[0].update(blob_id=424242), "not among the export's files"),
+        ("files", lambda rows: rows[0].update(blob_id=424242), "bytes of a later file"),
+        ("files", lambda rows: rows[0].update(blob_id=1), "not among the export's files"),
     ],
 )
 def test_rows_that_would_break_the_store_are_refused(

@@ -617,6 +617,13 @@ class Settings:
     def effective_files_url(self) -> str:
         return self.files_url or self.effective_public_url
 
+    @property
+    def stored_once_files_url(self) -> str:
+        """Base of the URLs of files stored once (identical uploads): vitrina
+        itself when VITRINA_FILES_URL is set (a bucket or CDN there would look
+        for them under their own names); "" when they are served as the rest."""
+        return self.effective_public_url if self.files_url else ""
+
     def describe(self) -> list[tuple[str, str]]:
         """(variable, effective value) for every setting, secrets masked."""
         rows = []

@@ -37,6 +37,7 @@ def _make_view(call: Call, product_ids: bool) -> View:
     args = call.args
     return View(
         files_base=call.ctx.settings.effective_files_url,
+        stored_once_base=call.ctx.settings.stored_once_files_url,
         store_url=args["baseUrl"] or call.who.store.storefront_url,
         # docs.ecwid.com spells it cleanURLs, the API reference cleanUrls
         clean_urls=bool(args["cleanUrls"] or args["cleanURLs"]),

@@ -20,6 +20,10 @@ class View:
 
     files_base: str
     store_url: str
+    # where a file stored once (its bytes are another file's) is served:
+    # vitrina, which resolves it, even where files_base is a CDN or a bucket
+    # that would look for it under its own name; "" is files_base
+    stored_once_base: str = ""
     clean_urls: bool = False
     slugs_without_ids: bool = False
     lang: str = ""
@@ -56,7 +60,10 @@ def category_url(category: Category, view: View) -> str:
 
 
 def file_url(view: View, store_id: int, file: StoredFile) -> str:
-    return view.files_base + public_path(store_id, file.id, file.ext)
+    base = view.files_base
+    if file.blob_id is not None and view.stored_once_base:
+        base = view.stored_once_base
+    return base + public_path(store_id, file.id, file.ext)
 
 
 def _image_fields(image: Image, view: View) -> dict[str, Any]:

@@ -104,6 +104,10 @@ def check_files(rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
     types = {EXTENSIONS[fmt]: CONTENT_TYPES[fmt] for fmt in EXTENSIONS}
     for row in rows:
         blob = row["id"] if row.get("blob_id") is None else row["blob_id"]
+        if blob > row["id"]:  # bytes are stored once under the first file's id
+            raise BadRequest(
+                f"files.jsonl: file {row['id']} shows the bytes of a later file, {blob}"
+            )
         key = file_key(row["store_id"], blob, row["ext"])
         if row["ext"] not in types:
             raise BadRequest(
@@ -148,6 +152,7 @@ def highest_file_id(conn: sa.Connection, files: sa.Table, images: sa.Table, jobs
     span = len(ROLES) - 1 - ROLES.index("thumbnail")
     found = [
         conn.execute(sa.select(sa.func.max(files.c.id))).scalar(),
+        conn.execute(sa.select(sa.func.max(files.c.blob_id))).scalar(),
         conn.execute(sa.select(sa.func.max(images.c.id) + span)).scalar(),
         conn.execute(sa.select(sa.func.max(jobs.c.image_id) + span)).scalar(),
     ]

@@ -203,7 +203,8 @@ def _image(shop: _Shop, category: Category, main: bool) -> str:
     image = category.image
     if image is None or image.pending_url is not None or not image.files:
         return "<span class=no-image></span>" if not main else ""
-    view = View(files_base=shop.ctx.settings.effective_files_url, store_url="")
+    settings = shop.ctx.settings
+    view = View(settings.effective_files_url, "", stored_once_base=settings.stored_once_files_url)
     alt = escape(category.alt_main or category.name)
     if not main:
         thumb = image.file("thumbnail")
