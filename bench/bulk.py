@@ -113,7 +113,8 @@ def bulk(base: str, token: str, store: int, folder: Path, concurrency: int) -> t
 
 def upload_part(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="vitrina-bench-bulk-"))
-    server = start_serve(work / "data", env={"VITRINA_RATE_LIMIT_PER_MINUTE": "0"})
+    env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0", "VITRINA_DEDUP_UPLOADS": "false"}
+    server = start_serve(work / "data", env=env)  # the baseline posts the same files again
     try:
         wait_ready(server)
         token, base = server.token(), server.base

@@ -73,7 +73,11 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=20)
     args = parser.parse_args()
     photo = natural_jpeg(4000, 3000)
-    env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0", "VITRINA_REQUEST_LOG": "false"}
+    env = {  # the same photo each time: dedup off, so that each is processed
+        "VITRINA_RATE_LIMIT_PER_MINUTE": "0",
+        "VITRINA_REQUEST_LOG": "false",
+        "VITRINA_DEDUP_UPLOADS": "false",
+    }
     embedded, embedded_whole = measure(env, photo, args.uploads)
     with scaled_backends() as backends:
         scaled, scaled_whole = measure({**env, **backends}, photo, args.uploads)

@@ -115,7 +115,9 @@ def vitrina(workers: int, extra_env: dict[str, str] | None = None) -> Iterator[S
     from tests.processes import start_serve, stop, wait_ready
 
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-"))
-    env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0", **(extra_env or {})}
+    # every upload processed: the bench posts the same photos again
+    env = {"VITRINA_RATE_LIMIT_PER_MINUTE": "0", "VITRINA_DEDUP_UPLOADS": "false"}
+    env.update(extra_env or {})
     started = start_serve(data / "data", "--workers", str(workers), env=env)
     try:
         wait_ready(started)
@@ -169,7 +171,7 @@ def in_process_median(body: bytes, runs: int) -> float:
     from vitrina.usecases import category_images as images
 
     data = Path(tempfile.mkdtemp(prefix="vitrina-bench-inproc-"))
-    services = build_services(Settings(data_dir=data))
+    services = build_services(Settings(data_dir=data, dedup_uploads=False))
     assert services.engine is not None
     migrate.upgrade(services.engine)
     try:

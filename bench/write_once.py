@@ -291,7 +291,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vitrina-bench-write-once-", dir=args.folder))
     pool = ThreadPoolExecutor(max_workers=8)
     try:
-        settings = Settings(data_dir=work / "data")
+        settings = Settings(data_dir=work / "data", dedup_uploads=False)
         services = build_services(settings)
         root = Path(settings.effective_storage_url.removeprefix("file://"))
         store = Store(id=1, name="Bench", storefront_url="http://bench")
