@@ -92,7 +92,7 @@ def check_consistent(env: dict[str, str], data_dir: Path, base: str) -> int:
                 assert category.image.pending_url is None
                 assert len(category.image.files) == 4
                 for file in category.image.files:
-                    referenced.add(f"{store.id}/{file.id}.{file.ext}")
+                    referenced.add(f"{store.id}/{file.blob}.{file.ext}")  # its bytes
                     response = httpx.get(  # a 307 to the bucket, followed
                         f"{base}/images/{store.id}/{file.id}.{file.ext}",
                         timeout=30,

@@ -31,8 +31,8 @@ def test_export_then_import_into_postgres_and_s3(
         api = make_store(source, client)
         ids = [api.create(name=f"C{i}", productIds=[i + 1]) for i in range(4)]
         child = api.create(name="Child", parentId=ids[0])
-        for category_id in ids[:3]:
-            api.upload(category_id, images.jpeg(900, 600))
+        for n, category_id in enumerate(ids[:3]):  # three photos (the same would be stored once)
+            api.upload(category_id, images.jpeg(900, 600 + 10 * n))
         api.delete(f"/categories/{ids[3]}")  # its id must not be handed out again
         before = _snapshot(api, [*ids[:3], child])
     source.close()

@@ -435,13 +435,16 @@ def test_a_slow_receiver_does_not_delay_another_app(
         _app(services, api.store_id, hooks.url("/ok"), "Fast")
         fast = [api.create(name=f"Fast {n}") for n in range(5)]
         arrived = hooks.wait_for(1 + 5, "/ok", timeout=10)
+        slow_by_then = len(hooks.received("/sleep/1.5"))
         took = max(a.started for a in arrived) - started
     finally:
         worker.stop(5)
     # the app's install event and its five categories', in any order (four at once)
     created = {a.event["entityId"] for a in arrived if a.event["eventType"] == "category.created"}
     assert created == set(fast)
-    assert took < 1.0, took  # not behind the slow app's 18 events of 1.5 s, 4 at a time
+    # not behind the slow app's 13 events of 1.5 s, 4 at a time: those were
+    # still being sent (a count, not a time: the machine may be loaded)
+    assert slow_by_then < 1 + 12, (slow_by_then, took)
 
 
 def test_claimers_at_once_get_distinct_deliveries_and_at_most_four_of_an_app(
