@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import run
+from tests.webhook_queue import claim_one, finish_one
 from vitrina.bootstrap import Services, build_services
 from vitrina.domain.values import Attempt, CategoryChanges
 from vitrina.settings import Settings
@@ -148,10 +149,11 @@ def test_names_and_answers_are_printed_as_text(
     code, listed, _ = run(capsys, "app", "list", "--store", "1", "--data-dir", data)
     assert "\x1b" not in listed and "Sync\\x1b[2J\\tapp" in listed
     assert len(listed.split("\t")) == 6
-    claimed = services.metadata.webhooks.claim_delivery("cli-test", 60)
+    claimed = claim_one(services.metadata.webhooks, "cli-test")
     assert claimed is not None
     delivery = claimed[0]
-    services.metadata.webhooks.finish_attempt(
+    finish_one(
+        services.metadata.webhooks,
         delivery,
         Attempt(
             delivery_id=delivery.id,
@@ -166,7 +168,6 @@ def test_names_and_answers_are_printed_as_text(
             next_at=None,
         ),
         False,
-        None,
     )
     code, shown, _ = run(
         capsys, "webhooks", "show", "--store", "1", str(delivery.id), "--data-dir", data
@@ -187,7 +188,7 @@ def test_the_delivery_log_send_again_and_a_test_event(
     category, _ = services.metadata.catalog.create_category(1, CategoryChanges(name="Toys"))
     queue = services.metadata.webhooks
     # the install event, tried once: no answer, due again; then the category's event
-    claimed = queue.claim_delivery("cli-test", 60)
+    claimed = claim_one(queue, "cli-test")
     assert claimed is not None
     installed = claimed[0]
     retry_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -207,7 +208,7 @@ def test_the_delivery_log_send_again_and_a_test_event(
         request_body='{"eventId":"e","eventCreated":1}',
         next_at=retry_at,
     )
-    assert queue.finish_attempt(installed, attempt, False, retry_at)
+    assert finish_one(queue, installed, attempt, False)
     code, out, _ = run(capsys, "webhooks", "list", "--store", "1", "--data-dir", data)
     rows = [line.split("\t") for line in out.splitlines()]
     assert code == 0 and [r[0] for r in rows] == ["2", "1"]

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import Api, make_store
 from tests.live import no_lookups
+from tests.webhook_queue import claim_one, finish_one
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, webhook_policy
 from vitrina.domain.values import Attempt
@@ -259,13 +260,11 @@ def test_a_delivery_shows_every_attempt_as_recorded(api: Api, services: Services
     queue = services.metadata.webhooks
     # as the worker does: claim, send, record; a refused connection, a 500, then a 200
     for status, retry in ((None, True), (500, True), (200, False)):
-        claimed = queue.claim_delivery("test-worker", 60)
+        claimed = claim_one(queue, "test-worker")
         assert claimed is not None and claimed[1].id == app["id"]
         delivery = claimed[0]
         retry_at = datetime.now(UTC) - timedelta(seconds=1) if retry else None
-        assert queue.finish_attempt(
-            delivery, _attempt(delivery, status, retry_at), not retry, retry_at
-        )
+        assert finish_one(queue, delivery, _attempt(delivery, status, retry_at), not retry)
     (logged,) = _log(api)
     answer = api.get(f"/_webhooks/deliveries/{logged['id']}")
     assert answer.status_code == 200

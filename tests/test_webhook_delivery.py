@@ -31,6 +31,7 @@ from tests.conftest import Api, make_store, run_jobs
 from tests.processes import free_port, wait_until
 from tests.receiver import Arrival, Receiver, receiver
 from tests.servers import ImageServer
+from tests.webhook_queue import claim_one
 from vitrina.backends.fetching.addresses import IPAddress
 from vitrina.backends.fetching.guarded import GuardedFetcher
 from vitrina.bootstrap import Services, webhook_policy
@@ -447,6 +448,55 @@ def test_a_slow_receiver_does_not_delay_another_app(
     assert slow_by_then < 1 + 12, (slow_by_then, took)
 
 
+def test_a_batch_to_a_slow_receiver_gives_back_what_half_its_lease_does_not_cover(
+    services: Services, api: Api, hooks: Receiver
+) -> None:
+    _app(services, api.store_id, hooks.url("/sleep/0.6"))
+    for n in range(4):
+        api.create(name=f"Slow {n}")
+    runner = WebhookRunner(services, lease_seconds=2)  # half of it: 1 s, two answers at most
+    try:
+        sent = runner.run_once(most=5)
+    finally:
+        runner.close()
+    assert 1 <= len(sent) <= 2
+    states = {d.id: (d.state, d.attempts) for d in _deliveries(services, api.store_id)}
+    for delivery in sent:
+        assert states.pop(delivery.id) == ("delivered", 1)
+        assert len(services.metadata.webhooks.attempts(api.store_id, delivery.id)) == 1
+    # the rest were never sent: due at once, no attempt counted or logged
+    assert set(states.values()) == {("pending", 0)}
+    for delivery_id in states:
+        assert services.metadata.webhooks.attempts(api.store_id, delivery_id) == []
+    assert _deliver(services) == len(states)
+    assert len(hooks.wait_for(5)) == 5
+
+
+def test_a_batch_records_each_outcome_of_its_own(
+    services: Services, api: Api, hooks: Receiver
+) -> None:
+    """One claim, one receiver that fails each event's first arrival
+    but the app's install (already sent): every attempt is logged as it was."""
+    app = _app(services, api.store_id, hooks.url("/ok"))
+    assert _deliver(services) == 1  # the install
+    apps.change(services, api.store_id, app.id, webhook_url=hooks.url("/flaky/1"))
+    for n in range(3):
+        api.create(name=f"C{n}")
+    runner = WebhookRunner(services)
+    try:
+        assert len(runner.run_once(most=16)) == 3  # one batch: all three fail
+        time.sleep(0.4)  # the first retry is due 0.3 s later
+        assert len(runner.run_once(most=16)) == 3  # one batch: all three delivered
+    finally:
+        runner.close()
+    created = [d for d in _deliveries(services, api.store_id) if d.event.event_type == CREATED]
+    for delivery in created:
+        assert (delivery.state, delivery.attempts) == ("delivered", 2)
+        tries = services.metadata.webhooks.attempts(api.store_id, delivery.id)
+        assert [(a.number, a.status) for a in tries] == [(1, 500), (2, 200)]
+        assert tries[0].next_at is not None and tries[1].next_at is None
+
+
 def test_claimers_at_once_get_distinct_deliveries_and_at_most_four_of_an_app(
     services: Services, api: Api
 ) -> None:
@@ -457,7 +507,7 @@ def test_claimers_at_once_get_distinct_deliveries_and_at_most_four_of_an_app(
 
     def claim(n: int) -> int | None:
         start.wait()
-        claimed = services.metadata.webhooks.claim_delivery(f"claimer-{n}", 60)
+        claimed = claim_one(services.metadata.webhooks, f"claimer-{n}", 60)
         return claimed[0].id if claimed else None
 
     with ThreadPoolExecutor(8) as pool:
@@ -536,7 +586,7 @@ def test_a_worker_killed_mid_attempt_loses_nothing(
     """A claim whose worker died is taken over when its lease runs out, and
     the dead worker's outcome, should it come, is not applied."""
     _app(services, api.store_id, hooks.url("/ok"))
-    claimed = services.metadata.webhooks.claim_delivery("dead-worker", 1)
+    claimed = claim_one(services.metadata.webhooks, "dead-worker", 1)
     assert claimed is not None  # ... and never sent: the worker died here
     assert _deliver(services) == 0  # leased
     time.sleep(1.1)

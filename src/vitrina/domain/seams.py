@@ -358,16 +358,24 @@ class WebhookQueue(Protocol):
     """The outbox's deliveries, sent by leased rows: one worker at a time per
     delivery, a worker that dies loses only its lease."""
 
-    def claim_delivery(self, worker: str, lease_seconds: int) -> tuple[Delivery, App] | None:
-        """The next due delivery (apps take turns), leased to ``worker``."""
+    def claim_deliveries(
+        self, worker: str, lease_seconds: int, most: int
+    ) -> tuple[App, list[Delivery]] | None:
+        """Up to ``most`` due deliveries of one app, oldest first, leased to
+        ``worker`` in one transaction; apps take turns, and an app has at
+        most four claims out at once. None when nothing is due."""
         ...
 
-    def finish_attempt(
-        self, delivery: Delivery, attempt: Attempt, delivered: bool, retry_at: datetime | None
-    ) -> bool:
-        """Record an attempt of the claim ``delivery`` holds: delivered, or
-        due again at ``retry_at``, or failed for good (neither). False when a
-        newer claim holds it (the attempt is still recorded)."""
+    def finish_attempts(
+        self, made: Sequence[tuple[Delivery, Attempt, bool]], unsent: Sequence[Delivery] = ()
+    ) -> list[bool]:
+        """In one transaction, record the attempts of deliveries claimed
+        together: each delivered (its flag), or due again at the attempt's
+        ``next_at``, or failed for good (neither); and give back ``unsent``,
+        claimed but never sent, their attempt not counted. For each
+        attempt, whether its claim still held: when a newer claim holds
+        the delivery, the attempt is recorded and the outcome is the newer
+        claim's."""
         ...
 
     def release_delivery(self, delivery: Delivery) -> None:

@@ -1,10 +1,13 @@
 """Sending webhooks, as Ecwid sends them, from the outbox's deliveries.
 
-A runner claims a due delivery (a leased row: backends/metadata/sql_webhooks.py),
-builds Ecwid's request and POSTs it through the webhook guard, which checks
+A runner claims up to ``BATCH`` due deliveries of one app at once (leased
+rows: backends/metadata/sql_webhooks.py), builds Ecwid's request for each
+and POSTs them one after another through the webhook guard, which checks
 the URL, resolves the host and judges every address it has at every attempt,
-and connects to the address it checked. The attempt is recorded, as sent and
-as answered, by ``finish_attempt``: delivered, due again later, or given up.
+and connects to the address it checked. The attempts are recorded together,
+as sent and as answered, by ``finish_attempts``: each delivered, due again
+later, or given up. Two write transactions for a batch, not two per event:
+on SQLite the store's own writes wait for each one.
 
 The request, exactly:
 
@@ -25,8 +28,10 @@ lease runs out, and apps dedupe by ``eventId``.
 ``WebhookWorker`` runs a few runners in threads (``vitrina serve``'s worker
 and ``vitrina worker``: usecases/upload_jobs.py starts it beside the
 async-upload threads). Concurrency is across receivers: the claim lets apps
-take turns and keeps any one app to four deliveries in flight, so a slow or
-dead receiver holds up at most its own. Each thread keeps its connections
+take turns and keeps any one app to four claims (four threads) in flight,
+so a slow or dead receiver holds up at most its own events. A batch to a
+slow receiver records what it sent every ``RECORD_EVERY`` seconds, and gives
+back what it has not sent once half its lease has passed. Each thread keeps its connections
 alive per receiver (the guard's ``KeptConnections``).
 """
 
@@ -55,6 +60,8 @@ log = logging.getLogger("vitrina.webhooks")
 SUCCESS = frozenset({200, 201, 202, 204, 209})
 ANSWER_KEPT = 2048  # bytes of a receiver's answer kept in the delivery log
 USER_AGENT = f"vitrina/{VERSION} (webhooks)"
+BATCH = 16  # deliveries of one app claimed, and their attempts recorded, together
+RECORD_EVERY = 1.0  # seconds: a batch records what it sent at least this often
 
 # Ecwid's schedule: "15 min, 30 min, 45 min, 1 h, 2 h, and so on, up to 27
 # attempts within 24 hours". Read as the waits *between* attempts it cannot
@@ -121,6 +128,10 @@ class _Outcome:
         return self.status in SUCCESS
 
 
+def _always() -> bool:
+    return True
+
+
 def _answered(answer: PostAnswer, sent: tuple[tuple[str, str], ...]) -> _Outcome:
     response = answer.body.decode("utf-8", "replace")
     status = answer.status
@@ -136,42 +147,67 @@ def _answered(answer: PostAnswer, sent: tuple[tuple[str, str], ...]) -> _Outcome
 
 
 class WebhookRunner:
-    """Claims deliveries and sends them, one at a time, over its own kept-alive
-    connections (a runner belongs to one thread)."""
+    """Claims an app's due deliveries together, sends them one after
+    another over its own kept-alive connections (a runner belongs to one
+    thread), and records their attempts together."""
 
     def __init__(self, services: Services, lease_seconds: int | None = None) -> None:
         self.services = services
         self.name = runner_name("webhooks-")
         self.lease_seconds = lease_seconds or services.webhook_rules.lease_seconds
-        self.current: Delivery | None = None
+        self.current: list[Delivery] = []  # claimed, their attempts not recorded yet
         self.connections = services.webhook_guard.kept_connections()
 
-    def run_once(self) -> Delivery | None:
-        """Claim and send one delivery; the delivery as claimed, or None when
-        none is due."""
-        claimed = self.services.metadata.webhooks.claim_delivery(self.name, self.lease_seconds)
+    def run_once(self, most: int = BATCH, go_on: Callable[[], bool] = _always) -> list[Delivery]:
+        """Claim up to ``most`` due deliveries of one app, send them and
+        record the attempts; the deliveries sent ([]: none was due). The
+        rest of a batch is given back unsent once ``go_on`` says no (the
+        worker stops) or half the lease has passed (so that each attempt
+        ends well within it: a slow receiver takes up to 13 s)."""
+        claimed = self.services.metadata.webhooks.claim_deliveries(
+            self.name, self.lease_seconds, most
+        )
         if claimed is None:
-            return None
-        delivery, app = claimed
-        self.current = delivery
+            return []
+        app, batch = claimed
+        ends = time.monotonic() + self.lease_seconds / 2
+        self.current = list(batch)
+        sent: list[Delivery] = []
+        made: list[tuple[Delivery, Attempt, _Outcome]] = []
+        recorded = time.monotonic()
         try:
-            self.send(delivery, app)
+            for delivery in batch:
+                if sent and (not go_on() or time.monotonic() > ends):
+                    break
+                attempt, outcome = self._attempt(delivery, app)
+                made.append((delivery, attempt, outcome))
+                sent.append(delivery)
+                if time.monotonic() - recorded >= RECORD_EVERY and len(sent) < len(batch):
+                    held = self._record(app, made)  # a slow receiver's log fills as it goes
+                    self.current = batch[len(sent) :]
+                    made, recorded = [], time.monotonic()
+                    if not held:  # the lease ran out meanwhile: the rest too, likely
+                        break
+            self._record(app, made, batch[len(sent) :])
         finally:
-            self.current = None
-        return delivery
+            self.current = []
+        return sent
 
     def run_until_idle(self, limit: int = 1000) -> int:
+        """Send what is due, at most ``limit`` attempts; how many were made."""
         done = 0
-        while done < limit and self.run_once() is not None:
-            done += 1
+        while done < limit:
+            sent = self.run_once(min(BATCH, limit - done))
+            if not sent:
+                break
+            done += len(sent)
         return done
 
     def close(self) -> None:
         self.connections.close()
 
-    def send(self, delivery: Delivery, app: App) -> bool:
-        """Make the attempt ``delivery`` was claimed for and record it;
-        whether the receiver took it."""
+    def _attempt(self, delivery: Delivery, app: App) -> tuple[Attempt, _Outcome]:
+        """Make the attempt ``delivery`` was claimed for."""
         event = delivery.event
         body = payload(event)
         at = datetime.now(UTC)
@@ -182,6 +218,9 @@ class WebhookRunner:
         retry_at = None
         if not outcome.delivered and outcome.retry and delivery.attempts <= len(delays):
             retry_at = datetime.now(UTC) + timedelta(seconds=delays[delivery.attempts - 1])
+        metrics.webhook_attempts.labels(outcome.result).inc()
+        if outcome.status is not None:
+            metrics.webhook_receiver_seconds.observe(duration)
         attempt = Attempt(
             delivery_id=delivery.id,
             number=delivery.attempts,
@@ -194,29 +233,39 @@ class WebhookRunner:
             request_body=body.decode(),
             next_at=retry_at,
         )
-        metrics.webhook_attempts.labels(outcome.result).inc()
-        if outcome.status is not None:
-            metrics.webhook_receiver_seconds.observe(duration)
+        return attempt, outcome
+
+    def _record(
+        self,
+        app: App,
+        made: list[tuple[Delivery, Attempt, _Outcome]],
+        unsent: list[Delivery] | tuple[()] = (),
+    ) -> bool:
+        """Record the attempts made, and give back the deliveries not sent,
+        in one transaction; whether every claim held."""
         try:
-            held = self.services.metadata.webhooks.finish_attempt(
-                delivery, attempt, outcome.delivered, retry_at
+            held = self.services.metadata.webhooks.finish_attempts(
+                [(delivery, attempt, outcome.delivered) for delivery, attempt, outcome in made],
+                unsent,
             )
         except Unavailable as exc:
             log.warning(
-                "webhook delivery %d: the attempt could not be recorded (%s); "
-                "it is sent again when its lease runs out",
-                delivery.id,
+                "webhook deliveries %s: the attempts could not be recorded (%s); "
+                "they are sent again when their leases run out",
+                ", ".join(str(delivery.id) for delivery, _, _ in made) or "-",
                 exc.message,
             )
-            return outcome.delivered
-        if not held:
-            log.info(
-                "webhook delivery %d was claimed again meanwhile: its outcome is the newer claim's",
-                delivery.id,
-            )
-            return outcome.delivered
-        self._count(delivery, app, outcome, retry_at)
-        return outcome.delivered
+            return True  # not known: their leases decide
+        for (delivery, attempt, outcome), kept in zip(made, held, strict=True):
+            if kept:
+                self._count(delivery, app, outcome, attempt.next_at)
+            else:
+                log.info(
+                    "webhook delivery %d was claimed again meanwhile: "
+                    "its outcome is the newer claim's",
+                    delivery.id,
+                )
+        return all(held)
 
     def _count(
         self, delivery: Delivery, app: App, outcome: _Outcome, retry_at: datetime | None
@@ -267,12 +316,13 @@ class Yielding:
     window (a tenth of a second), while the process is busy (it began at
     least ``REQUESTS`` requests in the last window, or the rest of it used
     more than half a core), the senders together take at most a tenth of
-    the window's time (each claim reserving what a delivery has been
-    costing), and the events go out when the burst ends. Never for long:
-    once a delivery is claimed more than ``LAG_SECONDS`` after it fell due,
-    the senders stop yielding until they catch up. A worker of its own
-    (``vitrina worker``, or the parent of ``serve --workers N``) has no
-    requests to yield to, and does not yield.
+    the window's time: a claim takes as many deliveries as fit in what is
+    left of it (each one costing what a delivery has been costing), and
+    the events go out when the burst ends. Never for long: once a delivery
+    is claimed more than ``LAG_SECONDS`` after it fell due, the senders stop
+    yielding until they catch up. A worker of its own (``vitrina worker``,
+    or the parent of ``serve --workers N``) has no requests to yield to,
+    and does not yield.
 
     ``requests``: how many requests the process has begun so far;
     ``clock`` and ``cpu``: the wall clock and the process's CPU time."""
@@ -295,14 +345,14 @@ class Yielding:
         self._cpu = cpu()
         self._begun = requests()
         self._senders = 0.0  # CPU seconds the senders used in this window
-        self._sending = 0  # claims under way
-        self._cost = 0.002  # CPU seconds a delivery takes, as recently measured
+        self._claiming = 0  # deliveries claims under way may take
+        self._cost = 0.001  # CPU seconds a delivery takes, as recently measured
         self._busy = False
         self._behind = False
 
-    def pause(self) -> float:
-        """How long a sender waits before its next claim; 0: claim now (then
-        report with ``spent``)."""
+    def pause(self, most: int) -> tuple[float, int]:
+        """``(wait, 0)``: wait this long before the next claim; ``(0, n)``:
+        claim up to ``n`` deliveries now (then report with ``spent``)."""
         with self._lock:
             stamp = self._clock()
             wall = stamp - self._start
@@ -313,22 +363,26 @@ class Yielding:
                 self._busy, self._behind = busy and not self._behind, False
                 self._start, self._cpu, self._senders, self._begun = stamp, cpu, 0.0, begun
                 wall = 0.0
-            planned = self._senders + self._sending * self._cost
-            if self._busy and planned + self._cost > self.SHARE * self.WINDOW:
-                return self.WINDOW - wall
-            self._sending += 1
-            return 0.0
+            fits = most
+            if self._busy:
+                room = self.SHARE * self.WINDOW - self._senders - self._claiming * self._cost
+                fits = min(most, int(room / self._cost))
+                if fits < 1:
+                    return self.WINDOW - wall, 0
+            self._claiming += fits
+            return 0.0, fits
 
-    def spent(self, seconds: float, late: float | None) -> None:
-        """A claim took ``seconds`` of CPU; its delivery (None: there was
-        none) had fallen due ``late`` seconds before."""
+    def spent(self, seconds: float, claimed: int, sent: int, late: float | None) -> None:
+        """A claim of up to ``claimed`` deliveries took ``seconds`` of CPU and
+        sent ``sent``, the latest of them ``late`` seconds after it fell due
+        (None: none was due)."""
         with self._lock:
-            self._sending -= 1
+            self._claiming -= claimed
             self._senders += seconds
-            if late is not None:
-                self._cost = 0.8 * self._cost + 0.2 * seconds
-                if late > self.LAG_SECONDS:
-                    self._behind = True
+            if sent:
+                self._cost = 0.8 * self._cost + 0.2 * seconds / sent
+            if late is not None and late > self.LAG_SECONDS:
+                self._behind = True
 
 
 def prune(services: Services) -> int:
@@ -387,33 +441,37 @@ class WebhookWorker:
         hand_back(
             self._threads,
             time.monotonic() + timeout,
-            lambda: (runner.current for runner in self._runners),
+            lambda: (delivery for runner in self._runners for delivery in runner.current),
             self.services.metadata.webhooks.release_delivery,
             lambda delivery: f"webhook delivery {delivery.id}",
         )
+
+    def _going(self) -> bool:
+        return not self._stop.is_set()
 
     def _loop(self, number: int) -> None:
         runner = self._runners[number]  # its own name, for the lease
         try:
             while not self._stop.is_set():
-                pause = self._yield.pause() if self._yield else 0.0
-                if pause:
-                    self._stop.wait(pause)
-                    continue
-                cpu, delivery = time.thread_time(), None
+                most = BATCH
+                if self._yield is not None:
+                    pause, most = self._yield.pause(BATCH)
+                    if pause:
+                        self._stop.wait(pause)
+                        continue
+                cpu, sent = time.thread_time(), []
                 try:
-                    delivery = runner.run_once()
+                    sent = runner.run_once(most, self._going)
                 except Unavailable as exc:
                     log.warning("webhook worker: %s", exc.message)
                 except Exception:
                     log.exception("webhook worker: unexpected error")
                 finally:
                     if self._yield is not None:
-                        late = None
-                        if delivery is not None:
-                            late = (datetime.now(UTC) - delivery.due_at).total_seconds()
-                        self._yield.spent(time.thread_time() - cpu, late)
-                if delivery is not None:
+                        at = datetime.now(UTC)
+                        late = max(((at - d.due_at).total_seconds() for d in sent), default=None)
+                        self._yield.spent(time.thread_time() - cpu, most, len(sent), late)
+                if sent:
                     continue
                 with self._wake:
                     if not self._stop.is_set():

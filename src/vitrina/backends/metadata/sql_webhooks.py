@@ -1,17 +1,23 @@
 """Webhook deliveries in the SQL metadata database, sent by leased rows.
 
-A delivery is claimed with a lease (a worker that dies loses only its lease
-and another worker takes the delivery over), and only the holder of the
-newest claim may record its outcome. Apps take turns: a claim goes to the
-app with the fewest deliveries being sent, and an app never has more than
-``PER_APP`` sent at once, so one slow receiver holds up only its own events.
-Every step of a claim reads an index (``ix_webhook_deliveries_queue``).
+Deliveries are claimed with a lease (a worker that dies loses only its lease
+and another worker takes them over), and only the holder of the newest
+claim may record an outcome. A claim takes up to ``most`` due deliveries of
+one app in one write transaction, and their outcomes are recorded in one
+more: a burst of events costs a handful of write transactions, not two per
+event, which matters on SQLite where they queue behind the store's writes
+for the one writer. Apps take turns: a claim goes to the app with the
+fewest claims being sent, and an app never has more than ``PER_APP`` claims
+sent at once, so one slow receiver holds up only its own events (and at
+most ``PER_APP`` of a worker's threads). Every step of a claim reads an
+index (``ix_webhook_deliveries_queue``).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +34,7 @@ from vitrina.backends.metadata.sql_apps import _app
 from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors
 from vitrina.domain.values import UPDATED, App, Attempt, Delivery, WebhookEvent
 
-PER_APP = 4  # deliveries of one app being sent at once, at most
+PER_APP = 4  # claims of one app being sent at once (by as many workers), at most
 
 
 def _event(row: Any) -> WebhookEvent:
@@ -77,6 +83,42 @@ def _claimable(stamp: Stamp) -> sa.ColumnElement[bool]:
     )
 
 
+def _attempt_row(delivery: Delivery, attempt: Attempt) -> dict[str, Any]:
+    return {
+        "delivery": delivery.id,
+        "app_id": delivery.app_id,
+        "number": attempt.number,
+        "at": attempt.at,
+        "status": attempt.status,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "response": attempt.response,
+        "request_headers": dict(attempt.request_headers),
+        "request_body": attempt.request_body,
+        "next_at": attempt.next_at,
+    }
+
+
+def _finish_row(
+    delivery: Delivery, attempt: Attempt, delivered: bool, stamp: datetime
+) -> dict[str, Any]:
+    """Delivered; or due again at the attempt's ``next_at``; or failed for good."""
+    if delivered:
+        state, due = "delivered", delivery.due_at
+    elif attempt.next_at is not None:
+        state, due = "pending", attempt.next_at
+    else:
+        state, due = "failed", delivery.due_at
+    return {
+        "delivery": delivery.id,
+        "outcome": state,
+        "due": due,
+        "answered": attempt.status,
+        "reason": attempt.error,
+        "stamp": stamp,
+    }
+
+
 def expired(stamp: Stamp) -> sa.Select[tuple[int]]:
     """A delivery whose worker's lease ran out."""
     d = webhook_deliveries
@@ -88,10 +130,24 @@ def expired(stamp: Stamp) -> sa.Select[tuple[int]]:
     )
 
 
+def _claims(sending: sa.FromClause, app_id: Any, stamp: Stamp) -> sa.ScalarSelect[int]:
+    """How many claims (one per worker) of the app are being sent."""
+    return (
+        sa.select(sa.func.count(sa.distinct(sending.c.worker)))
+        .where(
+            sending.c.state == "sending",
+            sending.c.app_id == app_id,
+            sending.c.lease_until >= stamp,
+        )
+        .scalar_subquery()
+    )
+
+
 def fairest(stamp: Stamp) -> sa.Select[tuple[int, int]]:
-    """The oldest due delivery of the app with the fewest being sent (under
-    PER_APP), and the app: the apps with deliveries pending are walked by a
-    loose index scan, each one's oldest due delivery is one more index lookup."""
+    """The oldest due delivery of the app with the fewest claims being sent
+    (under PER_APP), and the app: the apps with deliveries pending are
+    walked by a loose index scan, each one's oldest due delivery is one more
+    index lookup."""
     d = webhook_deliveries
     pending = d.alias("pending")
     app = sa.select(sa.func.min(d.c.app_id).label("app_id")).where(d.c.state == "pending")
@@ -109,17 +165,7 @@ def fairest(stamp: Stamp) -> sa.Select[tuple[int, int]]:
         .limit(1)
         .scalar_subquery()
     )
-    sending = d.alias("sending")
-    busy = (
-        sa.select(sa.func.count())
-        .select_from(sending)
-        .where(
-            sending.c.state == "sending",
-            sending.c.app_id == waiting.c.app_id,
-            sending.c.lease_until >= stamp,
-        )
-        .scalar_subquery()
-    )
+    busy = _claims(d.alias("sending"), waiting.c.app_id, stamp)
     candidates = (
         sa.select(oldest.label("id"), busy.label("busy"))
         .where(waiting.c.app_id.is_not(None))
@@ -138,15 +184,46 @@ def fairest(stamp: Stamp) -> sa.Select[tuple[int, int]]:
 # The claim's statements, built once: building the loose index scan took
 # longer than running it (about 2 ms a claim).
 _STAMP: sa.BindParameter[datetime] = sa.bindparam("stamp", type_=sa.DateTime(timezone=True))
+_MOST = sa.bindparam("most", type_=sa.Integer)
 _FAIR = fairest(_STAMP).subquery("fair")
 _ONE = sa.select(sa.literal(1).label("one")).subquery("one")
-# one round trip: a lapsed claim to take over, else the fairest due delivery
-_PICK = sa.select(
-    expired(_STAMP).scalar_subquery().label("lapsed"), _FAIR.c.id, _FAIR.c.app_id
-).select_from(_ONE.outerjoin(_FAIR, sa.true()))
+_LAPSED = expired(_STAMP).subquery("lapsed")
+_LAPSED_APP = webhook_deliveries.alias("lapsed_app")
+# one round trip: a lapsed claim's app to take over, else the fairest app
+_PICK = (
+    sa.select(_LAPSED_APP.c.app_id.label("lapsed"), _FAIR.c.app_id)
+    .select_from(_ONE)
+    .outerjoin(_LAPSED, sa.true())
+    .outerjoin(_LAPSED_APP, _LAPSED_APP.c.id == _LAPSED.c.id)
+    .outerjoin(_FAIR, sa.true())
+)
+# the app's deliveries whose leases ran out, oldest lease first
+_LAPSED_OF_APP = (
+    sa.select(webhook_deliveries.c.id)
+    .where(
+        webhook_deliveries.c.state == "sending",
+        webhook_deliveries.c.app_id == sa.bindparam("app"),
+        webhook_deliveries.c.lease_until < _STAMP,
+    )
+    .order_by(webhook_deliveries.c.lease_until, webhook_deliveries.c.id)
+    .limit(_MOST)
+)
+# the app's oldest due deliveries, while it has fewer than PER_APP claims out
+_DUE_OF_APP = (
+    sa.select(webhook_deliveries.c.id)
+    .where(
+        webhook_deliveries.c.state == "pending",
+        webhook_deliveries.c.app_id == sa.bindparam("app"),
+        webhook_deliveries.c.due_at <= _STAMP,
+        _claims(webhook_deliveries.alias("sending"), sa.bindparam("app"), _STAMP) < PER_APP,
+    )
+    .order_by(webhook_deliveries.c.due_at, webhook_deliveries.c.id)
+    .limit(_MOST)
+)
+_CHOSEN: sa.BindParameter[list[int]] = sa.bindparam("chosen", expanding=True)
 _CLAIM = (
     webhook_deliveries.update()
-    .where(webhook_deliveries.c.id == sa.bindparam("chosen"), _claimable(_STAMP))
+    .where(webhook_deliveries.c.id.in_(_CHOSEN), _claimable(_STAMP))
     .values(
         state="sending",
         attempts=webhook_deliveries.c.attempts + 1,
@@ -156,51 +233,50 @@ _CLAIM = (
     )
     .returning(webhook_deliveries.c.id)
 )
-_CLAIMED = _WITH_EVENT.where(webhook_deliveries.c.id == sa.bindparam("chosen"))
+_CLAIMED = _WITH_EVENT.where(webhook_deliveries.c.id.in_(_CHOSEN)).order_by(
+    webhook_deliveries.c.due_at, webhook_deliveries.c.id
+)
 _APP = sa.select(apps).where(apps.c.id == sa.bindparam("app"))
 # PostgreSQL: the claimers of one app take turns (a lock held until the
-# claim commits), then take its oldest due delivery and count what it has in
-# flight afresh; so none of them fails for having chosen the same delivery,
-# and PER_APP holds. An advisory lock, not the app's row: deleting an app
-# locks its deliveries and then its row, and would deadlock with a claim
-# that held the row and waited for a delivery.
+# claim commits), then take its oldest due deliveries and count its claims
+# in flight afresh; so none of them fails for having chosen the same
+# deliveries, and PER_APP holds. An advisory lock, not the app's row:
+# deleting an app locks its deliveries and then its row, and would deadlock
+# with a claim that held the row and waited for a delivery.
 _CLAIMERS = 0x77656268  # the advisory locks' key space: b"webh"
 _LOCK_APP = sa.select(sa.func.pg_advisory_xact_lock(_CLAIMERS, sa.bindparam("app")))
-_SENDING = webhook_deliveries.alias("sending")
-_BUSY = (
-    sa.select(sa.func.count())
-    .select_from(_SENDING)
-    .where(
-        _SENDING.c.state == "sending",
-        _SENDING.c.app_id == sa.bindparam("app"),
-        _SENDING.c.lease_until >= _STAMP,
-    )
-    .scalar_subquery()
-)
-_NEXT_OF_APP = (
-    sa.select(webhook_deliveries.c.id)
-    .where(
-        webhook_deliveries.c.state == "pending",
-        webhook_deliveries.c.app_id == sa.bindparam("app"),
-        webhook_deliveries.c.due_at <= _STAMP,
-        _BUSY < PER_APP,
-    )
-    .order_by(webhook_deliveries.c.due_at, webhook_deliveries.c.id)
-    .limit(1)
-)
-_HELD = sa.select(webhook_deliveries.c.state, webhook_deliveries.c.attempts).where(
-    webhook_deliveries.c.id == sa.bindparam("chosen")
-)
+_HELD = sa.select(
+    webhook_deliveries.c.id, webhook_deliveries.c.state, webhook_deliveries.c.attempts
+).where(webhook_deliveries.c.id.in_(_CHOSEN))
 _HELD_LOCKED = _HELD.with_for_update()  # PostgreSQL; SQLite's write transaction excludes
 _FINISH = (
     webhook_deliveries.update()
-    .where(webhook_deliveries.c.id == sa.bindparam("chosen"))
+    .where(webhook_deliveries.c.id == sa.bindparam("delivery"))
     .values(
         state=sa.bindparam("outcome"),
         due_at=sa.bindparam("due", type_=sa.DateTime(timezone=True)),
         lease_until=None,
         last_status=sa.bindparam("answered"),
         last_error=sa.bindparam("reason"),
+        updated_at=_STAMP,
+    )
+)
+# a claimed delivery never sent: pending again, due as it was, its attempt
+# not counted; only while the claim that took it holds (its attempts as
+# claimed, state sending: the one who gives it back is the only one who
+# may, since any other claim counts one more attempt)
+_UNSENT = (
+    webhook_deliveries.update()
+    .where(
+        webhook_deliveries.c.id == sa.bindparam("delivery"),
+        webhook_deliveries.c.state == "sending",
+        webhook_deliveries.c.attempts == sa.bindparam("claimed"),
+    )
+    .values(
+        state="pending",
+        attempts=webhook_deliveries.c.attempts - 1,
+        lease_until=None,
+        worker=None,
         updated_at=_STAMP,
     )
 )
@@ -211,89 +287,72 @@ class SqlWebhooks:
         self.db = db
 
     @translate_errors
-    def claim_delivery(self, worker: str, lease_seconds: int) -> tuple[Delivery, App] | None:
-        for _ in range(8):  # another worker took the candidate first: pick again
+    def claim_deliveries(
+        self, worker: str, lease_seconds: int, most: int
+    ) -> tuple[App, list[Delivery]] | None:
+        for _ in range(8):  # another worker took the candidates first: pick again
             stamp = now()
-            at = {"stamp": stamp}
             with self.db.write() as conn:
-                pick = conn.execute(_PICK, at).one()
-                delivery_id: int | None = pick.lapsed
-                if delivery_id is None:
-                    if pick.id is None:
-                        return None
-                    delivery_id = pick.id
-                    if not self.db.sqlite:
-                        delivery_id = self._next_of_app(conn, pick.app_id, stamp)
-                        if delivery_id is None:
-                            continue
+                pick = conn.execute(_PICK, {"stamp": stamp}).one()
+                app_id: int | None = pick.lapsed if pick.lapsed is not None else pick.app_id
+                if app_id is None:
+                    return None
+                at = {"app": app_id, "stamp": stamp, "most": max(1, most)}
+                if not self.db.sqlite:
+                    conn.execute(_LOCK_APP, at)  # this claimer's turn on the app
+                chosen = _LAPSED_OF_APP if pick.lapsed is not None else _DUE_OF_APP
+                ids = list(conn.execute(chosen, at).scalars())
+                if not ids:  # PostgreSQL: taken meanwhile, or PER_APP reached
+                    continue
                 claim = {
                     "stamp": stamp,
-                    "chosen": delivery_id,
+                    "chosen": ids,
                     "lease": stamp + timedelta(seconds=lease_seconds),
                     "claimer": worker[:100],
                 }
-                if conn.execute(_CLAIM, claim).first() is None:
+                claimed = list(conn.execute(_CLAIM, claim).scalars())
+                if not claimed:
                     continue
-                row = conn.execute(_CLAIMED, {"chosen": delivery_id}).one()
-                app = conn.execute(_APP, {"app": row.app_id}).one()
-            return _delivery(row), _app(app)
+                rows = conn.execute(_CLAIMED, {"chosen": claimed}).all()
+                app = conn.execute(_APP, {"app": app_id}).one()
+            return _app(app), [_delivery(row) for row in rows]
         return None
 
-    def _next_of_app(self, conn: sa.Connection, app_id: int, stamp: datetime) -> int | None:
-        """PostgreSQL: the app's oldest due delivery, once this claimer's turn
-        on the app has come; None when it has PER_APP in flight by then."""
-        at = {"app": app_id, "stamp": stamp}
-        conn.execute(_LOCK_APP, at)
-        found: int | None = conn.execute(_NEXT_OF_APP, at).scalar()
-        return found
-
-    def _held(self, conn: sa.Connection, delivery: Delivery) -> bool:
-        held = _HELD if self.db.sqlite else _HELD_LOCKED
-        row = conn.execute(held, {"chosen": delivery.id}).first()
-        return row is not None and row.state == "sending" and row.attempts == delivery.attempts
-
     @translate_errors
-    def finish_attempt(
-        self, delivery: Delivery, attempt: Attempt, delivered: bool, retry_at: datetime | None
-    ) -> bool:
-        stamp = now()
+    def finish_attempts(
+        self, made: Sequence[tuple[Delivery, Attempt, bool]], unsent: Sequence[Delivery] = ()
+    ) -> list[bool]:
+        stamp, held = now(), set[int]()
+        if not made and not unsent:
+            return []
         with self.db.write() as conn:
-            conn.execute(
-                webhook_attempts.insert(),
-                {
-                    "delivery": delivery.id,
-                    "app_id": delivery.app_id,
-                    "number": attempt.number,
-                    "at": attempt.at,
-                    "status": attempt.status,
-                    "duration_ms": attempt.duration_ms,
-                    "error": attempt.error,
-                    "response": attempt.response,
-                    "request_headers": dict(attempt.request_headers),
-                    "request_body": attempt.request_body,
-                    "next_at": None if delivered else retry_at,
-                },
-            )
-            if not self._held(conn, delivery):
-                return False
-            if delivered:
-                state, due = "delivered", delivery.due_at
-            elif retry_at is not None:
-                state, due = "pending", retry_at
-            else:
-                state, due = "failed", delivery.due_at
-            conn.execute(
-                _FINISH,
-                {
-                    "chosen": delivery.id,
-                    "outcome": state,
-                    "due": due,
-                    "answered": attempt.status,
-                    "reason": attempt.error,
-                    "stamp": stamp,
-                },
-            )
-        return True
+            if made:
+                conn.execute(
+                    webhook_attempts.insert(),
+                    [_attempt_row(delivery, attempt) for delivery, attempt, _ in made],
+                )
+                held = self._held(conn, [delivery for delivery, _, _ in made])
+                finished = [
+                    _finish_row(delivery, attempt, delivered, stamp)
+                    for delivery, attempt, delivered in made
+                    if delivery.id in held
+                ]
+                if finished:
+                    conn.execute(_FINISH, finished)
+            if unsent:
+                conn.execute(
+                    _UNSENT,
+                    [{"delivery": d.id, "claimed": d.attempts, "stamp": stamp} for d in unsent],
+                )
+        return [delivery.id in held for delivery, _, _ in made]
+
+    def _held(self, conn: sa.Connection, deliveries: list[Delivery]) -> set[int]:
+        """Those of ``deliveries`` whose claim still holds: still being sent,
+        and no other claim since (which would have counted one more attempt)."""
+        held = _HELD if self.db.sqlite else _HELD_LOCKED
+        rows = conn.execute(held, {"chosen": [d.id for d in deliveries]})
+        now_at = {row.id: (row.state, row.attempts) for row in rows}
+        return {d.id for d in deliveries if now_at.get(d.id) == ("sending", d.attempts)}
 
     @translate_errors
     def release_delivery(self, delivery: Delivery) -> None:
