@@ -153,11 +153,12 @@ class JobWorker:
     stopped, so a slow download holds up one thread, not the queue; the
     claim order keeps stores fair. The first thread also sweeps. Beside
     them, the webhook sender's threads (``webhooks``) start and stop with it;
-    ``beside_requests``: this process also answers requests (the count of
-    those begun so far), which the senders yield to (webhooks.Yielding)."""
+    ``beside_requests``: this process also answers requests (the seconds
+    so far it spent answering at least one), which the senders yield to
+    while they saturate it (webhooks.Yielding)."""
 
     def __init__(
-        self, services: Services, beside_requests: Callable[[], int] | None = None
+        self, services: Services, beside_requests: Callable[[], float] | None = None
     ) -> None:
         self.services = services
         self.poll = services.job_rules.poll_seconds
@@ -169,7 +170,7 @@ class JobWorker:
             threading.Thread(target=self._loop, args=(n,), name=f"vitrina-jobs-{n}", daemon=True)
             for n in range(count)
         ]
-        self.webhooks = webhooks.WebhookWorker(services, requests=beside_requests)
+        self.webhooks = webhooks.WebhookWorker(services, answering=beside_requests)
 
     def start(self) -> None:
         for thread in self._threads:

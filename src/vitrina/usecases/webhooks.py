@@ -307,43 +307,39 @@ class WebhookRunner:
 
 
 class Yielding:
-    """Sending yields to the requests of its process while they come.
+    """Sending yields to the requests of its process while they saturate it.
 
     In ``vitrina serve`` the senders share the process, and its interpreter
-    lock, with the threads answering requests: sending an event takes about
-    as much of it as the write that caused it, so a burst of writes would
-    slow down by a third or more because webhooks are on. So, window by
-    window (a tenth of a second), while the process is busy (it began at
-    least ``REQUESTS`` requests in the last window, or the rest of it used
-    more than half a core), the senders together take at most a tenth of
-    the window's time: a claim takes as many deliveries as fit in what is
-    left of it (each one costing what a delivery has been costing), and
-    the events go out when the burst ends. Never for long: once a delivery
-    is claimed more than ``LAG_SECONDS`` after it fell due, the senders stop
-    yielding until they catch up. A worker of its own (``vitrina worker``,
-    or the parent of ``serve --workers N``) has no requests to yield to,
-    and does not yield.
+    lock, with the threads answering requests: while requests keep the
+    process busy, whatever the senders take, the requests lose. So, window
+    by window (a tenth of a second), a process that was answering requests
+    for at least half of the window is busy: requests come faster than it
+    answers them, or as fast, and a sender would make them wait. Then the
+    senders together take at most ``SHARE`` of the window's time: a claim
+    takes as many deliveries as fit in what is left of it (each one costing
+    what a delivery has been costing), and the events go out when the burst
+    ends. A process that merely receives requests, however many, with time
+    between them is not busy, and its senders send at will. Never for long:
+    once a delivery is claimed more than ``LAG_SECONDS`` after it fell due,
+    the senders stop yielding until they catch up. A worker of its own
+    (``vitrina worker``, or the parent of ``serve --workers N``) has no
+    requests to yield to, and does not yield.
 
-    ``requests``: how many requests the process has begun so far;
-    ``clock`` and ``cpu``: the wall clock and the process's CPU time."""
+    ``answering``: the seconds so far during which the process was
+    answering at least one request; ``clock``: the wall clock."""
 
     WINDOW = 0.1  # seconds
-    BUSY = 0.5  # the rest of the process used more than this many cores: busy
-    REQUESTS = 2  # or it began this many requests in the window: busy
-    SHARE = 0.1  # the senders' share of a busy window
+    BUSY = 0.5  # answering requests for this share of a window: busy
+    SHARE = 0.02  # the senders' share of a busy window
     LAG_SECONDS = 10.0
 
     def __init__(
-        self,
-        requests: Callable[[], int],
-        clock: Callable[[], float] = time.monotonic,
-        cpu: Callable[[], float] = time.process_time,
+        self, answering: Callable[[], float], clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._requests, self._clock, self._process_cpu = requests, clock, cpu
+        self._answering, self._clock = answering, clock
         self._lock = threading.Lock()
         self._start = clock()
-        self._cpu = cpu()
-        self._begun = requests()
+        self._answered = answering()
         self._senders = 0.0  # CPU seconds the senders used in this window
         self._claiming = 0  # deliveries claims under way may take
         self._cost = 0.001  # CPU seconds a delivery takes, as recently measured
@@ -357,11 +353,10 @@ class Yielding:
             stamp = self._clock()
             wall = stamp - self._start
             if wall >= self.WINDOW:
-                cpu, begun = self._process_cpu(), self._requests()
-                others = (cpu - self._cpu - self._senders) / wall
-                busy = others > self.BUSY or begun - self._begun >= self.REQUESTS
+                answered = self._answering()
+                busy = (answered - self._answered) / wall >= self.BUSY
                 self._busy, self._behind = busy and not self._behind, False
-                self._start, self._cpu, self._senders, self._begun = stamp, cpu, 0.0, begun
+                self._start, self._answered, self._senders = stamp, answered, 0.0
                 wall = 0.0
             fits = most
             if self._busy:
@@ -397,18 +392,18 @@ def prune(services: Services) -> int:
 class WebhookWorker:
     """Sends deliveries in ``VITRINA_WEBHOOK_CONCURRENCY`` background threads
     until stopped: a slow receiver holds up one thread, and the claim keeps
-    it to its own app's deliveries. ``requests``: the worker shares its
-    process with the server's requests, and counts those begun so far
-    (``Yielding``)."""
+    it to its own app's deliveries. ``answering``: the worker shares its
+    process with the server's requests, and this tells how long it has
+    spent answering them so far (``Yielding``)."""
 
-    def __init__(self, services: Services, requests: Callable[[], int] | None = None) -> None:
+    def __init__(self, services: Services, answering: Callable[[], float] | None = None) -> None:
         self.services = services
         rules = services.webhook_rules
         self.poll = rules.poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._runners = [WebhookRunner(services) for _ in range(rules.concurrency)]
-        self._yield = Yielding(requests) if requests else None
+        self._yield = Yielding(answering) if answering else None
         self._threads = [
             threading.Thread(
                 target=self._loop, args=(n,), name=f"vitrina-webhooks-{n}", daemon=True

@@ -109,7 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.run_jobs:
-            ctx.worker = JobWorker(services, beside_requests=activity.count)
+            ctx.worker = JobWorker(services, beside_requests=activity.answering)
             ctx.worker.start()
             # batch tickets: their requests run on this event loop (web/batch_calls.py)
             calls = TableCalls(_app, on_loop(asyncio.get_running_loop()))

@@ -65,14 +65,31 @@ def _as_sent(scope: Scope) -> str:
 
 
 class Activity:
-    """How many requests this process has begun to answer (the webhook
-    senders running beside them yield while they come: usecases/webhooks.py)."""
+    """How long this process has spent answering requests: the seconds so
+    far during which at least one was under way (the webhook senders
+    running beside them yield while requests keep the process busy:
+    usecases/webhooks.py). Written on the event loop only; read anywhere."""
 
     def __init__(self) -> None:
-        self.begun = 0  # written on the event loop only; read anywhere
+        self.under_way = 0
+        self._since = 0.0  # when the requests under way began to be
+        self._answered = 0.0  # seconds with requests under way, up to _since
 
-    def count(self) -> int:
-        return self.begun
+    def begin(self) -> None:
+        if not self.under_way:
+            self._since = time.monotonic()
+        self.under_way += 1
+
+    def end(self) -> None:
+        self.under_way -= 1
+        if not self.under_way:
+            self._answered += time.monotonic() - self._since
+
+    def answering(self) -> float:
+        """Read from another thread without a lock: at worst a moment is
+        counted twice or not at all, for one window of the senders."""
+        since, under_way, answered = self._since, self.under_way, self._answered
+        return answered + (time.monotonic() - since if under_way else 0.0)
 
 
 class Observer:
@@ -95,7 +112,7 @@ class Observer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.activity.begun += 1
+        self.activity.begin()
         rid = _request_id(scope)
         token = logs.request_id.set(rid)
         header = (b"x-request-id", rid.encode("ascii"))
@@ -114,6 +131,7 @@ class Observer:
         try:
             await self.app(scope, receive, sending)
         finally:
+            self.activity.end()
             self._record(scope, rid, status, sent, at, time.perf_counter() - started)
             logs.request_id.reset(token)
 
