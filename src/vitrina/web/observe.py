@@ -112,7 +112,6 @@ class Observer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.activity.begin()
         rid = _request_id(scope)
         token = logs.request_id.set(rid)
         header = (b"x-request-id", rid.encode("ascii"))
@@ -128,6 +127,7 @@ class Observer:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        self.activity.begin()
         try:
             await self.app(scope, receive, sending)
         finally:
