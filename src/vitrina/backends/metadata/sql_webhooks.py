@@ -32,9 +32,21 @@ from vitrina.backends.metadata.schema import (
 )
 from vitrina.backends.metadata.sql_apps import _app
 from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors
+from vitrina.backends.metadata.sql_webhook_queue import (
+    APP,
+    CLAIM,
+    CLAIMED,
+    DUE_OF_APP,
+    FINISH,
+    HELD,
+    HELD_LOCKED,
+    LAPSED_OF_APP,
+    LOCK_APP,
+    PICK,
+    UNSENT,
+    WITH_EVENT,
+)
 from vitrina.domain.values import UPDATED, App, Attempt, Delivery, WebhookEvent
-
-PER_APP = 4  # claims of one app being sent at once (by as many workers), at most
 
 
 def _event(row: Any) -> WebhookEvent:
@@ -61,25 +73,6 @@ def _delivery(row: Any) -> Delivery:
         last_error=row.last_error,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
-    )
-
-
-_WITH_EVENT = sa.select(
-    webhook_deliveries,
-    webhook_events.c.event_id,
-    webhook_events.c.entity_id,
-    webhook_events.c.event_type,
-    webhook_events.c.created,
-).join(webhook_events, webhook_events.c.id == webhook_deliveries.c.event)
-
-
-Stamp = datetime | sa.BindParameter[datetime]
-
-
-def _claimable(stamp: Stamp) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        sa.and_(webhook_deliveries.c.state == "pending", webhook_deliveries.c.due_at <= stamp),
-        sa.and_(webhook_deliveries.c.state == "sending", webhook_deliveries.c.lease_until < stamp),
     )
 
 
@@ -119,169 +112,6 @@ def _finish_row(
     }
 
 
-def expired(stamp: Stamp) -> sa.Select[tuple[int]]:
-    """A delivery whose worker's lease ran out."""
-    d = webhook_deliveries
-    return (
-        sa.select(d.c.id)
-        .where(d.c.state == "sending", d.c.lease_until < stamp)
-        .order_by(d.c.lease_until)
-        .limit(1)
-    )
-
-
-def _claims(sending: sa.FromClause, app_id: Any, stamp: Stamp) -> sa.ScalarSelect[int]:
-    """How many claims (one per worker) of the app are being sent."""
-    return (
-        sa.select(sa.func.count(sa.distinct(sending.c.worker)))
-        .where(
-            sending.c.state == "sending",
-            sending.c.app_id == app_id,
-            sending.c.lease_until >= stamp,
-        )
-        .scalar_subquery()
-    )
-
-
-def fairest(stamp: Stamp) -> sa.Select[tuple[int, int]]:
-    """The oldest due delivery of the app with the fewest claims being sent
-    (under PER_APP), and the app: the apps with deliveries pending are
-    walked by a loose index scan, each one's oldest due delivery is one more
-    index lookup."""
-    d = webhook_deliveries
-    pending = d.alias("pending")
-    app = sa.select(sa.func.min(d.c.app_id).label("app_id")).where(d.c.state == "pending")
-    waiting = app.cte("waiting", recursive=True)
-    following = (
-        sa.select(sa.func.min(pending.c.app_id))
-        .where(pending.c.state == "pending", pending.c.app_id > waiting.c.app_id)
-        .scalar_subquery()
-    )
-    waiting = waiting.union_all(sa.select(following).where(waiting.c.app_id.is_not(None)))
-    oldest = (
-        sa.select(d.c.id)
-        .where(d.c.state == "pending", d.c.app_id == waiting.c.app_id, d.c.due_at <= stamp)
-        .order_by(d.c.due_at, d.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    busy = _claims(d.alias("sending"), waiting.c.app_id, stamp)
-    candidates = (
-        sa.select(oldest.label("id"), busy.label("busy"))
-        .where(waiting.c.app_id.is_not(None))
-        .subquery()
-    )
-    chosen = d.alias("chosen")
-    return (
-        sa.select(candidates.c.id, chosen.c.app_id)
-        .join(chosen, chosen.c.id == candidates.c.id)
-        .where(candidates.c.busy < PER_APP)
-        .order_by(candidates.c.busy, chosen.c.due_at, chosen.c.id)
-        .limit(1)
-    )
-
-
-# The claim's statements, built once: building the loose index scan took
-# longer than running it (about 2 ms a claim).
-_STAMP: sa.BindParameter[datetime] = sa.bindparam("stamp", type_=sa.DateTime(timezone=True))
-_MOST = sa.bindparam("most", type_=sa.Integer)
-_FAIR = fairest(_STAMP).subquery("fair")
-_ONE = sa.select(sa.literal(1).label("one")).subquery("one")
-_LAPSED = expired(_STAMP).subquery("lapsed")
-_LAPSED_APP = webhook_deliveries.alias("lapsed_app")
-# one round trip: a lapsed claim's app to take over, else the fairest app
-_PICK = (
-    sa.select(_LAPSED_APP.c.app_id.label("lapsed"), _FAIR.c.app_id)
-    .select_from(_ONE)
-    .outerjoin(_LAPSED, sa.true())
-    .outerjoin(_LAPSED_APP, _LAPSED_APP.c.id == _LAPSED.c.id)
-    .outerjoin(_FAIR, sa.true())
-)
-# the app's deliveries whose leases ran out, oldest lease first
-_LAPSED_OF_APP = (
-    sa.select(webhook_deliveries.c.id)
-    .where(
-        webhook_deliveries.c.state == "sending",
-        webhook_deliveries.c.app_id == sa.bindparam("app"),
-        webhook_deliveries.c.lease_until < _STAMP,
-    )
-    .order_by(webhook_deliveries.c.lease_until, webhook_deliveries.c.id)
-    .limit(_MOST)
-)
-# the app's oldest due deliveries, while it has fewer than PER_APP claims out
-_DUE_OF_APP = (
-    sa.select(webhook_deliveries.c.id)
-    .where(
-        webhook_deliveries.c.state == "pending",
-        webhook_deliveries.c.app_id == sa.bindparam("app"),
-        webhook_deliveries.c.due_at <= _STAMP,
-        _claims(webhook_deliveries.alias("sending"), sa.bindparam("app"), _STAMP) < PER_APP,
-    )
-    .order_by(webhook_deliveries.c.due_at, webhook_deliveries.c.id)
-    .limit(_MOST)
-)
-_CHOSEN: sa.BindParameter[list[int]] = sa.bindparam("chosen", expanding=True)
-_CLAIM = (
-    webhook_deliveries.update()
-    .where(webhook_deliveries.c.id.in_(_CHOSEN), _claimable(_STAMP))
-    .values(
-        state="sending",
-        attempts=webhook_deliveries.c.attempts + 1,
-        lease_until=sa.bindparam("lease", type_=sa.DateTime(timezone=True)),
-        worker=sa.bindparam("claimer"),
-        updated_at=_STAMP,
-    )
-    .returning(webhook_deliveries.c.id)
-)
-_CLAIMED = _WITH_EVENT.where(webhook_deliveries.c.id.in_(_CHOSEN)).order_by(
-    webhook_deliveries.c.due_at, webhook_deliveries.c.id
-)
-_APP = sa.select(apps).where(apps.c.id == sa.bindparam("app"))
-# PostgreSQL: the claimers of one app take turns (a lock held until the
-# claim commits), then take its oldest due deliveries and count its claims
-# in flight afresh; so none of them fails for having chosen the same
-# deliveries, and PER_APP holds. An advisory lock, not the app's row:
-# deleting an app locks its deliveries and then its row, and would deadlock
-# with a claim that held the row and waited for a delivery.
-_CLAIMERS = 0x77656268  # the advisory locks' key space: b"webh"
-_LOCK_APP = sa.select(sa.func.pg_advisory_xact_lock(_CLAIMERS, sa.bindparam("app")))
-_HELD = sa.select(
-    webhook_deliveries.c.id, webhook_deliveries.c.state, webhook_deliveries.c.attempts
-).where(webhook_deliveries.c.id.in_(_CHOSEN))
-_HELD_LOCKED = _HELD.with_for_update()  # PostgreSQL; SQLite's write transaction excludes
-_FINISH = (
-    webhook_deliveries.update()
-    .where(webhook_deliveries.c.id == sa.bindparam("delivery"))
-    .values(
-        state=sa.bindparam("outcome"),
-        due_at=sa.bindparam("due", type_=sa.DateTime(timezone=True)),
-        lease_until=None,
-        last_status=sa.bindparam("answered"),
-        last_error=sa.bindparam("reason"),
-        updated_at=_STAMP,
-    )
-)
-# a claimed delivery never sent: pending again, due as it was, its attempt
-# not counted; only while the claim that took it holds (its attempts as
-# claimed, state sending: the one who gives it back is the only one who
-# may, since any other claim counts one more attempt)
-_UNSENT = (
-    webhook_deliveries.update()
-    .where(
-        webhook_deliveries.c.id == sa.bindparam("delivery"),
-        webhook_deliveries.c.state == "sending",
-        webhook_deliveries.c.attempts == sa.bindparam("claimed"),
-    )
-    .values(
-        state="pending",
-        attempts=webhook_deliveries.c.attempts - 1,
-        lease_until=None,
-        worker=None,
-        updated_at=_STAMP,
-    )
-)
-
-
 class SqlWebhooks:
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
@@ -293,14 +123,14 @@ class SqlWebhooks:
         for _ in range(8):  # another worker took the candidates first: pick again
             stamp = now()
             with self.db.write() as conn:
-                pick = conn.execute(_PICK, {"stamp": stamp}).one()
+                pick = conn.execute(PICK, {"stamp": stamp}).one()
                 app_id: int | None = pick.lapsed if pick.lapsed is not None else pick.app_id
                 if app_id is None:
                     return None
                 at = {"app": app_id, "stamp": stamp, "most": max(1, most)}
                 if not self.db.sqlite:
-                    conn.execute(_LOCK_APP, at)  # this claimer's turn on the app
-                chosen = _LAPSED_OF_APP if pick.lapsed is not None else _DUE_OF_APP
+                    conn.execute(LOCK_APP, at)  # this claimer's turn on the app
+                chosen = LAPSED_OF_APP if pick.lapsed is not None else DUE_OF_APP
                 ids = list(conn.execute(chosen, at).scalars())
                 if not ids:  # PostgreSQL: taken meanwhile, or PER_APP reached
                     continue
@@ -310,11 +140,11 @@ class SqlWebhooks:
                     "lease": stamp + timedelta(seconds=lease_seconds),
                     "claimer": worker[:100],
                 }
-                claimed = list(conn.execute(_CLAIM, claim).scalars())
+                claimed = list(conn.execute(CLAIM, claim).scalars())
                 if not claimed:
                     continue
-                rows = conn.execute(_CLAIMED, {"chosen": claimed}).all()
-                app = conn.execute(_APP, {"app": app_id}).one()
+                rows = conn.execute(CLAIMED, {"chosen": claimed}).all()
+                app = conn.execute(APP, {"app": app_id}).one()
             return _app(app), [_delivery(row) for row in rows]
         return None
 
@@ -338,10 +168,10 @@ class SqlWebhooks:
                     if delivery.id in held
                 ]
                 if finished:
-                    conn.execute(_FINISH, finished)
+                    conn.execute(FINISH, finished)
             if unsent:
                 conn.execute(
-                    _UNSENT,
+                    UNSENT,
                     [{"delivery": d.id, "claimed": d.attempts, "stamp": stamp} for d in unsent],
                 )
         return [delivery.id in held for delivery, _, _ in made]
@@ -349,7 +179,7 @@ class SqlWebhooks:
     def _held(self, conn: sa.Connection, deliveries: list[Delivery]) -> set[int]:
         """Those of ``deliveries`` whose claim still holds: still being sent,
         and no other claim since (which would have counted one more attempt)."""
-        held = _HELD if self.db.sqlite else _HELD_LOCKED
+        held = HELD if self.db.sqlite else HELD_LOCKED
         rows = conn.execute(held, {"chosen": [d.id for d in deliveries]})
         now_at = {row.id: (row.state, row.attempts) for row in rows}
         return {d.id for d in deliveries if now_at.get(d.id) == ("sending", d.attempts)}
@@ -405,7 +235,7 @@ class SqlWebhooks:
             if live is None:
                 return None
             new_id = self._new_delivery(conn, old.event, old.app_id, store_id)
-            row = conn.execute(_WITH_EVENT.where(d.c.id == new_id)).one()
+            row = conn.execute(WITH_EVENT.where(d.c.id == new_id)).one()
         return _delivery(row)
 
     @translate_errors
@@ -434,7 +264,7 @@ class SqlWebhooks:
                 .returning(webhook_events.c.id)
             ).scalar_one()
             new_id = self._new_delivery(conn, event, app_id, store_id)
-            row = conn.execute(_WITH_EVENT.where(d.c.id == new_id)).one()
+            row = conn.execute(WITH_EVENT.where(d.c.id == new_id)).one()
         return _delivery(row)
 
     @translate_errors
@@ -442,7 +272,7 @@ class SqlWebhooks:
         self, store_id: int, app_id: int | None = None, limit: int = 100, before: int = 0
     ) -> list[Delivery]:
         d = webhook_deliveries
-        query = _WITH_EVENT.where(d.c.store_id == store_id).order_by(d.c.id.desc()).limit(limit)
+        query = WITH_EVENT.where(d.c.store_id == store_id).order_by(d.c.id.desc()).limit(limit)
         if app_id is not None:
             query = query.where(d.c.app_id == app_id)
         if before:
@@ -455,7 +285,7 @@ class SqlWebhooks:
         d = webhook_deliveries
         with self.db.read() as conn:
             row = conn.execute(
-                _WITH_EVENT.where(d.c.store_id == store_id, d.c.id == delivery_id)
+                WITH_EVENT.where(d.c.store_id == store_id, d.c.id == delivery_id)
             ).first()
         return _delivery(row) if row else None
 
