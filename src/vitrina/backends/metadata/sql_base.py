@@ -188,6 +188,26 @@ class SqlDatabase:
 CHANGES_KEPT = 10_000
 
 
+def waiting(table: sa.Table, column: str, state: str) -> sa.CTE:
+    """The distinct values of ``column`` (a store's or an app's id) among the
+    rows of ``table`` in ``state``, walked by a loose index scan: each step
+    is one index lookup, the next value above the last, so no step visits
+    every row (a queue's fair claim). A recursive CTE ``waiting`` of one
+    column of that name, which ends in a NULL."""
+    other = table.alias("other")
+    first = (
+        sa.select(sa.func.min(table.c[column]).label(column))
+        .where(table.c.state == state)
+        .cte("waiting", recursive=True)
+    )
+    following = (
+        sa.select(sa.func.min(other.c[column]))
+        .where(other.c.state == state, other.c[column] > first.c[column])
+        .scalar_subquery()
+    )
+    return first.union_all(sa.select(following).where(first.c[column].is_not(None)))
+
+
 def touch(conn: sa.Connection, *category_ids: int) -> None:
     """Mark categories as changed by this write (``SqlDatabase.write(store)``),
     so that read caches fetch them again, and only them."""

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vitrina.backends.metadata.schema import batch_items, batch_tickets
-from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors
+from vitrina.backends.metadata.sql_base import SqlDatabase, aware, now, translate_errors, waiting
 from vitrina.domain.batches import (
     COMPLETED,
     IN_PROGRESS,
@@ -56,18 +56,7 @@ def fairest(stamp: datetime) -> sa.Select[tuple[int]]:
     that joined the queue first, if it is due and no lease holds it. The
     stores with open tickets are walked by a loose index scan, and each
     one's oldest ticket is one more index lookup."""
-    other = _T.alias("other")
-    store = (
-        sa.select(sa.func.min(_T.c.store_id).label("store_id"))
-        .where(_T.c.state == "open")
-        .cte("waiting", recursive=True)
-    )
-    following = (
-        sa.select(sa.func.min(other.c.store_id))
-        .where(other.c.state == "open", other.c.store_id > store.c.store_id)
-        .scalar_subquery()
-    )
-    store = store.union_all(sa.select(following).where(store.c.store_id.is_not(None)))
+    store = waiting(_T, "store_id", "open")
     oldest = (
         sa.select(_T.c.id)
         .where(_T.c.state == "open", _T.c.store_id == store.c.store_id)

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from vitrina.backends.metadata.schema import jobs
+from vitrina.backends.metadata.sql_base import waiting
 
 
 def claimable(stamp: datetime) -> sa.ColumnElement[bool]:
@@ -35,18 +36,7 @@ def fairest(stamp: datetime) -> sa.Select[tuple[int]]:
     the next store id above the last, from ix_jobs_queue), and each store's
     oldest due job is one more index lookup; the running count of a store
     reads the few running rows. No step visits every queued job."""
-    queued = jobs.alias("queued")
-    store = (
-        sa.select(sa.func.min(jobs.c.store_id).label("store_id"))
-        .where(jobs.c.state == "queued")
-        .cte("waiting", recursive=True)
-    )
-    following = (
-        sa.select(sa.func.min(queued.c.store_id))
-        .where(queued.c.state == "queued", queued.c.store_id > store.c.store_id)
-        .scalar_subquery()
-    )
-    store = store.union_all(sa.select(following).where(store.c.store_id.is_not(None)))
+    store = waiting(jobs, "store_id", "queued")
     oldest = (
         sa.select(jobs.c.id)
         .where(

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vitrina.backends.metadata.schema import apps, webhook_deliveries, webhook_events
+from vitrina.backends.metadata.sql_base import waiting
 
 PER_APP = 4  # claims of one app being sent at once (by as many workers), at most
 
@@ -64,26 +65,18 @@ def fairest(stamp: Stamp) -> sa.Select[tuple[int, int]]:
     walked by a loose index scan, each one's oldest due delivery is one more
     index lookup."""
     d = webhook_deliveries
-    pending = d.alias("pending")
-    app = sa.select(sa.func.min(d.c.app_id).label("app_id")).where(d.c.state == "pending")
-    waiting = app.cte("waiting", recursive=True)
-    following = (
-        sa.select(sa.func.min(pending.c.app_id))
-        .where(pending.c.state == "pending", pending.c.app_id > waiting.c.app_id)
-        .scalar_subquery()
-    )
-    waiting = waiting.union_all(sa.select(following).where(waiting.c.app_id.is_not(None)))
+    apps_waiting = waiting(d, "app_id", "pending")
     oldest = (
         sa.select(d.c.id)
-        .where(d.c.state == "pending", d.c.app_id == waiting.c.app_id, d.c.due_at <= stamp)
+        .where(d.c.state == "pending", d.c.app_id == apps_waiting.c.app_id, d.c.due_at <= stamp)
         .order_by(d.c.due_at, d.c.id)
         .limit(1)
         .scalar_subquery()
     )
-    busy = claims(d.alias("sending"), waiting.c.app_id, stamp)
+    busy = claims(d.alias("sending"), apps_waiting.c.app_id, stamp)
     candidates = (
         sa.select(oldest.label("id"), busy.label("busy"))
-        .where(waiting.c.app_id.is_not(None))
+        .where(apps_waiting.c.app_id.is_not(None))
         .subquery()
     )
     chosen = d.alias("chosen")
