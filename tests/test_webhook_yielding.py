@@ -1,9 +1,10 @@
 """The webhook senders inside ``vitrina serve`` yield to a process that
-requests keep busy (usecases/webhooks.Yielding), on a clock the test moves."""
+requests keep busy (usecases/yielding.Yielding), on a clock the test moves."""
 
 from __future__ import annotations
 
-from vitrina.usecases.webhooks import BATCH, Yielding
+from vitrina.usecases.webhooks import BATCH
+from vitrina.usecases.yielding import Yielding
 
 
 class Clocks:

@@ -155,7 +155,7 @@ class JobWorker:
     them, the webhook sender's threads (``webhooks``) start and stop with it;
     ``beside_requests``: this process also answers requests (the seconds
     so far it spent answering at least one), which the senders yield to
-    while they saturate it (webhooks.Yielding)."""
+    while they saturate it (usecases/yielding.py)."""
 
     def __init__(
         self, services: Services, beside_requests: Callable[[], float] | None = None
